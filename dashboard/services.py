@@ -1,0 +1,133 @@
+"""The Streamlit wiring: one runtime per process, the current user, pages by role, background sync.
+
+Nothing here decides business rules; it connects widgets to ``paynet_core``.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+import streamlit as st
+
+from paynet_core.auth import Role, User, demo_user, role_for
+from paynet_core.config import Mode, load_settings
+from paynet_core.runtime import Runtime, open_runtime
+
+
+@st.cache_resource(show_spinner=False)
+def runtime() -> Runtime:
+    """One runtime (settings, cache, clients) per server process, shared by every session."""
+    return open_runtime(load_settings())
+
+
+def current_user() -> User | None:
+    """The person using this session, or None when login is required and nobody logged in.
+
+    With an ``[auth]`` section configured, Streamlit's OIDC login decides who it is and the
+    ``[roles]`` table what they may do. Without one, sandbox mode uses a local demo operator;
+    test and live modes give a read-only viewer (mutating pages explain how to set up login).
+    """
+    settings = runtime().settings
+    if settings.auth_configured:
+        if not st.user.is_logged_in:
+            return None
+        info = st.user.to_dict()
+        email = str(info.get("email") or "")
+        role = role_for(email, info, settings.roles)
+        return User(email=email, name=str(info.get("name") or email), role=role)
+    if settings.mode is Mode.SANDBOX:
+        return demo_user()
+    return User(email="anonymous@local", name="Not logged in", role=Role.VIEWER)
+
+
+PAGES = [
+    # (file, title, icon, action needed to see it)
+    ("views/overview.py", "Overview", ":material/dashboard:", "view"),
+    ("views/issue.py", "Issue invoices", ":material/receipt_long:", "issue_invoice"),
+    ("views/bulk_status.py", "Bulk status updates", ":material/published_with_changes:", "change_status"),
+    ("views/charts.py", "Charts", ":material/bar_chart:", "view"),
+    ("views/lookup.py", "Lookup", ":material/search:", "view"),
+    ("views/jobs.py", "Jobs", ":material/pending_actions:", "view_jobs"),
+    ("views/audit.py", "Audit log", ":material/policy:", "view_audit"),
+    ("views/settings.py", "Settings", ":material/settings:", "settings"),
+]
+
+
+def pages_for(user: User) -> list:
+    """Only the pages this role may use are in the navigation."""
+    return [
+        st.Page(path, title=title, icon=icon, default=(i == 0))
+        for i, (path, title, icon, action) in enumerate(PAGES)
+        if user.can(action)
+    ]
+
+
+def require(action: str) -> User:
+    """Stop the page unless the current user may do ``action`` (pages reached by URL, too)."""
+    user = current_user()
+    if user is None or not user.can(action):
+        st.error("You are not allowed to use this page. Ask an admin for the operator role.", icon="🔒")
+        st.stop()
+    settings = runtime().settings
+    if action != "view" and settings.mode is not Mode.SANDBOX and not settings.auth_configured:
+        st.error(
+            "Login is not configured, so actions are disabled in test and live mode. Add an "
+            "`[auth]` section and `[roles]` to `.streamlit/secrets.toml` (see secrets.toml.example).",
+            icon="🔒",
+        )
+        st.stop()
+    return user
+
+
+# -- background sync ------------------------------------------------------------------------
+
+
+@dataclass
+class SyncTask:
+    thread: threading.Thread | None = None
+    message: str = ""
+    error: str | None = None
+    summary: dict = field(default_factory=dict)
+
+    @property
+    def running(self) -> bool:
+        return self.thread is not None and self.thread.is_alive()
+
+
+@st.cache_resource(show_spinner=False)
+def sync_task() -> SyncTask:
+    """One sync at a time per server process, whichever session started it."""
+    return SyncTask()
+
+
+def start_sync(user: User) -> bool:
+    """Start a sync in a background thread; False when one is already running."""
+    task = sync_task()
+    if task.running:
+        return False
+    rt = runtime()
+
+    def work() -> None:
+        from paynet_core.errors import PaynetOpsError
+        from paynet_core.sync import sync_all
+
+        task.error, task.summary = None, {}
+        try:
+            reports = sync_all(rt, progress=lambda done, total, msg: setattr(task, "message", msg))
+            task.summary = {name: str(report) for name, report in reports.items()}
+            rt.store.audit(user.email, "sync.run", mode=rt.mode.value, target_type="cache", details=task.summary)
+        except PaynetOpsError as err:
+            task.error = str(err)
+        except Exception as err:  # noqa: BLE001 - shown as a banner, logged in full
+            import logging
+
+            logging.getLogger("dashboard").exception("sync failed")
+            task.error = f"sync failed ({type(err).__name__})"
+        finally:
+            task.message = ""
+            st.cache_data.clear()
+
+    task.thread = threading.Thread(target=work, name="paynet-sync", daemon=True)
+    task.thread.start()
+    return True

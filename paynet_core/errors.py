@@ -1,0 +1,175 @@
+"""One exception hierarchy for both providers and for our own input checks.
+
+    PaynetOpsError
+    ├── ConfigError                 bad or missing settings (the message says how to fix them)
+    ├── InputError                  something a person typed or uploaded (row, field, message)
+    │   └── MoneyError / DateError
+    ├── StoreError                  the cache refused an operation
+    ├── JobError                    a bulk job cannot be started, resumed or changed
+    └── ProviderError               anything that went wrong talking to Paynet or Payofin
+        ├── TransportError          no reply at all (connect failure, timeout, dropped connection)
+        ├── ContractError           a reply that breaks the provider's own contract
+        └── APIError                a well-formed reply that says "no"
+            ├── AuthenticationError     401/403, Paynet code 7, Payofin -22
+            ├── NotFoundError           404, no_data_error, Paynet code 12, Payofin -11/-19
+            ├── DuplicateError          Paynet code 5 (duplicatedata)
+            ├── RateLimitError          429
+            └── ServerError             5xx, api_error, Paynet codes 8/10, transient Payofin codes
+
+Every provider error carries provider, operation, HTTP status, provider code, message and a
+request id; ``str(err)`` reads well in a log line and in a page banner. ``is_retryable`` is
+decided here and nowhere else.
+"""
+
+from __future__ import annotations
+
+
+class PaynetOpsError(Exception):
+    """Root of every error this package raises on purpose."""
+
+
+class ConfigError(PaynetOpsError):
+    """Settings are missing or inconsistent; the message says how to fix them."""
+
+
+class StoreError(PaynetOpsError):
+    """The cache database refused an operation."""
+
+
+class JobError(PaynetOpsError):
+    """A bulk job cannot be started, resumed or changed in the requested way."""
+
+
+class InputError(PaynetOpsError, ValueError):
+    """Bad input from a person: a form field or a row of an uploaded file."""
+
+    def __init__(self, message: str, *, field: str | None = None, row: int | None = None):
+        self.message = message
+        self.field = field
+        self.row = row
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        where = []
+        if self.row is not None:
+            where.append(f"row {self.row}")
+        if self.field:
+            where.append(self.field)
+        return f"{', '.join(where)}: {self.message}" if where else self.message
+
+
+class MoneyError(InputError):
+    """An amount that cannot be read as a positive number of kuruş."""
+
+
+class DateError(InputError):
+    """A date or datetime that does not match the expected format."""
+
+
+class ProviderError(PaynetOpsError):
+    """Something went wrong talking to a provider."""
+
+    retryable_default = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str,
+        operation: str,
+        http_status: int | None = None,
+        code: int | None = None,
+        request_id: str | None = None,
+        error_type: str | None = None,
+    ):
+        self.message = message
+        self.provider = provider
+        self.operation = operation
+        self.http_status = http_status
+        self.code = code
+        self.request_id = request_id
+        self.error_type = error_type
+        super().__init__(str(self))
+
+    @property
+    def is_retryable(self) -> bool:
+        """Whether the same request may be sent again (only if the operation itself is safe)."""
+        return self.retryable_default
+
+    def __str__(self) -> str:
+        parts = [f"{self.provider} {self.operation}"]
+        if self.code is not None:
+            parts.append(f"code {self.code}")
+        if self.http_status is not None:
+            parts.append(f"HTTP {self.http_status}")
+        head = ", ".join(parts)
+        tail = f" (request {self.request_id})" if self.request_id else ""
+        return f"{head}: {self.message}{tail}"
+
+    def __reduce__(self):
+        # keyword-only constructors defeat Exception's default pickling (multiprocessing, caches)
+        return (_rebuild_error, (type(self), self.__dict__.copy()))
+
+
+def _rebuild_error(cls, state):
+    err = cls.__new__(cls)
+    err.__dict__.update(state)
+    err.args = (str(err),)
+    return err
+
+
+class TransportError(ProviderError):
+    """No reply at all. ``maybe_applied`` is False only when the request surely never left
+    (connection refused, connect timeout); otherwise the provider may have acted on it."""
+
+    retryable_default = True
+
+    def __init__(self, message: str, *, maybe_applied: bool = True, **kwargs):
+        self.maybe_applied = maybe_applied
+        super().__init__(message, **kwargs)
+
+
+class ContractError(ProviderError):
+    """The reply breaks the provider's documented contract (not JSON, missing fields, wrong types)."""
+
+    # An HTML error page from a proxy is usually transient; a wrong-typed field is not.
+    def __init__(self, message: str, *, transient: bool = False, **kwargs):
+        self.transient = transient
+        super().__init__(message, **kwargs)
+
+    @property
+    def is_retryable(self) -> bool:
+        return self.transient
+
+
+
+class APIError(ProviderError):
+    """The provider answered and said no."""
+
+
+class AuthenticationError(APIError):
+    """The key was refused: wrong key, wrong environment, or an unregistered IP."""
+
+
+class NotFoundError(APIError):
+    """The record does not exist at the provider."""
+
+
+class DuplicateError(APIError):
+    """The provider already has this record (Paynet code 5, duplicatedata)."""
+
+
+class RateLimitError(APIError):
+    """Too many requests; ``retry_after`` seconds when the provider said so."""
+
+    retryable_default = True
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs):
+        self.retry_after = retry_after
+        super().__init__(message, **kwargs)
+
+
+class ServerError(APIError):
+    """The provider failed on its side; usually worth another try."""
+
+    retryable_default = True

@@ -1,0 +1,167 @@
+"""Money as integer kuruş: parsing what people type, formatting for people, and the wire format.
+
+Floats never touch money. Paynet sends and receives kuruş as digit strings (``"1000"`` is
+10,00 TL); Payofin sends decimal TL numbers, which we read as ``Decimal`` and convert exactly.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+
+from .errors import MoneyError
+
+Kurus = int
+
+#: The largest amount we accept anywhere (999.999.999,99 TL): a typo guard, not a provider limit.
+MAX_KURUS: Kurus = 99_999_999_999
+
+_CURRENCY = re.compile(r"(₺|\bTL\b|\bTRY\b)", re.IGNORECASE)
+_SPACES = re.compile(r"[\s\u00a0\u202f\u2009']+")
+_ASCII_NUMBER = re.compile(r"[0-9.,]+")
+
+
+def parse_amount(text: str | int, *, field: str = "amount", allow_zero: bool = False) -> Kurus:
+    """Read an amount as a person types it in Turkey and return kuruş.
+
+    Accepts ``"10,50"``, ``"1.234,56"``, ``"10.50"``, ``"1234"``, ``"₺1.234,56"``, ``" 10 TL "``
+    and English ``"1,234.56"``. Rejects, with a message that says why: negatives, zero (unless
+    ``allow_zero``), more than two decimals, separators that could mean either thousands or
+    decimals (``"1.234"``), scientific notation, non-ASCII digits and anything else.
+    """
+    if isinstance(text, bool):
+        raise MoneyError("expected an amount, got a yes/no value", field=field)
+    if isinstance(text, int):
+        return _check_range(text, field, allow_zero)
+    if not isinstance(text, str):
+        raise MoneyError(f"expected an amount as text, got {type(text).__name__}", field=field)
+    raw = text
+    s = _CURRENCY.sub("", text)
+    s = _SPACES.sub("", s)
+    if not s:
+        raise MoneyError("amount is empty", field=field)
+    negative = s.startswith("-") or s.startswith("−")
+    if negative or s.startswith("+"):
+        s = s[1:]
+    if len(s) > 30:  # also keeps int() away from Python's 4,300-digit limit
+        raise MoneyError(f"{raw[:40]!r}… is far too long to be an amount", field=field)
+    if not _ASCII_NUMBER.fullmatch(s):
+        if any(ch.isdigit() and not ("0" <= ch <= "9") for ch in s):
+            raise MoneyError(f"{raw!r} uses digits other than 0-9", field=field)
+        raise MoneyError(f"{raw!r} is not a number (write it like 1.234,56)", field=field)
+    kurus = _digits_to_kurus(s, raw, field)
+    if negative and kurus != 0:
+        raise MoneyError(f"{raw!r} is negative; amounts must be positive", field=field)
+    if negative:
+        raise MoneyError(f"{raw!r} is zero; amounts must be positive", field=field)
+    return _check_range(kurus, field, allow_zero)
+
+
+def _check_range(kurus: int, field: str, allow_zero: bool) -> Kurus:
+    if kurus < 0:
+        raise MoneyError("amount is negative; amounts must be positive", field=field)
+    if kurus == 0 and not allow_zero:
+        raise MoneyError("amount is zero; amounts must be positive", field=field)
+    if kurus > MAX_KURUS:
+        raise MoneyError(f"amount is larger than {format_amount(MAX_KURUS)}", field=field)
+    return kurus
+
+
+def _digits_to_kurus(s: str, raw: str, field: str) -> Kurus:
+    if s[0] in ".," or s[-1] in ".,":
+        raise MoneyError(f"{raw!r} starts or ends with a separator", field=field)
+    seps = [c for c in s if c in ".,"]
+    if not seps:
+        return int(s) * 100
+    if "." in seps and "," in seps:
+        decimal_sep = s[max(s.rfind("."), s.rfind(","))]
+        thousands_sep = "," if decimal_sep == "." else "."
+        if seps.count(decimal_sep) != 1:
+            raise MoneyError(f"{raw!r} mixes separators in a way that cannot be read", field=field)
+        whole, frac = s.split(decimal_sep)
+        return _whole(whole, thousands_sep, raw, field) * 100 + _fraction(frac, raw, field)
+    sep = seps[0]
+    parts = s.split(sep)
+    if len(parts) > 2:  # "1.234.567" or "1,234,567": only thousands make sense
+        return _whole(s, sep, raw, field) * 100
+    whole, frac = parts
+    if len(frac) == 3 and whole != "0" and not whole.startswith("0"):
+        other = "," if sep == "." else "."
+        raise MoneyError(
+            f"{raw!r} is ambiguous: write {whole}{frac} for thousands "
+            f"or use {other!r} for decimals with at most two digits",
+            field=field,
+        )
+    return int(whole) * 100 + _fraction(frac, raw, field)
+
+
+def _whole(text: str, sep: str, raw: str, field: str) -> int:
+    groups = text.split(sep)
+    if len(groups) == 1:
+        return int(groups[0])
+    head, rest = groups[0], groups[1:]
+    if not (1 <= len(head) <= 3) or head.startswith("0") or any(len(g) != 3 for g in rest):
+        raise MoneyError(f"{raw!r} has misplaced thousands separators", field=field)
+    return int("".join(groups))
+
+
+def _fraction(frac: str, raw: str, field: str) -> int:
+    if len(frac) > 2:
+        raise MoneyError(f"{raw!r} has more than two decimals (kuruş)", field=field)
+    return int(frac.ljust(2, "0"))
+
+
+def format_amount(kurus: Kurus, *, symbol: bool = True) -> str:
+    """Format kuruş the Turkish way: ``123456`` → ``"1.234,56 ₺"``."""
+    if isinstance(kurus, bool) or not isinstance(kurus, int):
+        raise TypeError(f"money must be int kuruş, got {type(kurus).__name__}")
+    sign = "-" if kurus < 0 else ""
+    lira, kr = divmod(abs(kurus), 100)
+    text = f"{sign}{lira:,}".replace(",", ".") + f",{kr:02d}"
+    return f"{text} ₺" if symbol else text
+
+
+def to_wire(kurus: Kurus) -> str:
+    """Paynet's wire format: kuruş as a digit string (10,00 TL → ``"1000"``)."""
+    if isinstance(kurus, bool) or not isinstance(kurus, int) or kurus < 0:
+        raise TypeError(f"money must be a non-negative int of kuruş, got {kurus!r}")
+    return str(kurus)
+
+
+def from_wire(value: object) -> Kurus:
+    """Read a Paynet amount: an int or a digit string of kuruş. Raises ``ValueError`` otherwise."""
+    if isinstance(value, bool):
+        raise ValueError(f"amount {value!r} is a boolean")
+    if isinstance(value, int):
+        if value < 0:
+            raise ValueError(f"amount {value!r} is negative")
+        return value
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        return int(value)
+    if isinstance(value, Decimal) and value == value.to_integral_value() and value >= 0:
+        return int(value)
+    raise ValueError(f"amount {value!r} is not a whole number of kuruş")
+
+
+def tl_to_kurus(value: object) -> Kurus:
+    """Convert a decimal TL amount from Payofin (``1.00``, ``"110740.99"``) to kuruş exactly.
+
+    Floats are refused: parse JSON with ``parse_float=Decimal`` so no precision is lost.
+    """
+    if isinstance(value, bool) or isinstance(value, float):
+        raise ValueError(f"amount {value!r} must be read as Decimal, not float")
+    try:
+        d = Decimal(str(value)) if isinstance(value, (int, str)) else value
+        if not isinstance(d, Decimal) or not d.is_finite():
+            raise InvalidOperation
+    except InvalidOperation:
+        raise ValueError(f"amount {value!r} is not a decimal number") from None
+    scaled = d * 100
+    if scaled != scaled.to_integral_value():
+        raise ValueError(f"amount {value!r} has more than two decimals")
+    return int(scaled)
+
+
+def kurus_to_tl(kurus: Kurus) -> Decimal:
+    """Kuruş as an exact Decimal of TL, for exports and for the Payofin wire format."""
+    return (Decimal(kurus) / 100).quantize(Decimal("0.01"))

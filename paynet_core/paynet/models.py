@@ -1,0 +1,260 @@
+"""Paynet request and reply shapes.
+
+Replies are tolerant of fields we do not know (``extra="allow"``) and strict about the ones we
+rely on. Amounts are kuruş ints (the wire sends digit strings or JSON numbers; both are read).
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from datetime import datetime
+from enum import IntEnum
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+from ..dates import parse_any_datetime
+from ..money import from_wire
+from ..outcomes import Outcome
+
+OPERATIONS = (
+    "create_invoice",
+    "invoice_list",
+    "invoice_status_update",
+    "invoices_status_update_all",
+    "invoice_amount_update",
+    "list",
+    "subscription_detail",
+)
+
+#: object_name in each successful reply, as the documentation's samples spell them.
+OBJECT_NAMES = {
+    "create_invoice": "subscription_invoice",
+    "invoice_list": "subscription_invoice_list",  # INFERRED: not in any stored sample
+    "invoice_status_update": "subscription_invoice_status_update",
+    "invoices_status_update_all": "subscription_invoices_status_update_all",
+    "invoice_amount_update": "subscription_invoice_amount_update",
+    "list": "subscription_list",
+    "subscription_detail": "subscription_detail",  # INFERRED
+}
+
+#: Return codes ("Dönüş Kodları"), documented list.
+RETURN_CODES = {
+    0: "successful",
+    1: "unsuccessful",
+    2: "companyblocked",
+    3: "agentblocked",
+    4: "agentnotfound",
+    5: "duplicatedata",
+    6: "noprocess",
+    7: "unauthorized",
+    8: "servererror",
+    9: "notimplemented",
+    10: "timeout",
+    11: "badrequest",
+    12: "nodata",
+    13: "paynetjnosession",
+    14: "paynetjwrongbin",
+    15: "paynetjunmatchtran",
+    16: "paynetj3derror",
+    17: "paynetjusedsession",
+    18: "wrongcarddata",
+    19: "wrongtransactiontype",
+    20: "wrongpostype",
+    21: "wrongratioget",
+    100: "oldsuccessful",
+}
+SUCCESS_CODES = frozenset({0, 100})
+
+
+class InvoiceStatus(IntEnum):
+    """Paynet invoice statuses (Veri Tipleri → Status). There is no 1."""
+
+    WAITING = 0
+    EXTERNAL_CHARGED = 2
+    DONE_SUCCEED = 3
+    DONE_UNSUCCEED = 4
+    CANCEL = 5
+    DELETED = 6
+
+    @property
+    def label(self) -> str:
+        """The documentation's English label, e.g. ``"Done succeed"``."""
+        return _LABELS[self][0]
+
+    @property
+    def label_tr(self) -> str:
+        return _LABELS[self][1]
+
+    @property
+    def outcome(self) -> Outcome:
+        return _OUTCOMES[self]
+
+    @property
+    def is_destructive(self) -> bool:
+        """Statuses that stop an invoice for good; the UI asks for a typed confirmation."""
+        return self in (InvoiceStatus.CANCEL, InvoiceStatus.DELETED)
+
+    @classmethod
+    def parse(cls, value: object) -> InvoiceStatus:
+        """Read a status by code (``5``, ``"5"``) or label in English or Turkish (``Cancel``, ``İptal``)."""
+        if isinstance(value, InvoiceStatus):
+            return value
+        if isinstance(value, bool):
+            raise ValueError(f"{value!r} is not an invoice status")
+        if isinstance(value, int) or (isinstance(value, float) and value.is_integer()):
+            try:
+                return cls(int(value))
+            except ValueError:
+                raise ValueError(f"{value!r} is not an invoice status ({_choices()})") from None
+        if isinstance(value, str) and not any(ch.isdigit() and not ch.isascii() for ch in value):
+            key = _fold(value)
+            if key.isascii() and key.isdigit():
+                return cls.parse(int(key))
+            if key in _BY_NAME:
+                return _BY_NAME[key]
+        raise ValueError(f"{value!r} is not an invoice status ({_choices()})")
+
+
+_LABELS = {
+    InvoiceStatus.WAITING: ("Waiting", "Bekliyor"),
+    InvoiceStatus.EXTERNAL_CHARGED: ("External charged", "Harici tahsil edildi"),
+    InvoiceStatus.DONE_SUCCEED: ("Done succeed", "Başarılı"),
+    InvoiceStatus.DONE_UNSUCCEED: ("Done unsucceed", "Başarısız"),
+    InvoiceStatus.CANCEL: ("Cancel", "İptal"),
+    InvoiceStatus.DELETED: ("Deleted", "Silindi"),
+}
+_OUTCOMES = {
+    InvoiceStatus.WAITING: Outcome.OPEN,
+    InvoiceStatus.EXTERNAL_CHARGED: Outcome.PAID,
+    InvoiceStatus.DONE_SUCCEED: Outcome.PAID,
+    InvoiceStatus.DONE_UNSUCCEED: Outcome.FAILED,
+    InvoiceStatus.CANCEL: Outcome.CANCELLED,
+    InvoiceStatus.DELETED: Outcome.CANCELLED,
+}
+
+
+def _fold(text: str) -> str:
+    """Case- and accent-insensitive key: ``"İptal"`` → ``"iptal"``, ``"Done  Succeed"`` → ``"done succeed"``."""
+    text = text.strip().replace("İ", "i").replace("I", "ı").lower().replace("ı", "i")
+    text = unicodedata.normalize("NFKD", text)
+    text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    return " ".join(text.replace("_", " ").replace("-", " ").split())
+
+
+_BY_NAME: dict[str, InvoiceStatus] = {}
+for _status, (_en, _tr) in _LABELS.items():
+    for _name in (_en, _tr, _status.name):
+        _BY_NAME[_fold(_name)] = _status
+_BY_NAME.update(
+    {
+        _fold(k): v
+        for k, v in {
+            "Cancelled": InvoiceStatus.CANCEL,
+            "Canceled": InvoiceStatus.CANCEL,
+            "Iptal edildi": InvoiceStatus.CANCEL,
+            "Paid": InvoiceStatus.DONE_SUCCEED,
+            "Ödendi": InvoiceStatus.DONE_SUCCEED,
+            "Failed": InvoiceStatus.DONE_UNSUCCEED,
+            "Delete": InvoiceStatus.DELETED,
+            "Sil": InvoiceStatus.DELETED,
+            "Beklemede": InvoiceStatus.WAITING,
+            "External": InvoiceStatus.EXTERNAL_CHARGED,
+            "Harici": InvoiceStatus.EXTERNAL_CHARGED,
+        }.items()
+    }
+)
+
+
+def _choices() -> str:
+    return ", ".join(f"{s.value} {s.label}" for s in InvoiceStatus)
+
+
+def _kurus(value: Any) -> int:
+    return from_wire(value)
+
+
+def _opt_kurus(value: Any) -> int | None:
+    return None if value in (None, "") else from_wire(value)
+
+
+def _opt_str(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise ValueError("expected text")
+    return str(value)
+
+
+def _opt_datetime(value: Any) -> datetime | None:
+    return None if value in (None, "") else parse_any_datetime(value)
+
+
+KurusField = Annotated[int, BeforeValidator(_kurus)]
+OptKurus = Annotated[int | None, BeforeValidator(_opt_kurus)]
+OptStr = Annotated[str | None, BeforeValidator(_opt_str)]
+OptDatetime = Annotated[datetime | None, BeforeValidator(_opt_datetime)]
+
+
+class PaynetModel(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+
+class PaynetReply(PaynetModel):
+    """The envelope of every 200 reply: ``{object_name, code, message}`` (+ ``data`` for lists)."""
+
+    object_name: str | None = None
+    code: int
+    message: str | None = None
+
+
+class Invoice(PaynetModel):
+    """One payment record of a subscription, as ``invoice_list`` returns it.
+
+    The item shape is not documented (INFERRED from the request fields and the other endpoints).
+    """
+
+    invoice_id: OptStr = None
+    invoice_no: OptStr = None
+    subscription_id: OptStr = None
+    reference_no: OptStr = None
+    amount: KurusField
+    agent_amount: OptKurus = None
+    company_amount: OptKurus = None
+    currency: str = "TRY"
+    val_date: OptDatetime = None
+    status: InvoiceStatus
+
+    @property
+    def status_label(self) -> str:
+        return self.status.label
+
+
+class Subscription(PaynetModel):
+    """A subscription as ``list`` and ``subscription_detail`` return it (item shape INFERRED)."""
+
+    subscription_id: str
+    reference_no: OptStr = None
+    name_surname: OptStr = None
+    amount: OptKurus = None
+    agent_id: OptStr = None
+    interval: int | None = None
+    interval_count: int | None = None
+    begin_date: OptDatetime = None
+    is_fixed_price: bool | None = None
+    status: int | None = None
+    group_reference_no: OptStr = None
+    created_at: OptDatetime = Field(default=None)
+
+
+class ListPage(PaynetModel):
+    """One page of a list reply: cursor-by-index paging (``limit`` + ``starting_after``)."""
+
+    code: int
+    message: str | None = None
+    object_name: str | None = None
+    total: int = 0
+    total_count: int = 0
+    limit: int = 10
+    has_more: bool = False
+    data: list[dict[str, Any]] = Field(default_factory=list)

@@ -1,0 +1,133 @@
+"""Payofin reply shapes, converted exactly: decimal TL → kuruş ints, dates → ``date``/``datetime``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from ..dates import parse_any_datetime
+from ..outcomes import Outcome, payofin_outcome
+from ..money import tl_to_kurus
+
+#: Result codes from the "API response and request" page (meanings paraphrased; list cut after -27).
+RESULT_CODES: dict[int, str] = {
+    1: "success",
+    -1: "subscriber has no debt on record",
+    -2: "balance information unavailable",
+    -3: "outside the institution's processing hours",
+    -4: "the institution does not allow debt inquiry on holidays",
+    -5: "a single transaction of 20,000 TL or more is not allowed",
+    -6: "connection problem with the institution; try again later",
+    -7: "dealer not permitted to transact",
+    -8: "partial amount must be an integer",
+    -9: "report date range is longer than 15 days",
+    -10: "bill already paid",
+    -11: "no matching record",
+    -12: "wrong national ID / tax number",
+    -13: "contract under legal follow-up; inquiry not possible",
+    -14: "invalid subscriberNo",
+    -15: "invalid firmRefNo",
+    -16: "invalid additionalNo",
+    -17: "invalid sootCode",
+    -18: "internal server error",
+    -19: "bill to pay not found",
+    -20: "partial amount larger than the bill",
+    -21: "invoice id must not be blank",
+    -22: "user information incorrect",
+    -23: "no institutions to list",
+    -24: "subscriber is mid-transaction at another bank; try again later",
+    -25: "not authorised to view this subscriber's debt",
+    -26: "report start or end date missing",
+    -27: "an instruction already exists",  # text cut in the docs (INFERRED)
+}
+#: Codes that say "later": retried for the read-only calls we make.
+TRANSIENT_CODES = frozenset({-6, -18, -24})
+AUTH_CODES = frozenset({-22})
+NOT_FOUND_CODES = frozenset({-11, -19})
+
+
+@dataclass(frozen=True)
+class BillPayment:
+    """One collected bill (InvoiceCheck's ``invoiceDetail`` / an InvoiceList item)."""
+
+    invoice_payment_id: int
+    invoice_type: str
+    institution: str
+    subscriber_no: str
+    customer_name: str  # masked by Payofin ("DE*** ÖZ****"); stored as received
+    invoice_no: str
+    due_date: date | None
+    amount_kurus: int
+    fee_kurus: int
+    paid_at: datetime | None
+    status: str  # "Paid" | "Cancelled"
+
+    @property
+    def outcome(self) -> Outcome:
+        return payofin_outcome(self.status)
+
+    @property
+    def paid_day(self) -> date | None:
+        return self.paid_at.date() if self.paid_at else None
+
+    @classmethod
+    def from_wire(cls, item: dict[str, Any]) -> BillPayment:
+        """Build from a reply item; raises ``ValueError``/``KeyError``/``TypeError`` naming the field."""
+        status = _text(item, "status")
+        if status not in ("Paid", "Cancelled"):
+            raise ValueError(f"field 'status': {status!r} is neither 'Paid' nor 'Cancelled'")
+        payment_id = item.get("invoicePaymentId")
+        if isinstance(payment_id, bool) or not isinstance(payment_id, int):
+            raise ValueError(f"field 'invoicePaymentId': {payment_id!r} is not an integer")
+        return cls(
+            invoice_payment_id=payment_id,
+            invoice_type=_text(item, "invoiceType"),
+            institution=_text(item, "sootName"),
+            subscriber_no=_text(item, "subscriberNo"),
+            customer_name=_text(item, "customerName", required=False),
+            invoice_no=_text(item, "invoiceNo", required=False),
+            due_date=_when(item, "expDate").date() if item.get("expDate") else None,
+            amount_kurus=_money(item, "invoiceAmount"),
+            fee_kurus=_money(item, "profit", required=False),
+            paid_at=_when(item, "paymentDate") if item.get("paymentDate") else None,
+            status=status,
+        )
+
+
+@dataclass(frozen=True)
+class Institution:
+    soot_code: int
+    name: str
+    invoice_type: str
+    description: str = ""
+
+
+def _text(item: dict, key: str, *, required: bool = True) -> str:
+    value = item.get(key)
+    if value is None:
+        if required:
+            raise ValueError(f"field {key!r} is missing")
+        return ""
+    if not isinstance(value, (str, int)) or isinstance(value, bool):
+        raise ValueError(f"field {key!r}: {value!r} is not text")
+    return str(value)
+
+
+def _money(item: dict, key: str, *, required: bool = True) -> int:
+    value = item.get(key)
+    if value is None:
+        if required:
+            raise ValueError(f"field {key!r} is missing")
+        return 0
+    try:
+        return tl_to_kurus(value)
+    except ValueError as exc:
+        raise ValueError(f"field {key!r}: {exc}") from None
+
+
+def _when(item: dict, key: str) -> datetime:
+    try:
+        return parse_any_datetime(item[key], field=key)
+    except ValueError as exc:  # DateError is a ValueError
+        raise ValueError(f"field {key!r}: {exc}") from None

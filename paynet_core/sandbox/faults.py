@@ -1,0 +1,188 @@
+"""Faults on purpose: latency, error replies, timeouts, dropped connections, broken bodies.
+
+A :class:`FaultPlan` is consulted once per request, after routing (so it knows the operation).
+Deterministic faults queued with :meth:`FaultPlan.fail_next` win over random ones.
+
+Kinds, and whether the request is applied to the state before the fault shows:
+
+============================  =======  ==========================================================
+kind                          applied  what the caller sees
+============================  =======  ==========================================================
+``http_500``                  no       HTTP 500, JSON ``api_error`` body
+``http_502_html``             no       HTTP 502, an HTML page (like a proxy in front of the API)
+``rate_limit``                no       HTTP 429 with ``Retry-After: 1``
+``error_in_200``              no       HTTP 200 with a non-zero code (Paynet 8, Payofin -18)
+``("result_code", n)``        no       HTTP 200 with code ``n`` (Paynet) / resultCode ``n`` (Payofin)
+``payofin_-6/-18/-24``        no       Payofin's transient result codes (Payofin operations only)
+``connect_timeout``           no       ``httpx.ConnectTimeout``; the request never reached us
+``timeout_before``            no       ``httpx.ReadTimeout``; the request was not applied
+``disconnect_before``         no       ``httpx.RemoteProtocolError``; not applied
+``timeout_after``             yes      ``httpx.ReadTimeout``; the reply is lost
+``disconnect``                yes      ``httpx.RemoteProtocolError``; the reply is lost
+``malformed_json``            yes      HTTP 200 with a truncated JSON body
+``empty_body``                yes      HTTP 200 with an empty body
+``wrong_types``               yes      HTTP 200 with ``code``/``resultCode`` as a list
+============================  =======  ==========================================================
+
+``disconnect`` applies the request first on purpose: a client cannot tell the two cases apart,
+and the applied case is the one that duplicates invoices when a client retries blindly.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass
+FaultKind = str | tuple[str, int]
+
+#: Faults decided before the request touches the state.
+PRE_KINDS = frozenset(
+    {
+        "http_500",
+        "http_502_html",
+        "rate_limit",
+        "error_in_200",
+        "connect_timeout",
+        "timeout_before",
+        "disconnect_before",
+        "payofin_-6",
+        "payofin_-18",
+        "payofin_-24",
+    }
+)
+#: Faults that hit the reply of a request that was applied.
+POST_KINDS = frozenset({"timeout_after", "disconnect", "malformed_json", "empty_body", "wrong_types"})
+KINDS = PRE_KINDS | POST_KINDS
+PAYOFIN_ONLY = frozenset({"payofin_-6", "payofin_-18", "payofin_-24"})
+#: Network-level kinds: the door raises (in-process) or holds/drops the connection (loopback).
+NETWORK_KINDS = frozenset({"connect_timeout", "timeout_before", "disconnect_before", "timeout_after", "disconnect"})
+
+#: What random faults draw from by default: the transient failures a client must survive.
+DEFAULT_RANDOM_KINDS: tuple[str, ...] = (
+    "http_500",
+    "http_502_html",
+    "rate_limit",
+    "timeout_before",
+    "timeout_after",
+    "disconnect",
+)
+
+
+def validate_kind(kind: FaultKind) -> FaultKind:
+    """Return ``kind`` if it is known, else raise ``ValueError`` listing the choices."""
+    if isinstance(kind, tuple):
+        if len(kind) == 2 and kind[0] == "result_code" and isinstance(kind[1], int):
+            return kind
+        raise ValueError(f"fault {kind!r}: a tuple fault must be ('result_code', <int>)")
+    if kind not in KINDS:
+        raise ValueError(f"unknown fault kind {kind!r}; choose from {sorted(KINDS)} or ('result_code', n)")
+    return kind
+
+
+def is_pre(kind: FaultKind) -> bool:
+    return isinstance(kind, tuple) or kind in PRE_KINDS
+
+
+@dataclass
+class _Queued:
+    operation: str
+    kind: FaultKind
+    remaining: int
+
+
+class FaultPlan:
+    """Switches for latency and faults; thread-safe; seeded so a run can be replayed."""
+
+    def __init__(
+        self,
+        *,
+        latency: float = 0.0,
+        jitter: float = 0.0,
+        rate: float = 0.0,
+        kinds: Iterable[str] = DEFAULT_RANDOM_KINDS,
+        operations: Iterable[str] | str = "*",
+        seed: int = 0,
+        timeout_seconds: float = 30.0,
+    ):
+        self._lock = threading.Lock()
+        self._queue: deque[_Queued] = deque()
+        self.seed = seed
+        self._rng = random.Random(seed)
+        #: How long the loopback door holds a "timed out" request before dropping it. Set the
+        #: client's timeout below this so it gives up first.
+        self.timeout_seconds = timeout_seconds
+        self.set_latency(latency, jitter)
+        self.set_random(rate, kinds, operations)
+
+    # -- configuration -------------------------------------------------------------------
+    def set_latency(self, seconds: float, jitter: float = 0.0) -> None:
+        """Every reply takes ``seconds`` plus a uniform ``0..jitter`` extra."""
+        if seconds < 0 or jitter < 0:
+            raise ValueError("latency and jitter must be >= 0")
+        with self._lock:
+            self.latency = float(seconds)
+            self.jitter = float(jitter)
+
+    def set_random(
+        self, rate: float, kinds: Iterable[str] = DEFAULT_RANDOM_KINDS, operations: Iterable[str] | str = "*"
+    ) -> None:
+        """A share ``rate`` (0..1) of requests to ``operations`` fails with one of ``kinds``."""
+        if not 0.0 <= rate <= 1.0:
+            raise ValueError("rate must be between 0 and 1")
+        kinds = tuple(validate_kind(k) for k in kinds)
+        if rate and not kinds:
+            raise ValueError("a random fault rate needs at least one kind")
+        ops = frozenset({operations} if isinstance(operations, str) else operations)
+        with self._lock:
+            self.rate = float(rate)
+            self.random_kinds = kinds
+            self.random_operations = ops
+
+    def fail_next(self, operation: str, kind: FaultKind, count: int = 1) -> None:
+        """The next ``count`` requests to ``operation`` (``"*"`` for any) fail with ``kind``."""
+        validate_kind(kind)
+        if count < 1:
+            raise ValueError("count must be at least 1")
+        with self._lock:
+            self._queue.append(_Queued(operation, kind, count))
+
+    def clear(self) -> None:
+        """Back to a quiet network: no latency, no faults, the random stream re-seeded."""
+        with self._lock:
+            self._queue.clear()
+            self._rng = random.Random(self.seed)
+            self.latency = self.jitter = self.rate = 0.0
+
+    @property
+    def pending(self) -> list[tuple[str, FaultKind, int]]:
+        """Queued deterministic faults: (operation, kind, remaining)."""
+        with self._lock:
+            return [(q.operation, q.kind, q.remaining) for q in self._queue]
+
+    # -- consulted by the sandbox ----------------------------------------------------------
+    def next_delay(self) -> float:
+        """Seconds the door waits before handling the next request."""
+        with self._lock:
+            if not self.jitter:
+                return self.latency
+            return self.latency + self._rng.uniform(0.0, self.jitter)
+
+    def take(self, operation: str, *, provider: str) -> FaultKind | None:
+        """The fault for this request, if any (consumes a queued one)."""
+        with self._lock:
+            for item in self._queue:
+                if item.operation not in ("*", operation):
+                    continue
+                if item.kind in PAYOFIN_ONLY and provider != "payofin":
+                    continue
+                item.remaining -= 1
+                if item.remaining == 0:
+                    self._queue.remove(item)
+                return item.kind
+            if self.rate and ("*" in self.random_operations or operation in self.random_operations):
+                if self._rng.random() < self.rate:
+                    kinds = [k for k in self.random_kinds if provider == "payofin" or k not in PAYOFIN_ONLY]
+                    return self._rng.choice(kinds) if kinds else None
+        return None

@@ -1,0 +1,13 @@
+import os
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch, tmp_path):
+    """A developer's shell never leaks into a test; the default sandbox lives in tmp."""
+    for key in list(os.environ):
+        if key.startswith(("PAYNET_", "PAYOFIN_")):
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("PAYNET_OPS_SANDBOX_DB", str(tmp_path / "sandbox.db"))
+    monkeypatch.setenv("PAYNET_OPS_DB", str(tmp_path / "cache.db"))

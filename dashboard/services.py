@@ -17,8 +17,15 @@ from paynet_core.runtime import Runtime, open_runtime
 
 @st.cache_resource(show_spinner=False)
 def runtime() -> Runtime:
-    """One runtime (settings, cache, clients) per server process, shared by every session."""
-    return open_runtime(load_settings())
+    """One runtime (settings, cache, clients) per server process, shared by every session.
+
+    Jobs whose runner died (a server restart mid-job) are picked up again here.
+    """
+    from paynet_core.jobs import resume_stale_jobs
+
+    rt = open_runtime(load_settings())
+    resume_stale_jobs(rt)
+    return rt
 
 
 def current_user() -> User | None:
@@ -131,3 +138,41 @@ def start_sync(user: User) -> bool:
     task.thread = threading.Thread(target=work, name="paynet-sync", daemon=True)
     task.thread.start()
     return True
+
+
+# -- cached chart queries: keyed on the filters and on the cache's data version --------------
+
+
+def _data_version() -> str:
+    """Changes whenever the cache's data does (a sync, an action, a job)."""
+    import os
+
+    path = runtime().store.path
+    stamps = []
+    for p in (path, path.with_name(path.name + "-wal")):
+        try:
+            st_ = os.stat(p)
+            stamps.append(f"{st_.st_mtime_ns}:{st_.st_size}")
+        except FileNotFoundError:
+            stamps.append("-")
+    return "|".join(stamps)
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def _chart(name: str, filters, version: str, kwargs: tuple):
+    from paynet_core import charts
+
+    return getattr(charts, name)(runtime().store, filters=filters, **dict(kwargs))
+
+
+def cached_chart(name: str, filters, **kwargs):
+    return _chart(name, filters, _data_version(), tuple(sorted(kwargs.items())))
+
+
+@st.cache_data(show_spinner=False, ttl=60)
+def chart_options() -> dict[str, list[str]]:
+    store = runtime().store
+    return {
+        "institutions": store.query("SELECT DISTINCT institution FROM bill_payments WHERE institution IS NOT NULL ORDER BY 1")["institution"].tolist(),
+        "invoice_types": store.query("SELECT DISTINCT invoice_type FROM bill_payments WHERE invoice_type IS NOT NULL ORDER BY 1")["invoice_type"].tolist(),
+    }

@@ -100,7 +100,9 @@ def parse_any_datetime(value: object, *, field: str = "date") -> datetime:
     if text.endswith("Z") or "+" in text[10:]:
         try:
             return datetime.fromisoformat(text).astimezone(ISTANBUL)
-        except (ValueError, OverflowError):
+        except OverflowError:
+            raise DateError(f"{value!r} is out of range", field=field) from None
+        except ValueError:
             pass
     text = text.split(".")[0] if "T" in text and text.count(".") == 1 else text  # 2026-11-23T10:00:00.123
     for fmt in _DATE_FORMATS:

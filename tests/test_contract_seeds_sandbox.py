@@ -47,7 +47,9 @@ def payofin(sandbox):
 
 def post_seed(client: httpx.Client, path: str, name: str) -> httpx.Response:
     body = (SEEDS / f"{name}.request.json").read_bytes()
-    return client.post(path, content=body, headers={"Content-Type": "application/json; charset=UTF-8"})
+    return client.post(
+        path, content=body, headers={"Content-Type": "application/json; charset=UTF-8"}
+    )
 
 
 def test_create_invoice_seed(sandbox, paynet):

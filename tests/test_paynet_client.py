@@ -1,5 +1,5 @@
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -88,11 +88,10 @@ def test_create_invoice_sends_kurus_digit_strings_istanbul_date_and_an_invoice_n
 
 
 def test_create_invoice_converts_aware_datetimes_to_istanbul():
-    from datetime import timezone
 
     rec = Recorder(ok())
     client(rec).create_invoice(
-        subscription_id="s", amount=100, val_date=datetime(2026, 1, 1, 7, 0, tzinfo=timezone.utc)
+        subscription_id="s", amount=100, val_date=datetime(2026, 1, 1, 7, 0, tzinfo=UTC)
     )
     assert rec.bodies()[0]["val_date"] == "01.01.2026 10:00:00"
 

@@ -5,7 +5,13 @@ from decimal import Decimal
 import httpx
 import pytest
 
-from paynet_core.errors import APIError, AuthenticationError, ContractError, NotFoundError, ServerError
+from paynet_core.errors import (
+    APIError,
+    AuthenticationError,
+    ContractError,
+    NotFoundError,
+    ServerError,
+)
 from paynet_core.outcomes import Outcome
 from paynet_core.payofin import PayofinClient
 

@@ -7,7 +7,14 @@ import httpx
 import pytest
 
 from paynet_core.dates import ISTANBUL
-from paynet_core.sandbox import PAYNET_BASE_URL, PAYOFIN_BASE_URL, FaultPlan, NetworkFault, Sandbox, SandboxTransport
+from paynet_core.sandbox import (
+    PAYNET_BASE_URL,
+    PAYOFIN_BASE_URL,
+    FaultPlan,
+    NetworkFault,
+    Sandbox,
+    SandboxTransport,
+)
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=ISTANBUL)
 AUTH = {"Authorization": "Basic sck_test"}
@@ -24,18 +31,27 @@ def sandbox():
 
 @pytest.fixture
 def paynet(sandbox):
-    with httpx.Client(transport=SandboxTransport(sandbox), base_url=PAYNET_BASE_URL, headers=AUTH) as c:
+    with httpx.Client(
+        transport=SandboxTransport(sandbox), base_url=PAYNET_BASE_URL, headers=AUTH
+    ) as c:
         yield c
 
 
 @pytest.fixture
 def payofin(sandbox):
-    with httpx.Client(transport=SandboxTransport(sandbox), base_url=PAYOFIN_BASE_URL, headers=KEYS) as c:
+    with httpx.Client(
+        transport=SandboxTransport(sandbox), base_url=PAYOFIN_BASE_URL, headers=KEYS
+    ) as c:
         yield c
 
 
 def create(client, invoice_no="F-1"):
-    body = {"reference_no": "90000600", "amount": "1000", "val_date": "10.05.2026 09:00:00", "invoice_no": invoice_no}
+    body = {
+        "reference_no": "90000600",
+        "amount": "1000",
+        "val_date": "10.05.2026 09:00:00",
+        "invoice_no": invoice_no,
+    }
     return client.post("/v1/subscription/create_invoice", json=body)
 
 
@@ -79,7 +95,12 @@ def test_http_500_is_a_json_api_error(sandbox, paynet):
     sandbox.faults.fail_next("create_invoice", "http_500")
     r = create(paynet)
     assert r.status_code == 500
-    assert r.json() == {"type": "api_error", "message": r.json()["message"], "code": 500, "result_code": 8}
+    assert r.json() == {
+        "type": "api_error",
+        "message": r.json()["message"],
+        "code": 500,
+        "result_code": 8,
+    }
     assert not applied(sandbox)
 
 
@@ -107,7 +128,11 @@ def test_error_in_200(sandbox, paynet, payofin):
     sandbox.faults.fail_next("create_invoice", "error_in_200")
     sandbox.faults.fail_next("invoicecheck", "error_in_200")
     r = create(paynet)
-    assert r.status_code == 200 and r.json()["code"] == 8 and r.json()["object_name"] == "subscription_invoice"
+    assert (
+        r.status_code == 200
+        and r.json()["code"] == 8
+        and r.json()["object_name"] == "subscription_invoice"
+    )
     assert not applied(sandbox)
     r = payofin.post("/invoices/invoicecheck", json={"invoicePaymentId": 1})
     assert r.status_code == 200 and r.json()["result"] is False and r.json()["resultCode"] == -18
@@ -124,7 +149,9 @@ def test_generic_result_code(sandbox, paynet, payofin):
 @pytest.mark.parametrize("code", [-6, -18, -24])
 def test_payofin_transient_codes(sandbox, payofin, code):
     sandbox.faults.fail_next("invoicelist", f"payofin_{code}")
-    reply = payofin.post("/invoices/invoicelist", json={"firstDate": "2026-04-01", "lastDate": "2026-04-02"}).json()
+    reply = payofin.post(
+        "/invoices/invoicelist", json={"firstDate": "2026-04-01", "lastDate": "2026-04-02"}
+    ).json()
     assert (reply["result"], reply["resultCode"]) == (False, code)
     assert reply["resultMessage"] and "invoiceList" not in reply
 
@@ -194,28 +221,55 @@ def test_random_faults_are_seeded():
     assert first != draws(8)
     share = sum(k is not None for k in first) / len(first)
     assert 0.15 < share < 0.45
-    assert {k for k in first if k} <= {"http_500", "http_502_html", "rate_limit", "timeout_before", "timeout_after", "disconnect"}
+    assert {k for k in first if k} <= {
+        "http_500",
+        "http_502_html",
+        "rate_limit",
+        "timeout_before",
+        "timeout_after",
+        "disconnect",
+    }
 
 
 def test_random_faults_limited_to_operations_and_kinds(sandbox, paynet):
     sandbox.faults.set_random(1.0, kinds=["http_500"], operations=["invoice_list"])
     assert create(paynet).status_code == 200
-    assert paynet.post("/v1/subscription/invoice_list", json={"reference_no": "90000600"}).status_code == 500
+    assert (
+        paynet.post("/v1/subscription/invoice_list", json={"reference_no": "90000600"}).status_code
+        == 500
+    )
     sandbox.faults.clear()
-    assert paynet.post("/v1/subscription/invoice_list", json={"reference_no": "90000600"}).status_code == 200
+    assert (
+        paynet.post("/v1/subscription/invoice_list", json={"reference_no": "90000600"}).status_code
+        == 200
+    )
 
 
 def test_handle_raises_network_fault_with_applied_flag(sandbox):
     sandbox.faults.fail_next("*", "timeout_after")
-    body = json.dumps({"reference_no": "90000600", "amount": 5, "val_date": "10.05.2026 09:00:00", "invoice_no": "H"}).encode()
+    body = json.dumps(
+        {
+            "reference_no": "90000600",
+            "amount": 5,
+            "val_date": "10.05.2026 09:00:00",
+            "invoice_no": "H",
+        }
+    ).encode()
     with pytest.raises(NetworkFault) as caught:
         sandbox.handle("POST", "/v1/subscription/create_invoice", AUTH, body)
-    assert (caught.value.kind, caught.value.applied, caught.value.operation) == ("read_timeout", True, "create_invoice")
+    assert (caught.value.kind, caught.value.applied, caught.value.operation) == (
+        "read_timeout",
+        True,
+        "create_invoice",
+    )
 
 
 # -- latency ----------------------------------------------------------------------------------
 def test_latency_and_seeded_jitter():
-    a, b = FaultPlan(latency=0.04, jitter=0.02, seed=3), FaultPlan(latency=0.04, jitter=0.02, seed=3)
+    a, b = (
+        FaultPlan(latency=0.04, jitter=0.02, seed=3),
+        FaultPlan(latency=0.04, jitter=0.02, seed=3),
+    )
     delays = [a.next_delay() for _ in range(50)]
     assert delays == [b.next_delay() for _ in range(50)]
     assert all(0.04 <= d <= 0.06 for d in delays) and len(set(delays)) > 1
@@ -235,10 +289,17 @@ def test_async_transport_latency_does_not_block(sandbox):
     sandbox.faults.set_latency(0.1)
 
     async def run():
-        async with httpx.AsyncClient(transport=SandboxTransport(sandbox), base_url=PAYNET_BASE_URL, headers=AUTH) as c:
+        async with httpx.AsyncClient(
+            transport=SandboxTransport(sandbox), base_url=PAYNET_BASE_URL, headers=AUTH
+        ) as c:
             started = time.perf_counter()
             replies = await asyncio.gather(
-                *[c.post("/v1/subscription/subscription_detail", json={"reference_no": "90000600"}) for _ in range(30)]
+                *[
+                    c.post(
+                        "/v1/subscription/subscription_detail", json={"reference_no": "90000600"}
+                    )
+                    for _ in range(30)
+                ]
             )
             return time.perf_counter() - started, replies
 
@@ -251,7 +312,9 @@ def test_async_transport_raises_network_faults(sandbox):
     sandbox.faults.fail_next("*", "disconnect")
 
     async def run():
-        async with httpx.AsyncClient(transport=SandboxTransport(sandbox), base_url=PAYNET_BASE_URL, headers=AUTH) as c:
+        async with httpx.AsyncClient(
+            transport=SandboxTransport(sandbox), base_url=PAYNET_BASE_URL, headers=AUTH
+        ) as c:
             await c.post("/v1/subscription/subscription_detail", json={"reference_no": "90000600"})
 
     with pytest.raises(httpx.RemoteProtocolError):

@@ -29,7 +29,12 @@ def server(sandbox):
 
 
 def create_body(invoice_no):
-    return {"reference_no": "90000600", "amount": "1000", "val_date": "10.05.2026 09:00:00", "invoice_no": invoice_no}
+    return {
+        "reference_no": "90000600",
+        "amount": "1000",
+        "val_date": "10.05.2026 09:00:00",
+        "invoice_no": invoice_no,
+    }
 
 
 def test_serves_both_apis_on_one_port(server, sandbox):
@@ -70,25 +75,30 @@ def test_concurrent_requests_wait_side_by_side(server, sandbox):
 
     async def run():
         limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
-        async with httpx.AsyncClient(base_url=server.base_url, timeout=30, limits=limits, headers=AUTH) as c:
+        async with httpx.AsyncClient(
+            base_url=server.base_url, timeout=30, limits=limits, headers=AUTH
+        ) as c:
             started = time.perf_counter()
             replies = await asyncio.gather(
-                *[c.post("/v1/subscription/create_invoice", json=create_body(f"C-{n}")) for n in range(200)]
+                *[
+                    c.post("/v1/subscription/create_invoice", json=create_body(f"C-{n}"))
+                    for n in range(200)
+                ]
             )
             return time.perf_counter() - started, replies
 
     elapsed, replies = asyncio.run(run())
     assert [r.json()["code"] for r in replies] == [0] * 200
     assert len(sandbox.invoices()) == 200
-    assert elapsed < 3.0  # one after another: 200 × 0.05 s = 10 s
+    assert elapsed < 4.0  # one after another: 200 × 0.05 s = 10 s
 
 
 def test_timeout_holds_the_reply_until_the_client_gives_up(server, sandbox):
-    sandbox.faults.timeout_seconds = 3
+    # held longer than the client waits, short enough for a quick stop
+    sandbox.faults.timeout_seconds = 0.6
     sandbox.faults.fail_next("create_invoice", "timeout_after")
-    with httpx.Client(base_url=server.base_url, timeout=0.3) as c:
-        with pytest.raises(httpx.ReadTimeout):
-            c.post("/v1/subscription/create_invoice", json=create_body("T-1"), headers=AUTH)
+    with httpx.Client(base_url=server.base_url, timeout=0.3) as c, pytest.raises(httpx.ReadTimeout):
+        c.post("/v1/subscription/create_invoice", json=create_body("T-1"), headers=AUTH)
     assert sandbox.get_invoice("T-1") is not None
 
 
@@ -99,7 +109,12 @@ def test_disconnect_breaks_the_reply(server, sandbox):
             c.post("/v1/subscription/create_invoice", json=create_body("D-1"), headers=AUTH)
         assert sandbox.get_invoice("D-1") is None
         # the server keeps serving after a dropped connection
-        assert c.post("/v1/subscription/create_invoice", json=create_body("D-1"), headers=AUTH).json()["code"] == 0
+        assert (
+            c.post("/v1/subscription/create_invoice", json=create_body("D-1"), headers=AUTH).json()[
+                "code"
+            ]
+            == 0
+        )
 
 
 def test_error_pages_over_http(server, sandbox):
@@ -119,6 +134,10 @@ def test_create_app_is_a_plain_asgi_app(sandbox):
     async def run():
         transport = httpx.ASGITransport(app=create_app(sandbox))
         async with httpx.AsyncClient(transport=transport, base_url="http://sandbox") as c:
-            return await c.post("/v1/subscription/subscription_detail", json={"reference_no": "90000600"}, headers=AUTH)
+            return await c.post(
+                "/v1/subscription/subscription_detail",
+                json={"reference_no": "90000600"},
+                headers=AUTH,
+            )
 
     assert asyncio.run(run()).json()["reference_no"] == "90000600"

@@ -72,11 +72,17 @@ def writes_of(store: Store, action) -> int:
 
 
 def test_subscriptions_report_new_changed_unchanged(store):
-    subs = [Subscription(subscription_id=f"S{i}", name_surname="Ayşe Yılmaz", amount="1000") for i in range(3)]
+    subs = [
+        Subscription(subscription_id=f"S{i}", name_surname="Ayşe Yılmaz", amount="1000")
+        for i in range(3)
+    ]
     assert store.upsert_subscriptions(subs) == UpsertResult(new=3)
     renamed = subs[0].model_copy(update={"name_surname": "Ayşe Kaya"})
     assert store.upsert_subscriptions([renamed, *subs[1:]]) == UpsertResult(changed=1, unchanged=2)
-    assert store.query("SELECT name_surname FROM subscriptions WHERE subscription_id='S0'").iloc[0, 0] == "Ayşe Kaya"
+    assert (
+        store.query("SELECT name_surname FROM subscriptions WHERE subscription_id='S0'").iloc[0, 0]
+        == "Ayşe Kaya"
+    )
 
 
 def test_a_second_identical_sync_writes_nothing(store):
@@ -95,7 +101,9 @@ def test_a_second_identical_sync_writes_nothing(store):
 
 
 def test_invoice_row_holds_kurus_istanbul_times_and_labels(store):
-    store.upsert_invoices([invoice("N1", status=3, amount=123456, agent_amount="100", val_date="01.02.2026 23:30:00")])
+    store.upsert_invoices(
+        [invoice("N1", status=3, amount=123456, agent_amount="100", val_date="01.02.2026 23:30:00")]
+    )
     row = store.get_invoice("N1")
     assert row["amount_kurus"] == 123456 and row["agent_amount_kurus"] == 100
     assert row["val_date"] == "2026-02-01T23:30:00+03:00" and row["val_day"] == "2026-02-01"
@@ -113,9 +121,9 @@ def test_sync_records_status_changes_but_not_first_sightings(store):
 
     assert result == UpsertResult(changed=2)
     history = store.invoice_history("N1")
-    assert history[["old_status", "new_status", "old_status_label", "new_status_label", "source"]].values.tolist() == [
-        [0, 5, "Waiting", "Cancel", "sync"]
-    ]
+    assert history[
+        ["old_status", "new_status", "old_status_label", "new_status_label", "source"]
+    ].values.tolist() == [[0, 5, "Waiting", "Cancel", "sync"]]
     assert store.invoice_history("N2").empty  # an amount change is not a status change
     row = store.get_invoice("N1")
     assert (row["status_label"], row["outcome"]) == ("Cancel", "cancelled")
@@ -159,17 +167,25 @@ def test_payments_from_objects_and_dicts_and_late_cancellations(store):
     assert store.upsert_payments([paid, as_dict]) == UpsertResult(new=2)
     row = store.get_payment(1786)
     assert row["institution"] == "İSKİ" and row["customer_name_masked"] == "DE*** ÖZ****"
-    assert (row["paid_at"], row["paid_day"], row["due_date"]) == ("2026-05-10T14:00:00+03:00", "2026-05-10", "2026-11-30")
+    assert (row["paid_at"], row["paid_day"], row["due_date"]) == (
+        "2026-05-10T14:00:00+03:00",
+        "2026-05-10",
+        "2026-11-30",
+    )
     assert (row["amount_kurus"], row["fee_kurus"], row["outcome"]) == (100, 50, "paid")
     second = store.get_payment("1787")
-    assert second["paid_at"] == "2026-05-11T00:00:00+03:00" and second["customer_name_masked"] is None
+    assert (
+        second["paid_at"] == "2026-05-11T00:00:00+03:00" and second["customer_name_masked"] is None
+    )
 
     cancelled = Payment(1786, 100, paid.paid_at, status="Cancelled")
     assert store.upsert_payments([cancelled, as_dict]) == UpsertResult(changed=1, unchanged=1)
     row = store.get_payment(1786)
     assert (row["status"], row["outcome"]) == ("Cancelled", "cancelled")
     assert row["first_seen_at"] < row["synced_at"]
-    history = store.query("SELECT invoice_payment_id, old_status, new_status FROM payment_status_history")
+    history = store.query(
+        "SELECT invoice_payment_id, old_status, new_status FROM payment_status_history"
+    )
     assert history.values.tolist() == [[1786, "Paid", "Cancelled"]]
 
 
@@ -185,7 +201,10 @@ def test_record_status_change_updates_row_and_history_together(store):
     before = store.record_status_change("N1", InvoiceStatus.CANCEL, source="action", actor="ayse")
     assert before is InvoiceStatus.WAITING
     assert store.get_invoice("N1")["status_label"] == "Cancel"
-    assert store.record_status_change("N1", "İptal", source="action", actor="ayse") is InvoiceStatus.CANCEL
+    assert (
+        store.record_status_change("N1", "İptal", source="action", actor="ayse")
+        is InvoiceStatus.CANCEL
+    )
     assert len(store.invoice_history("N1")) == 1  # setting the same status again records nothing
 
     assert store.record_status_change("N9", 6, source="job", actor="bulk", job_id="j1") is None
@@ -203,15 +222,21 @@ def test_find_invoices_filters_and_open_invoices(store):
             invoice("N1", status=0, amount=500, val_date="01.11.2026 10:00:00"),
             invoice("N2", status=0, amount=1500, val_date="02.11.2026 10:00:00"),
             invoice("N3", status=3, amount=2500, val_date="03.11.2026 10:00:00"),
-            invoice("N4", status=0, amount=900, subscription_id="S2", val_date="04.11.2026 10:00:00"),
+            invoice(
+                "N4", status=0, amount=900, subscription_id="S2", val_date="04.11.2026 10:00:00"
+            ),
         ]
     )
-    assert store.find_invoices()["invoice_no"].tolist() == ["N4", "N3", "N2", "N1"]
-    assert store.find_invoices(status=InvoiceStatus.WAITING, subscription_id="S1")["invoice_no"].tolist() == ["N2", "N1"]
-    assert store.find_invoices(status=[0, 3], day_from="2026-11-02", day_to=date(2026, 11, 3))["invoice_no"].tolist() == ["N3", "N2"]
-    assert store.find_invoices(min_amount=900, max_amount=1500)["invoice_no"].tolist() == ["N4", "N2"]
-    assert store.find_invoices(limit=1)["invoice_no"].tolist() == ["N4"]
-    assert store.find_invoices(status=5).empty and "amount_kurus" in store.find_invoices(status=5).columns
+
+    def found(**filters) -> list[str]:
+        return store.find_invoices(**filters)["invoice_no"].tolist()
+
+    assert found() == ["N4", "N3", "N2", "N1"]
+    assert found(status=InvoiceStatus.WAITING, subscription_id="S1") == ["N2", "N1"]
+    assert found(status=[0, 3], day_from="2026-11-02", day_to=date(2026, 11, 3)) == ["N3", "N2"]
+    assert found(min_amount=900, max_amount=1500) == ["N4", "N2"]
+    assert found(limit=1) == ["N4"]
+    assert found(status=5) == [] and "amount_kurus" in store.find_invoices(status=5).columns
     assert store.open_invoices_of("S1") == ["N1", "N2"]
 
 
@@ -270,10 +295,14 @@ def test_daily_totals_sum_per_day_provider_and_outcome(store):
         [
             Payment(1, 100, datetime(2026, 11, 1, 8, tzinfo=ISTANBUL), fee_kurus=10),
             Payment(2, 300, datetime(2026, 11, 1, 9, tzinfo=ISTANBUL), fee_kurus=20),
-            Payment(3, 700, datetime(2026, 11, 2, 9, tzinfo=ISTANBUL), status="Cancelled", fee_kurus=0),
+            Payment(
+                3, 700, datetime(2026, 11, 2, 9, tzinfo=ISTANBUL), status="Cancelled", fee_kurus=0
+            ),
         ]
     )
-    rows = store.db.conn.execute("SELECT * FROM daily_totals ORDER BY day, provider, outcome").fetchall()
+    rows = store.db.conn.execute(
+        "SELECT * FROM daily_totals ORDER BY day, provider, outcome"
+    ).fetchall()
     assert rows == [
         ("2026-11-01", "paynet", "paid", 2, 3000, 0),
         ("2026-11-01", "payofin", "paid", 2, 400, 30),
@@ -321,7 +350,9 @@ def test_chart_aggregates_are_answered_from_covering_indexes(store):
         plan = " ".join(row[3] for row in store.db.conn.execute("EXPLAIN QUERY PLAN " + sql))
         assert f"COVERING INDEX {index}" in plan, plan
     for view in ("daily_totals", "daily_breakdown"):  # both halves, and no sorting of rows
-        plan = " ".join(row[3] for row in store.db.conn.execute(f"EXPLAIN QUERY PLAN SELECT * FROM {view}"))
+        plan = " ".join(
+            row[3] for row in store.db.conn.execute(f"EXPLAIN QUERY PLAN SELECT * FROM {view}")
+        )
         assert "COVERING INDEX idx_invoices_day_outcome" in plan, plan
         assert "COVERING INDEX idx_bill_payments_day_outcome" in plan, plan
         assert "TEMP B-TREE" not in plan, plan
@@ -383,16 +414,22 @@ def test_audit_refuses_secrets_and_unknown_modes(store):
 def test_sync_state_and_failed_windows(store):
     assert store.last_sync_time() is None
     store.save_sync_state("payofin", "payments", last_synced_day=date(2026, 11, 15))
-    store.save_sync_state("payofin", "payments", last_synced_day=date(2026, 11, 20), error="timeout")
+    store.save_sync_state(
+        "payofin", "payments", last_synced_day=date(2026, 11, 20), error="timeout"
+    )
     state = store.sync_state("payofin", "payments")
     assert state["last_synced_day"] == "2026-11-15" and state["last_error"] == "timeout"
     assert state["last_run_at"] > state["last_success_at"]
     assert store.last_sync_time("payofin") == datetime.fromisoformat(state["last_success_at"])
     assert store.last_sync_time("paynet") is None
 
-    store.record_sync_window("payofin", date(2026, 11, 1), date(2026, 11, 15), scope="payments", error="HTTP 500")
+    store.record_sync_window(
+        "payofin", date(2026, 11, 1), date(2026, 11, 15), scope="payments", error="HTTP 500"
+    )
     store.record_sync_window("payofin", date(2026, 11, 15), date(2026, 11, 20), scope="payments")
-    assert store.failed_sync_windows("payofin", "payments") == [(date(2026, 11, 1), date(2026, 11, 15))]
+    assert store.failed_sync_windows("payofin", "payments") == [
+        (date(2026, 11, 1), date(2026, 11, 15))
+    ]
     store.record_sync_window("payofin", "2026-11-01", "2026-11-15", scope="payments")
     assert store.failed_sync_windows("payofin", "payments") == []
     attempts = store.query("SELECT attempts FROM sync_windows WHERE first_day = '2026-11-01'")
@@ -402,29 +439,52 @@ def test_sync_state_and_failed_windows(store):
 # ---- job journal -----------------------------------------------------------------------------
 
 
+def progress(**counts: int) -> dict[str, int]:
+    return {"total": 0, "pending": 0, "sending": 0, "done": 0, "failed": 0, "skipped": 0} | counts
+
+
 def make_job(store: Store, n: int = 5) -> str:
-    items = [JobItem("invoice_status_update", f"N{i}", {"status": 5}, source_row=i + 2) for i in range(n)]
+    items = [
+        JobItem("invoice_status_update", f"N{i}", {"status": 5}, source_row=i + 2) for i in range(n)
+    ]
     return store.create_job(
-        "set_status", items, created_by="ayse", mode="sandbox", source_name="cancel.xlsx", options={"rate": 5}
+        "set_status",
+        items,
+        created_by="ayse",
+        mode="sandbox",
+        source_name="cancel.xlsx",
+        options={"rate": 5},
     )
 
 
 def test_create_job_writes_job_and_pending_items(store):
     job_id = make_job(store)
     job = store.job(job_id)
-    assert (job["state"], job["total"], job["options"], job["source_name"]) == ("pending", 5, {"rate": 5}, "cancel.xlsx")
+    assert (job["state"], job["total"], job["options"], job["source_name"]) == (
+        "pending",
+        5,
+        {"rate": 5},
+        "cancel.xlsx",
+    )
     items = store.job_items(job_id)
     assert items["seq"].tolist() == [1, 2, 3, 4, 5]
     assert set(items["state"]) == {"pending"} and items["source_row"].tolist() == [2, 3, 4, 5, 6]
-    assert store.job_progress(job_id) == {"total": 5, "pending": 5, "sending": 0, "done": 0, "failed": 0, "skipped": 0}
+    assert store.job_progress(job_id) == progress(total=5, pending=5)
     assert store.jobs()["job_id"].tolist() == [job_id]
 
 
 def test_create_job_refuses_secrets_unknown_operations_and_kinds(store):
     with pytest.raises(StoreError, match="credentials"):
-        store.create_job("set_status", [JobItem("invoice_status_update", "N1", {"secret_key": "x"})], created_by="a", mode="test")
+        store.create_job(
+            "set_status",
+            [JobItem("invoice_status_update", "N1", {"secret_key": "x"})],
+            created_by="a",
+            mode="test",
+        )
     with pytest.raises(StoreError, match="operation"):
-        store.create_job("set_status", [{"operation": "drop", "target_key": "N1"}], created_by="a", mode="test")
+        store.create_job(
+            "set_status", [{"operation": "drop", "target_key": "N1"}], created_by="a", mode="test"
+        )
     with pytest.raises(StoreError, match="kind"):
         store.create_job("delete_everything", [], created_by="a", mode="test")
     assert store.jobs().empty
@@ -438,9 +498,11 @@ def test_claim_and_finish_items(store):
         (2, "sending", 1, {"status": 5}),
     ]
     assert claimed[0]["started_at"] is not None
-    store.finish_item(job_id, 1, "done", provider_code=0, message="successful", status_before=0, status_after=5)
+    store.finish_item(
+        job_id, 1, "done", provider_code=0, message="successful", status_before=0, status_after=5
+    )
     store.finish_item(job_id, 2, "failed", provider_code=12, message="nodata")
-    assert store.job_progress(job_id) == {"total": 5, "pending": 3, "sending": 0, "done": 1, "failed": 1, "skipped": 0}
+    assert store.job_progress(job_id) == progress(total=5, pending=3, done=1, failed=1)
     done = store.job_items(job_id, "done").iloc[0]
     assert (done["status_before"], done["status_after"], done["provider_code"]) == (0, 5, 0)
     assert done["finished_at"] >= done["started_at"]
@@ -489,7 +551,10 @@ def test_job_state_transitions_stamp_times_and_final_states_stick(store):
 
 def test_job_items_need_their_job(store):
     with pytest.raises(sqlite3.IntegrityError, match="FOREIGN KEY"), store.transaction() as db:
-        db.execute("INSERT INTO job_items (job_id, seq, operation, target_key) VALUES ('ghost', 1, 'create_invoice', 'N1')")
+        db.execute(
+            "INSERT INTO job_items (job_id, seq, operation, target_key) "
+            "VALUES ('ghost', 1, 'create_invoice', 'N1')"
+        )
 
 
 def test_transaction_rolls_back_everything_on_error(store):
@@ -509,4 +574,28 @@ def test_invoices_carry_their_subscriptions_agent_whatever_arrives_first(store):
     assert store.get_invoice("N2")["agent_id"] == "A1"
     assert store.upsert_invoices([invoice("N1", subscription_id="S1")]) == UpsertResult(unchanged=1)
     store.upsert_subscriptions([Subscription(subscription_id="S1", agent_id="A2")])
-    assert store.query("SELECT DISTINCT agent_id FROM outcomes WHERE provider = 'paynet'")["agent_id"].tolist() == ["A2"]
+    agents = store.db.conn.execute(
+        "SELECT DISTINCT agent_id FROM outcomes WHERE provider = 'paynet'"
+    )
+    assert agents.fetchall() == [("A2",)]
+
+
+def test_payofin_bill_payment_objects_fit_the_store(store):
+    from paynet_core.payofin.models import BillPayment
+
+    payment = BillPayment(
+        invoice_payment_id=1786,
+        invoice_type="Su Faturası",
+        institution="İSKİ",
+        subscriber_no="01345677000",
+        customer_name="DE*** ÖZ****",
+        invoice_no="0000000",
+        due_date=date(2022, 5, 10),
+        amount_kurus=100,
+        fee_kurus=50,
+        paid_at=datetime(2022, 5, 10, tzinfo=ISTANBUL),
+        status="Paid",
+    )
+    assert store.upsert_payments([payment]) == UpsertResult(new=1)
+    row = store.get_payment(1786)
+    assert (row["paid_day"], row["outcome"], row["fee_kurus"]) == ("2022-05-10", "paid", 50)

@@ -13,10 +13,14 @@ ROOT = Path(__file__).resolve().parents[1]
 # writer also changes, each with an audit line. Opening the file migrates it, so two writers
 # starting on a fresh file also race through the migrations.
 WRITER = """
-import json, sys
+import json, sys, time
+from pathlib import Path
 from paynet_core.store import Store
-path, name, rounds = sys.argv[1], sys.argv[2], int(sys.argv[3])
+path, name, rounds, go = sys.argv[1], sys.argv[2], int(sys.argv[3]), Path(sys.argv[4])
 store = Store.open(path)
+deadline = time.monotonic() + 60
+while not go.exists() and time.monotonic() < deadline:  # start together with the reader
+    time.sleep(0.01)
 errors = []
 for r in range(rounds):
     rows = [
@@ -38,7 +42,8 @@ print(json.dumps({"errors": errors}))
 READER = """
 import json, sys, time
 from paynet_core.store import Store
-path, expected = sys.argv[1], int(sys.argv[2])
+from pathlib import Path
+path, expected, go = sys.argv[1], int(sys.argv[2]), Path(sys.argv[3])
 store = Store.open(path)
 errors, reads, seen = [], 0, 0
 deadline = time.monotonic() + 60
@@ -50,6 +55,7 @@ while seen < expected and time.monotonic() < deadline:
         reads += 1
     except Exception as exc:
         errors.append(repr(exc))
+    go.touch()
 print(json.dumps({"errors": errors, "reads": reads, "seen": seen}))
 """
 
@@ -74,15 +80,15 @@ def result_of(process: subprocess.Popen) -> dict:
 def test_two_writer_processes_and_a_reader_never_see_a_locked_database(tmp_path):
     path = tmp_path / "cache.db"
     rounds = 40
-    writers = [run_python(WRITER, path, name, rounds) for name in ("cli-a", "cli-b")]
-    Store.open(path).close()  # the reader needs the tables; the writers may be migrating too
-    reader = run_python(READER, path, 2 * rounds)
+    go = tmp_path / "go"
+    writers = [run_python(WRITER, path, name, rounds, go) for name in ("cli-a", "cli-b")]
+    reader = run_python(READER, path, 2 * rounds, go)  # all three may be migrating the new file
 
     results = [result_of(p) for p in writers]
     read = result_of(reader)
 
     assert [r["errors"] for r in results] == [[], []]
-    assert read["errors"] == [] and read["reads"] > 1 and read["seen"] == 2 * rounds
+    assert read["errors"] == [] and read["reads"] >= 1 and read["seen"] == 2 * rounds
     store = Store.read_only(path)
     counts = store.query(
         "SELECT substr(invoice_no, 1, 5) AS writer, COUNT(*) AS n FROM invoices "

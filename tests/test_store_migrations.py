@@ -105,7 +105,9 @@ def test_a_failed_migration_leaves_the_previous_version(tmp_path, monkeypatch):
 def test_status_lookup_table_matches_the_enum(tmp_path):
     store = Store.open(tmp_path / "cache.db")
     rows = store.query("SELECT status, label, label_tr, outcome FROM invoice_statuses ORDER BY 1")
-    assert rows.values.tolist() == [[s.value, s.label, s.label_tr, s.outcome.value] for s in InvoiceStatus]
+    assert rows.values.tolist() == [
+        [s.value, s.label, s.label_tr, s.outcome.value] for s in InvoiceStatus
+    ]
 
 
 def test_connections_use_wal_busy_timeout_and_foreign_keys(tmp_path):

@@ -12,4 +12,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+from . import jobs as _jobs  # noqa: E402,F401  (registers commands)
 from . import run as _run  # noqa: E402,F401  (registers commands)
+from . import sync as _sync  # noqa: E402,F401  (registers commands)

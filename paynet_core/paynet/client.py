@@ -43,7 +43,15 @@ from ..errors import (
 from ..http import DEFAULT_TIMEOUT, USER_AGENT, AsyncSender, Call, Sender, read_json
 from ..money import to_wire
 from ..retry import RetryPolicy, parse_retry_after, retry_delay
-from .models import RETURN_CODES, SUCCESS_CODES, Invoice, InvoiceStatus, ListPage, PaynetReply, Subscription
+from .models import (
+    RETURN_CODES,
+    SUCCESS_CODES,
+    Invoice,
+    InvoiceStatus,
+    ListPage,
+    PaynetReply,
+    Subscription,
+)
 
 PROVIDER = "Paynet"
 BASE_URLS = {
@@ -331,7 +339,8 @@ class _Base:
         }
 
     def _default_transport(self, transport):
-        if transport is None and self.environment == "sandbox":
+        # the in-process sandbox, unless a base_url points at a real server (e.g. the loopback door)
+        if transport is None and self.environment == "sandbox" and self.base_url == BASE_URLS["sandbox"]:
             from ..sandbox import SandboxTransport, open_sandbox
 
             return SandboxTransport(open_sandbox())

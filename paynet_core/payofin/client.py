@@ -27,7 +27,14 @@ from ..errors import (
 )
 from ..http import DEFAULT_TIMEOUT, USER_AGENT, Call, Sender, read_json
 from ..retry import RetryPolicy, parse_retry_after
-from .models import AUTH_CODES, NOT_FOUND_CODES, RESULT_CODES, TRANSIENT_CODES, BillPayment, Institution
+from .models import (
+    AUTH_CODES,
+    NOT_FOUND_CODES,
+    RESULT_CODES,
+    TRANSIENT_CODES,
+    BillPayment,
+    Institution,
+)
 
 PROVIDER = "Payofin"
 BASE_URLS = {
@@ -115,7 +122,7 @@ class PayofinClient:
         self.environment = environment
         self.base_url = base_url or BASE_URLS[environment]
         self._api_key, self._secret_key = api_key, secret_key
-        if transport is None and environment == "sandbox":
+        if transport is None and environment == "sandbox" and self.base_url == BASE_URLS["sandbox"]:
             from ..sandbox import SandboxTransport, open_sandbox
 
             transport = SandboxTransport(open_sandbox())

@@ -7,8 +7,8 @@ from datetime import date, datetime
 from typing import Any
 
 from ..dates import parse_any_datetime
-from ..outcomes import Outcome, payofin_outcome
 from ..money import tl_to_kurus
+from ..outcomes import Outcome, payofin_outcome
 
 #: Result codes from the "API response and request" page (meanings paraphrased; list cut after -27).
 RESULT_CODES: dict[int, str] = {

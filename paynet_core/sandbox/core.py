@@ -13,17 +13,17 @@ import os
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
-import uuid
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from .. import dates
-from ..paynet.models import OBJECT_NAMES, RETURN_CODES, InvoiceStatus
-from . import payofin_api, paynet_api
+from ..paynet.models import OBJECT_NAMES, RETURN_CODES
+from . import paynet_api, payofin_api
+from .admin import SandboxAdmin
 from .faults import FaultKind, FaultPlan, is_pre
-from .state import InvoiceRecord, PaymentRecord, State, SubscriptionRecord
+from .state import State
 
 PAYNET_PREFIX = "/v1/subscription/"
 PAYOFIN_PREFIX = "/invoices/"
@@ -57,15 +57,19 @@ class NetworkFault(Exception):
         self.kind = kind
         self.operation = operation
         self.applied = applied
-        super().__init__(f"sandbox fault on {operation}: {kind} ({'applied' if applied else 'not applied'})")
+        super().__init__(
+            f"sandbox fault on {operation}: {kind} ({'applied' if applied else 'not applied'})"
+        )
 
 
+#: Fault kind → what the door does instead of replying (whether the request was applied first
+#: follows from the kind being a "pre" or a "post" fault, see faults.py).
 _NETWORK = {
-    "connect_timeout": ("connect_timeout", False),
-    "timeout_before": ("read_timeout", False),
-    "disconnect_before": ("disconnect", False),
-    "timeout_after": ("read_timeout", True),
-    "disconnect": ("disconnect", True),
+    "connect_timeout": "connect_timeout",
+    "timeout_before": "read_timeout",
+    "disconnect_before": "disconnect",
+    "timeout_after": "read_timeout",
+    "disconnect": "disconnect",
 }
 
 
@@ -91,7 +95,13 @@ def _encode(o: Any) -> str:
     if isinstance(o, Decimal):
         return f"{o:.2f}"
     if isinstance(o, dict):
-        return "{" + ",".join(f"{json.dumps(str(k), ensure_ascii=False)}:{_encode(v)}" for k, v in o.items()) + "}"
+        return (
+            "{"
+            + ",".join(
+                f"{json.dumps(str(k), ensure_ascii=False)}:{_encode(v)}" for k, v in o.items()
+            )
+            + "}"
+        )
     if isinstance(o, (list, tuple)):
         return "[" + ",".join(_encode(v) for v in o) + "]"
     return json.dumps(o, ensure_ascii=False)
@@ -116,7 +126,7 @@ def _route(path: str) -> _Route | str | None:
     return None
 
 
-class Sandbox:
+class Sandbox(SandboxAdmin):
     """A stateful, faithful simulator of the Paynet subscription and Payofin bill APIs.
 
     ``path``: the SQLite file holding the state, or ``":memory:"``.
@@ -161,12 +171,16 @@ class Sandbox:
         return dates.to_istanbul(self.clock())
 
     # -- the one entry point ---------------------------------------------------------------
-    def handle(self, method: str, path: str, headers: Mapping[str, str], body: bytes) -> SandboxResponse:
+    def handle(
+        self, method: str, path: str, headers: Mapping[str, str], body: bytes
+    ) -> SandboxResponse:
         """Answer one raw HTTP request; raises :class:`NetworkFault` when the reply is lost."""
         lowered = {k.lower(): v for k, v in headers.items()}
         return self._with_request_id(self._handle(method.upper(), path, lowered, body), lowered)
 
-    def _handle(self, method: str, path: str, lowered: dict[str, str], body: bytes) -> SandboxResponse:
+    def _handle(
+        self, method: str, path: str, lowered: dict[str, str], body: bytes
+    ) -> SandboxResponse:
         route = _route(path)
         if not isinstance(route, _Route):
             return self._not_found(route, path)
@@ -178,8 +192,7 @@ class Sandbox:
         if fault is not None and is_pre(fault):
             self.state.count_request(op)
             if fault in _NETWORK:
-                kind, _ = _NETWORK[fault]  # type: ignore[index]
-                raise NetworkFault(kind, operation=op, applied=False)
+                raise NetworkFault(_NETWORK[fault], operation=op, applied=False)  # type: ignore[index]
             return self._fault_reply(route, fault)
         with self.state.transaction():
             self.state.count_request(op)
@@ -189,15 +202,18 @@ class Sandbox:
                 status, reply = self._payofin(op, method, lowered, body)
         if fault is not None:
             if fault in _NETWORK:
-                kind, _ = _NETWORK[fault]  # type: ignore[index]
-                raise NetworkFault(kind, operation=op, applied=True)
+                raise NetworkFault(_NETWORK[fault], operation=op, applied=True)  # type: ignore[index]
             return self._mangle(route, fault, status, reply)
         return self._respond(status, reply)
 
-    def _respond(self, status: int, reply: dict[str, Any], extra: Mapping[str, str] | None = None) -> SandboxResponse:
+    def _respond(
+        self, status: int, reply: dict[str, Any], extra: Mapping[str, str] | None = None
+    ) -> SandboxResponse:
         return SandboxResponse(status, {**_JSON, **(extra or {})}, encode_json(reply))
 
-    def _with_request_id(self, response: SandboxResponse, headers: Mapping[str, str]) -> SandboxResponse:
+    def _with_request_id(
+        self, response: SandboxResponse, headers: Mapping[str, str]
+    ) -> SandboxResponse:
         # Sandbox-only (neither provider documents one): echo the caller's X-Request-Id, or make one.
         request_id = headers.get("x-request-id")
         if not request_id:
@@ -210,15 +226,27 @@ class Sandbox:
     def _not_found(self, provider: str | None, path: str) -> SandboxResponse:
         if provider == "payofin":
             # INFERRED: an ASP.NET Web API style 404 body.
-            return self._respond(404, {"Message": f"No HTTP resource was found that matches the request URI '{path}'."})
+            return self._respond(
+                404,
+                {"Message": f"No HTTP resource was found that matches the request URI '{path}'."},
+            )
         # INFERRED result_code 9 (notimplemented) for an operation that does not exist.
-        reply = {"type": "404 Not Found", "message": f"no such endpoint: {path}", "code": 404, "result_code": 9}
+        reply = {
+            "type": "404 Not Found",
+            "message": f"no such endpoint: {path}",
+            "code": 404,
+            "result_code": 9,
+        }
         return self._respond(404, reply)
 
     # -- providers -------------------------------------------------------------------------
-    def _paynet(self, op: str, method: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, Any]]:
+    def _paynet(
+        self, op: str, method: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int, dict[str, Any]]:
         if method != "POST":
-            return paynet_api.error_reply(405, "invalid_request_error", f"method {method} not allowed; use POST", 11)
+            return paynet_api.error_reply(
+                405, "invalid_request_error", f"method {method} not allowed; use POST", 11
+            )
         auth = headers.get("authorization", "")
         scheme, _, key = auth.partition(" ")
         key = key.strip()
@@ -226,23 +254,37 @@ class Sandbox:
             return paynet_api.error_reply(
                 401, "authorization_error", "Authorization header must be 'Basic <secret key>'", 7
             )
-        accepted = key in self.paynet_keys if self.paynet_keys is not None else key.startswith("sck_")
+        accepted = (
+            key in self.paynet_keys if self.paynet_keys is not None else key.startswith("sck_")
+        )
         if not accepted:
             # Also what a base64("key:") header gets: the docs want the raw key after "Basic ".
             return paynet_api.error_reply(401, "authorization_error", "secret key is not valid", 7)
         try:
             request = json.loads(body) if body.strip() else None
         except (ValueError, UnicodeDecodeError) as e:
-            return paynet_api.error_reply(400, "invalid_request_error", f"body: not valid JSON ({e})", 11)
+            return paynet_api.error_reply(
+                400, "invalid_request_error", f"body: not valid JSON ({e})", 11
+            )
         if not isinstance(request, dict):
-            return paynet_api.error_reply(400, "invalid_request_error", "body: must be a JSON object", 11)
+            return paynet_api.error_reply(
+                400, "invalid_request_error", "body: must be a JSON object", 11
+            )
         return paynet_api.dispatch(self.state, op, request, self.now())
 
-    def _payofin(self, op: str, method: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, Any]]:
+    def _payofin(
+        self, op: str, method: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int, dict[str, Any]]:
         if method != payofin_api.METHODS[op]:
-            return 405, {"Message": f"The requested resource does not support http method '{method}'."}
+            return 405, {
+                "Message": f"The requested resource does not support http method '{method}'."
+            }
         api_key, secret = headers.get("apikey", "").strip(), headers.get("secretkey", "").strip()
-        if not api_key or not secret or (self.payofin_keys is not None and (api_key, secret) not in self.payofin_keys):
+        if (
+            not api_key
+            or not secret
+            or (self.payofin_keys is not None and (api_key, secret) not in self.payofin_keys)
+        ):
             return payofin_api.fail(-22)  # INFERRED: HTTP 200 like every Payofin outcome
         request: Any = {}
         if method == "POST":
@@ -254,7 +296,10 @@ class Sandbox:
                 # INFERRED: an unreadable body binds to nothing, so the operation reports its
                 # "missing field" code; HTTP 400 keeps it from looking like a transient failure.
                 _, reply = payofin_api.dispatch(self.state, op, {}, self.now())
-                return 400, {**reply, "resultMessage": "İstek gövdesi okunamadı: JSON nesnesi bekleniyor"}
+                return 400, {
+                    **reply,
+                    "resultMessage": "İstek gövdesi okunamadı: JSON nesnesi bekleniyor",
+                }
         return payofin_api.dispatch(self.state, op, request, self.now())
 
     # -- faults ----------------------------------------------------------------------------
@@ -262,7 +307,11 @@ class Sandbox:
         paynet = route.provider == "paynet"
         if fault == "http_500":
             if paynet:
-                return self._respond(*paynet_api.error_reply(500, "api_error", "sandbox: simulated internal error", 8))
+                return self._respond(
+                    *paynet_api.error_reply(
+                        500, "api_error", "sandbox: simulated internal error", 8
+                    )
+                )
             return self._respond(500, payofin_api.envelope(-18, "Sunucu hatası (sandbox)"))
         if fault == "http_502_html":
             return SandboxResponse(502, {"content-type": "text/html"}, _BAD_GATEWAY_HTML)
@@ -281,10 +330,15 @@ class Sandbox:
             code = 8 if paynet else -18
         if paynet:
             message = f"{RETURN_CODES.get(code, 'error')}: sandbox simulated failure"
-            return self._respond(200, {"object_name": OBJECT_NAMES[route.operation], "code": code, "message": message})
+            return self._respond(
+                200,
+                {"object_name": OBJECT_NAMES[route.operation], "code": code, "message": message},
+            )
         return self._respond(200, payofin_api.envelope(code))
 
-    def _mangle(self, route: _Route, fault: FaultKind, status: int, reply: dict[str, Any]) -> SandboxResponse:
+    def _mangle(
+        self, route: _Route, fault: FaultKind, status: int, reply: dict[str, Any]
+    ) -> SandboxResponse:
         if fault == "empty_body":
             return SandboxResponse(200, dict(_JSON), b"")
         if fault == "malformed_json":
@@ -297,7 +351,8 @@ class Sandbox:
     # -- observability ---------------------------------------------------------------------
     @property
     def request_counts(self) -> dict[str, int]:
-        """Requests received per operation (faulted ones included), persisted with the state."""
+        """Requests received per operation, persisted with the state. Faulted requests count, except
+        ``connect_timeout`` ones (they never arrive)."""
         return self.state.request_counts()
 
     @property
@@ -310,188 +365,6 @@ class Sandbox:
         self.state.reset()
         self._calls.clear()
         self.faults.clear()
-
-    # -- admin helpers (bypass the API; for tests, the demo and the CLI) -------------------
-    def add_subscription(
-        self,
-        *,
-        reference_no: str | None = None,
-        subscription_id: str | None = None,
-        name_surname: str = "Test Abone",
-        amount: int = 10_000,
-        agent_id: str | None = None,
-        agent_amount: int | None = None,
-        company_amount: int | None = None,
-        interval: int = 2,
-        interval_count: int = 12,
-        period: int = 0,
-        begin_date: datetime | None = None,
-        is_fixed_price: bool = False,
-        status: int = 0,
-        group_reference_no: str | None = None,
-        end_user_email: str | None = None,
-        end_user_gsm: str | None = None,
-        created_at: datetime | None = None,
-    ) -> SubscriptionRecord:
-        """Create a subscription directly. Missing ids are generated (GUID, ``9xxxxxxx``)."""
-        now = self.now()
-        with self.state.transaction():
-            if reference_no is None:
-                total, _ = self.state.page_subscriptions(limit=0)
-                n = 90_000_001 + total
-                while self.state.find_subscription(reference_no=str(n)) is not None:
-                    n += 1
-                reference_no = str(n)
-            if self.state.find_subscription(reference_no=reference_no) is not None:
-                raise ValueError(f"reference_no {reference_no} already exists")
-            record = SubscriptionRecord(
-                subscription_id=subscription_id or str(uuid.uuid4()),
-                reference_no=reference_no,
-                name_surname=name_surname,
-                amount=amount,
-                agent_id=agent_id,
-                agent_amount=agent_amount,
-                company_amount=company_amount,
-                interval=interval,
-                interval_count=interval_count,
-                period=period,
-                begin_date=dates.to_istanbul(begin_date or now),
-                is_fixed_price=is_fixed_price,
-                status=status,
-                group_reference_no=group_reference_no,
-                end_user_email=end_user_email,
-                end_user_gsm=end_user_gsm,
-                created_at=dates.to_istanbul(created_at or now),
-            )
-            self.state.insert_subscription(record)
-        return record
-
-    def add_invoice(
-        self,
-        *,
-        reference_no: str | None = None,
-        subscription_id: str | None = None,
-        amount: int,
-        invoice_no: str | None = None,
-        val_date: datetime | None = None,
-        status: InvoiceStatus | int = InvoiceStatus.WAITING,
-        agent_amount: int | None = None,
-        company_amount: int | None = None,
-        invoice_id: int | None = None,
-    ) -> InvoiceRecord:
-        """Create an invoice directly, in any status (no duplicate or split checks beyond uniqueness)."""
-        with self.state.transaction():
-            sub = self.state.find_subscription(subscription_id=subscription_id, reference_no=reference_no)
-            if sub is None:
-                raise KeyError(f"no subscription {subscription_id or reference_no!r}")
-            if invoice_no is not None and self.state.invoice_no_taken(invoice_no):
-                raise ValueError(f"invoice_no {invoice_no} already exists")
-            return self.state.insert_invoice(
-                subscription_id=sub.subscription_id,
-                invoice_no=invoice_no,
-                amount=amount,
-                agent_amount=agent_amount,
-                company_amount=company_amount,
-                currency="TRY",
-                val_date=dates.to_istanbul(val_date or self.now()),
-                status=InvoiceStatus(status),
-                now=self.now(),
-                invoice_id=invoice_id,
-            )
-
-    def get_subscription(
-        self, subscription_id: str | None = None, reference_no: str | None = None
-    ) -> SubscriptionRecord | None:
-        return self.state.find_subscription(subscription_id=subscription_id, reference_no=reference_no)
-
-    def subscriptions(self) -> list[SubscriptionRecord]:
-        return self.state.page_subscriptions()[1]
-
-    def get_invoice(self, invoice_no: str) -> InvoiceRecord | None:
-        return self.state.find_invoice(invoice_no=invoice_no)
-
-    def invoices(
-        self,
-        *,
-        subscription_id: str | None = None,
-        reference_no: str | None = None,
-        status: InvoiceStatus | int | None = None,
-    ) -> list[InvoiceRecord]:
-        """All invoices (of one subscription, in one status), ordered by invoice_id."""
-        with self.state.transaction():
-            if subscription_id is None and reference_no is not None:
-                sub = self.state.find_subscription(reference_no=reference_no)
-                if sub is None:
-                    return []
-                subscription_id = sub.subscription_id
-            wanted = None if status is None else InvoiceStatus(status)
-            return self.state.page_invoices(subscription_id=subscription_id, status=wanted)[1]
-
-    def set_invoice_status(self, invoice_no: str, status: InvoiceStatus | int) -> InvoiceRecord:
-        """Force a status (no transition rules), e.g. to set up a test."""
-        with self.state.transaction():
-            inv = self.state.find_invoice(invoice_no=invoice_no)
-            if inv is None:
-                raise KeyError(f"no invoice {invoice_no!r}")
-            self.state.set_invoice_status(inv.invoice_id, InvoiceStatus(status), self.now())
-            return self.state.find_invoice(invoice_id=inv.invoice_id)  # type: ignore[return-value]
-
-    def add_payment(
-        self,
-        *,
-        subscriber_no: str,
-        invoice_amount: int,
-        soot_code: int = 1,
-        customer_name: str = "TE*** AB***",
-        invoice_no: str = "0000000",
-        exp_date: date | None = None,
-        profit: int | None = None,
-        payment_date: date | datetime | None = None,
-        status: str = "Paid",
-        invoice_payment_id: int | None = None,
-        soot_name: str | None = None,
-        invoice_type: str | None = None,
-    ) -> PaymentRecord:
-        """Record a Payofin payment directly (amounts in kuruş; profit defaults to the institution's fee)."""
-        if status not in ("Paid", "Cancelled"):
-            raise ValueError("status must be 'Paid' or 'Cancelled'")
-        with self.state.transaction():
-            institution = self.state.institution(soot_code)
-            if institution is None:
-                raise KeyError(f"no institution with sootCode {soot_code}")
-            if invoice_payment_id is not None and self.state.payment(invoice_payment_id) is not None:
-                raise ValueError(f"invoicePaymentId {invoice_payment_id} already exists")
-            paid = payment_date or self.now()
-            if not isinstance(paid, datetime):
-                paid = datetime(paid.year, paid.month, paid.day, 12, 0, tzinfo=dates.ISTANBUL)
-            return self.state.insert_payment(
-                institution=institution,
-                subscriber_no=subscriber_no,
-                customer_name=customer_name,
-                invoice_no=invoice_no,
-                exp_date=exp_date or paid.date(),
-                invoice_amount=invoice_amount,
-                profit=institution.fee if profit is None else profit,
-                paid_at=dates.to_istanbul(paid),
-                status=status,
-                invoice_payment_id=invoice_payment_id,
-                soot_name=soot_name,
-                invoice_type=invoice_type,
-            )
-
-    def cancel_payment(self, invoice_payment_id: int) -> PaymentRecord:
-        """A late cancellation: the payment keeps its date and shows as ``Cancelled`` from now on."""
-        with self.state.transaction():
-            if self.state.payment(invoice_payment_id) is None:
-                raise KeyError(f"no payment {invoice_payment_id}")
-            self.state.cancel_payment(invoice_payment_id, self.now())
-            return self.state.payment(invoice_payment_id)  # type: ignore[return-value]
-
-    def get_payment(self, invoice_payment_id: int) -> PaymentRecord | None:
-        return self.state.payment(invoice_payment_id)
-
-    def payments(self, first: date | None = None, last: date | None = None) -> list[PaymentRecord]:
-        return self.state.payments_between(first, last)
 
 
 def _loggable(body: bytes) -> Any:

@@ -29,7 +29,20 @@ _PAST_MIX = (
 )
 _FUTURE_MIX = ((InvoiceStatus.WAITING, 95), (InvoiceStatus.CANCEL, 3), (InvoiceStatus.DELETED, 2))
 #: How often each institution shows up in payments (utilities dominate).
-_INSTITUTION_WEIGHTS = {1: 18, 2: 14, 3: 14, 4: 8, 5: 10, 6: 6, 7: 8, 8: 5, 9: 5, 10: 5, 11: 3, 12: 4}
+_INSTITUTION_WEIGHTS = {
+    1: 18,
+    2: 14,
+    3: 14,
+    4: 8,
+    5: 10,
+    6: 6,
+    7: 8,
+    8: 5,
+    9: 5,
+    10: 5,
+    11: 3,
+    12: 4,
+}
 _CANCELLED_SHARE = 0.08
 _FIRST_PAYMENT_ID = 1001
 _FIRST_INVOICE_NO = 11_400_001
@@ -53,7 +66,12 @@ def seed_demo(
             return False
         _seed_paynet(sandbox, rng, today, subscriptions)
         _seed_payofin(sandbox, rng, today, payments)
-        info = {"seed": seed, "today": today.isoformat(), "subscriptions": subscriptions, "payments": payments}
+        info = {
+            "seed": seed,
+            "today": today.isoformat(),
+            "subscriptions": subscriptions,
+            "payments": payments,
+        }
         sandbox.state.set_meta(_META_KEY, json.dumps(info))
     return True
 
@@ -69,7 +87,11 @@ def _pick(rng: random.Random, weighted: tuple[tuple[InvoiceStatus, int], ...]) -
 
 def _email(name: str, n: int) -> str:
     ascii_name = unicodedata.normalize("NFKD", name.replace("ı", "i").replace("İ", "I"))
-    slug = "".join(c for c in ascii_name if c.isascii() and (c.isalnum() or c == " ")).lower().replace(" ", ".")
+    slug = (
+        "".join(c for c in ascii_name if c.isascii() and (c.isalnum() or c == " "))
+        .lower()
+        .replace(" ", ".")
+    )
     return f"{slug}{n}@example.com"
 
 
@@ -98,10 +120,11 @@ def _seed_paynet(sandbox: Sandbox, rng: random.Random, today: date, count: int) 
             created_at=created,
         )
         n = rng.randint(2, 8)
-        first = max(created.date() + timedelta(days=1), today - timedelta(days=120)) + timedelta(days=rng.randint(0, 10))
-        step = 7 if weekly else 30
-        room = max(3, (today + timedelta(days=30) - first).days // n)  # keep the spread near ~120 days
-        step = min(step, room)
+        start = max(created.date() + timedelta(days=1), today - timedelta(days=120))
+        first = start + timedelta(days=rng.randint(0, 10))
+        # Squeeze the schedule so all n invoices fall between ~120 days ago and a month ahead.
+        room = (today + timedelta(days=30) - first).days // n
+        step = max(3, min(7 if weekly else 30, room))
         for k in range(n):
             day = first + timedelta(days=k * step)
             status = _pick(rng, _PAST_MIX if day <= today else _FUTURE_MIX)
@@ -115,6 +138,7 @@ def _seed_paynet(sandbox: Sandbox, rng: random.Random, today: date, count: int) 
                 company_amount=amount - agent_part if agent_part is not None else None,
                 val_date=datetime.combine(day, time(10, 0), tzinfo=ISTANBUL),
                 status=status,
+                created_at=max(created, _at(day - timedelta(days=10), rng, 9, 9)),
             )
             invoice_no += 1
 

@@ -35,6 +35,7 @@ import threading
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
+
 FaultKind = str | tuple[str, int]
 
 #: Faults decided before the request touches the state.
@@ -53,11 +54,11 @@ PRE_KINDS = frozenset(
     }
 )
 #: Faults that hit the reply of a request that was applied.
-POST_KINDS = frozenset({"timeout_after", "disconnect", "malformed_json", "empty_body", "wrong_types"})
+POST_KINDS = frozenset(
+    {"timeout_after", "disconnect", "malformed_json", "empty_body", "wrong_types"}
+)
 KINDS = PRE_KINDS | POST_KINDS
 PAYOFIN_ONLY = frozenset({"payofin_-6", "payofin_-18", "payofin_-24"})
-#: Network-level kinds: the door raises (in-process) or holds/drops the connection (loopback).
-NETWORK_KINDS = frozenset({"connect_timeout", "timeout_before", "disconnect_before", "timeout_after", "disconnect"})
 
 #: What random faults draw from by default: the transient failures a client must survive.
 DEFAULT_RANDOM_KINDS: tuple[str, ...] = (
@@ -77,7 +78,9 @@ def validate_kind(kind: FaultKind) -> FaultKind:
             return kind
         raise ValueError(f"fault {kind!r}: a tuple fault must be ('result_code', <int>)")
     if kind not in KINDS:
-        raise ValueError(f"unknown fault kind {kind!r}; choose from {sorted(KINDS)} or ('result_code', n)")
+        raise ValueError(
+            f"unknown fault kind {kind!r}; choose from {sorted(KINDS)} or ('result_code', n)"
+        )
     return kind
 
 
@@ -101,7 +104,7 @@ class FaultPlan:
         latency: float = 0.0,
         jitter: float = 0.0,
         rate: float = 0.0,
-        kinds: Iterable[str] = DEFAULT_RANDOM_KINDS,
+        kinds: Iterable[FaultKind] = DEFAULT_RANDOM_KINDS,
         operations: Iterable[str] | str = "*",
         seed: int = 0,
         timeout_seconds: float = 30.0,
@@ -126,7 +129,10 @@ class FaultPlan:
             self.jitter = float(jitter)
 
     def set_random(
-        self, rate: float, kinds: Iterable[str] = DEFAULT_RANDOM_KINDS, operations: Iterable[str] | str = "*"
+        self,
+        rate: float,
+        kinds: Iterable[FaultKind] = DEFAULT_RANDOM_KINDS,
+        operations: Iterable[str] | str = "*",
     ) -> None:
         """A share ``rate`` (0..1) of requests to ``operations`` fails with one of ``kinds``."""
         if not 0.0 <= rate <= 1.0:
@@ -181,8 +187,8 @@ class FaultPlan:
                 if item.remaining == 0:
                     self._queue.remove(item)
                 return item.kind
-            if self.rate and ("*" in self.random_operations or operation in self.random_operations):
-                if self._rng.random() < self.rate:
-                    kinds = [k for k in self.random_kinds if provider == "payofin" or k not in PAYOFIN_ONLY]
-                    return self._rng.choice(kinds) if kinds else None
-        return None
+            targeted = "*" in self.random_operations or operation in self.random_operations
+            if not (self.rate and targeted) or self._rng.random() >= self.rate:
+                return None
+            kinds = [k for k in self.random_kinds if provider == "payofin" or k not in PAYOFIN_ONLY]
+            return self._rng.choice(kinds) if kinds else None

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import random
 
-FIRST_NAMES = (
-    "Ayşe", "Mehmet", "Fatma", "Mustafa", "Emine", "Ahmet", "Hatice", "Ali", "Zeynep", "Hüseyin",
-    "Elif", "Hasan", "Derya", "İbrahim", "Özlem", "Murat", "Şükran", "Gökhan", "Çağla", "Ümit",
-    "Büşra", "Emre", "Gülşen", "Oğuz", "İrem", "Serkan", "Nurcan", "Burak", "Şeyma", "Can",
-)  # fmt: skip
-SURNAMES = (
-    "Yılmaz", "Kaya", "Demir", "Şahin", "Çelik", "Yıldız", "Yıldırım", "Öztürk", "Aydın", "Özdemir",
-    "Arslan", "Doğan", "Kılıç", "Aslan", "Çetin", "Kara", "Koç", "Kurt", "Özkan", "Şimşek",
-    "Polat", "Güneş", "Erdoğan", "Korkmaz", "Çakır", "Akın", "Uçar", "Bulut", "Ünal", "Güler",
-)  # fmt: skip
+_FIRST = (
+    "Ayşe Mehmet Fatma Mustafa Emine Ahmet Hatice Ali Zeynep Hüseyin Elif Hasan Derya İbrahim "
+    "Özlem Murat Şükran Gökhan Çağla Ümit Büşra Emre Gülşen Oğuz İrem Serkan Nurcan Burak Şeyma "
+    "Can"
+)
+_LAST = (
+    "Yılmaz Kaya Demir Şahin Çelik Yıldız Yıldırım Öztürk Aydın Özdemir Arslan Doğan Kılıç Aslan "
+    "Çetin Kara Koç Kurt Özkan Şimşek Polat Güneş Erdoğan Korkmaz Çakır Akın Uçar Bulut Ünal "
+    "Güler"
+)
+FIRST_NAMES = tuple(_FIRST.split())
+SURNAMES = tuple(_LAST.split())
 
 
 def turkish_upper(text: str) -> str:

@@ -40,7 +40,12 @@ ALLOWED_TRANSITIONS: dict[InvoiceStatus, frozenset[InvoiceStatus]] = {
         }
     ),
     InvoiceStatus.DONE_UNSUCCEED: frozenset(
-        {InvoiceStatus.WAITING, InvoiceStatus.EXTERNAL_CHARGED, InvoiceStatus.CANCEL, InvoiceStatus.DELETED}
+        {
+            InvoiceStatus.WAITING,
+            InvoiceStatus.EXTERNAL_CHARGED,
+            InvoiceStatus.CANCEL,
+            InvoiceStatus.DELETED,
+        }
     ),
     InvoiceStatus.CANCEL: frozenset({InvoiceStatus.DELETED}),
 }
@@ -69,7 +74,12 @@ class NoData(Exception):
 
 def error_reply(status: int, error_type: str, message: str, result_code: int) -> Reply:
     """The documented non-200 body: ``{type, message, code=<http status>, result_code}``."""
-    return status, {"type": error_type, "message": message, "code": status, "result_code": result_code}
+    return status, {
+        "type": error_type,
+        "message": message,
+        "code": status,
+        "result_code": result_code,
+    }
 
 
 def ok(op: str, **extra: Any) -> Reply:
@@ -77,7 +87,11 @@ def ok(op: str, **extra: Any) -> Reply:
 
 
 def refused(op: str, code: int, message: str) -> Reply:
-    return 200, {"object_name": OBJECT_NAMES[op], "code": code, "message": f"{RETURN_CODES[code]}: {message}"}
+    return 200, {
+        "object_name": OBJECT_NAMES[op],
+        "code": code,
+        "message": f"{RETURN_CODES[code]}: {message}",
+    }
 
 
 def dispatch(state: State, op: str, request: dict[str, Any], now: datetime) -> Reply:
@@ -101,6 +115,7 @@ def _given(req: dict[str, Any], name: str, *aliases: str) -> Any:
 
 
 def _text(req: dict[str, Any], name: str, *aliases: str, max_len: int = 50) -> str | None:
+    # INFERRED limit: 50 characters, as documented for group_reference_no and payment reference_no.
     value = _given(req, name, *aliases)
     if value is None:
         return None
@@ -114,17 +129,20 @@ def _text(req: dict[str, Any], name: str, *aliases: str, max_len: int = 50) -> s
     return value or None
 
 
-def _amount(req: dict[str, Any], name: str, *, required: bool, allow_zero: bool = False) -> int | None:
+def _amount(
+    req: dict[str, Any], name: str, *, required: bool, allow_zero: bool = False
+) -> int | None:
     value = _given(req, name)
     if value is None:
         if required:
-            raise BadRequest(name, "is required (kuruş as digits, e.g. \"1000\" for 10,00 TL)")
+            raise BadRequest(name, 'is required (kuruş as digits, e.g. "1000" for 10,00 TL)')
         return None
     try:
         kurus = from_wire(value)
     except ValueError:
         raise BadRequest(
-            name, f"{value!r} is not a whole number of kuruş; send digits only (\"1050\" for 10,50 TL)"
+            name,
+            f'{value!r} is not a whole number of kuruş; send digits only ("1050" for 10,50 TL)',
         ) from None
     if kurus == 0 and not allow_zero:
         raise BadRequest(name, "must be greater than zero")
@@ -161,7 +179,9 @@ def _status(req: dict[str, Any], name: str, *, required: bool) -> InvoiceStatus 
     try:
         return InvoiceStatus(value)
     except ValueError:
-        raise BadRequest(name, f"{value} is not a documented status; use one of {choices}") from None
+        raise BadRequest(
+            name, f"{value} is not a documented status; use one of {choices}"
+        ) from None
 
 
 def _date(req: dict[str, Any], name: str) -> date:
@@ -173,7 +193,9 @@ def _date(req: dict[str, Any], name: str) -> date:
     try:
         return parse_paynet_date(value, field=name)
     except DateError:
-        raise BadRequest(name, f"{value!r} is not a date in the form dd.MM.yyyy (e.g. 01.02.2016)") from None
+        raise BadRequest(
+            name, f"{value!r} is not a date in the form dd.MM.yyyy (e.g. 01.02.2016)"
+        ) from None
 
 
 def _val_date(req: dict[str, Any]) -> datetime:
@@ -186,7 +208,8 @@ def _val_date(req: dict[str, Any]) -> datetime:
         return parse_paynet_datetime(value)
     except DateError:
         raise BadRequest(
-            "val_date", f"{value!r} is not a date and time in the form dd.MM.yyyy HH:mm:ss (e.g. 03.10.2017 10:32:24)"
+            "val_date",
+            f"{value!r} is not a date and time in the form dd.MM.yyyy HH:mm:ss (e.g. 03.10.2017 10:32:24)",
         ) from None
 
 
@@ -196,7 +219,8 @@ def _split(req: dict[str, Any], amount: int) -> tuple[int | None, int | None]:
     # INFERRED from the create_invoice sample (2926 + 25972 = 28898): the split adds up to amount.
     if agent is not None and company is not None and agent + company != amount:
         raise BadRequest(
-            "agent_amount", f"agent_amount ({agent}) + company_amount ({company}) must equal amount ({amount})"
+            "agent_amount",
+            f"agent_amount ({agent}) + company_amount ({company}) must equal amount ({amount})",
         )
     for name, part in (("agent_amount", agent), ("company_amount", company)):
         if part is not None and part > amount:
@@ -213,13 +237,17 @@ def _currency(req: dict[str, Any]) -> str:
 
 
 def _subscription(state: State, req: dict[str, Any]) -> SubscriptionRecord:
-    sub_id = _text(req, "subscription_id", "subcription_id", max_len=64)  # the docs' typo as an alias
+    sub_id = _text(
+        req, "subscription_id", "subcription_id", max_len=64
+    )  # the docs' typo as an alias
     ref = _text(req, "reference_no")
     if sub_id is None and ref is None:
         raise BadRequest("subscription_id", "one of subscription_id or reference_no is required")
     sub = state.find_subscription(subscription_id=sub_id, reference_no=ref)
     if sub is None or (sub_id is not None and ref is not None and sub.reference_no != ref):
-        shown = " and ".join(f"{k} {v!r}" for k, v in (("subscription_id", sub_id), ("reference_no", ref)) if v)
+        shown = " and ".join(
+            f"{k} {v!r}" for k, v in (("subscription_id", sub_id), ("reference_no", ref)) if v
+        )
         raise NoData(f"no subscription with {shown}")
     return sub
 
@@ -230,8 +258,12 @@ def _invoice(state: State, req: dict[str, Any]) -> InvoiceRecord:
     if invoice_id is None and invoice_no is None:
         raise BadRequest("invoice_id", "one of invoice_id or invoice_no is required")
     inv = state.find_invoice(invoice_id=invoice_id, invoice_no=invoice_no)
-    if inv is None or (invoice_id is not None and invoice_no is not None and inv.invoice_no != invoice_no):
-        shown = " and ".join(f"{k} {v!r}" for k, v in (("invoice_id", invoice_id), ("invoice_no", invoice_no)) if v)
+    if inv is None or (
+        invoice_id is not None and invoice_no is not None and inv.invoice_no != invoice_no
+    ):
+        shown = " and ".join(
+            f"{k} {v!r}" for k, v in (("invoice_id", invoice_id), ("invoice_no", invoice_no)) if v
+        )
         raise NoData(f"no invoice with {shown}")
     return inv
 
@@ -253,7 +285,11 @@ def _page(req: dict[str, Any], total: int) -> tuple[int, int, dict[str, Any]]:
         start = after or 0
         count = max(0, min(limit, total - start))
         has_more = start + limit < total
-    fields = {"limit": limit, "starting_after": start if before is None else None, "ending_before": before}
+    fields = {
+        "limit": limit,
+        "starting_after": start if before is None else None,
+        "ending_before": before,
+    }
     return start, count, {**fields, "has_more": has_more}
 
 
@@ -332,9 +368,17 @@ def invoice_list(state: State, req: dict[str, Any], now: datetime) -> Reply:
     offset, count, paging = _page(req, total)
     rows = []
     if count:
-        _, rows = state.page_invoices(subscription_id=sub.subscription_id, status=status, offset=offset, limit=count)
+        _, rows = state.page_invoices(
+            subscription_id=sub.subscription_id, status=status, offset=offset, limit=count
+        )
     # INFERRED reply shape beyond total/total_count/limit (the docs' table is cut off).
-    return ok("invoice_list", total=total, total_count=len(rows), **paging, data=[invoice_item(i) for i in rows])
+    return ok(
+        "invoice_list",
+        total=total,
+        total_count=len(rows),
+        **paging,
+        data=[invoice_item(i) for i in rows],
+    )
 
 
 def invoice_status_update(state: State, req: dict[str, Any], now: datetime) -> Reply:
@@ -377,10 +421,11 @@ def invoice_amount_update(state: State, req: dict[str, Any], now: datetime) -> R
             f"invoice {inv.invoice_no} is {inv.status.value} ({inv.status.label}); only Waiting (0) or "
             "Done unsucceed (4) invoices can change amount",
         )
-    if agent is None and company is None and inv.agent_amount is not None and inv.company_amount is not None:
-        # INFERRED: an old split that no longer adds up is dropped (Paynet's default split applies).
-        if inv.agent_amount + inv.company_amount == amount:
-            agent, company = inv.agent_amount, inv.company_amount
+    # INFERRED: without a new split the old one is kept if it still adds up, else dropped
+    # (Paynet's default split applies).
+    old_split = (inv.agent_amount or 0) + (inv.company_amount or 0)
+    if agent is None and company is None and inv.agent_amount is not None and old_split == amount:
+        agent, company = inv.agent_amount, inv.company_amount
     state.set_invoice_amount(inv.invoice_id, amount, agent, company, now)
     return ok("invoice_amount_update")
 
@@ -388,7 +433,9 @@ def invoice_amount_update(state: State, req: dict[str, Any], now: datetime) -> R
 def subscription_list(state: State, req: dict[str, Any], now: datetime) -> Reply:
     first, last = _date(req, "datab"), _date(req, "datbi")
     if last < first:
-        raise BadRequest("datbi", f"end date {last:%d.%m.%Y} is before start date datab {first:%d.%m.%Y}")
+        raise BadRequest(
+            "datbi", f"end date {last:%d.%m.%Y} is before start date datab {first:%d.%m.%Y}"
+        )
     # INFERRED: datab/datbi filter on the subscription's creation day, both ends inclusive.
     filters = {
         "created_from": first,
@@ -401,7 +448,13 @@ def subscription_list(state: State, req: dict[str, Any], now: datetime) -> Reply
     rows = []
     if count:
         _, rows = state.page_subscriptions(**filters, offset=offset, limit=count)
-    return ok("list", total=total, total_count=len(rows), **paging, data=[subscription_item(s) for s in rows])
+    return ok(
+        "list",
+        total=total,
+        total_count=len(rows),
+        **paging,
+        data=[subscription_item(s) for s in rows],
+    )
 
 
 def subscription_detail(state: State, req: dict[str, Any], now: datetime) -> Reply:

@@ -60,7 +60,8 @@ def envelope(code: int = 1, message: str | None = None) -> dict[str, Any]:
     return {
         "result": code == 1,
         "resultCode": code,
-        "resultMessage": message or (SUCCESS_MESSAGE if code == 1 else MESSAGES.get(code, "İşlem başarısız")),
+        "resultMessage": message
+        or (SUCCESS_MESSAGE if code == 1 else MESSAGES.get(code, "İşlem başarısız")),
     }
 
 
@@ -177,13 +178,19 @@ def invoicequery(state: State, req: dict[str, Any], now: datetime) -> Reply:
     if institution is None:
         return fail(-17)
     subscriber_no = req.get("subscriberno")
-    if not isinstance(subscriber_no, str) or not subscriber_no.isdigit() or not 5 <= len(subscriber_no) <= 15:
+    if (
+        not isinstance(subscriber_no, str)
+        or not subscriber_no.isdigit()
+        or not 5 <= len(subscriber_no) <= 15
+    ):
         return fail(-14)
     firm_ref = req.get("firmrefno")
     if not isinstance(firm_ref, str) or not firm_ref.strip() or len(firm_ref) > 15:
         return fail(-15)
     additional = req.get("additionalno")
-    if institution.fields.get("additionalNoRequired") and not (isinstance(additional, str) and additional.strip()):
+    if institution.fields.get("additionalNoRequired") and not (
+        isinstance(additional, str) and additional.strip()
+    ):
         return fail(-16)
     bills = state.bills_of(institution.soot_code, subscriber_no) or _invent_bills(
         state, institution, subscriber_no, now
@@ -224,7 +231,9 @@ def invoicepayment(state: State, req: dict[str, Any], now: datetime) -> Reply:
         profit=institution.fee,
         paid_at=now,
     )
-    state.settle_bill(bill.invoice_query_id, paid=amount, invoice_payment_id=payment.invoice_payment_id)
+    state.settle_bill(
+        bill.invoice_query_id, paid=amount, invoice_payment_id=payment.invoice_payment_id
+    )
     balance = int(state.get_meta("payofin_balance") or OPENING_BALANCE_KURUS) - amount
     state.set_meta("payofin_balance", str(balance))
     return ok(
@@ -250,7 +259,9 @@ def _bill_item(b: BillRecord, institution: Institution) -> dict[str, Any]:
     }
 
 
-def _invent_bills(state: State, institution: Institution, subscriber_no: str, now: datetime) -> list[BillRecord]:
+def _invent_bills(
+    state: State, institution: Institution, subscriber_no: str, now: datetime
+) -> list[BillRecord]:
     """A subscriber seen for the first time gets 0-2 open bills, the same ones every time."""
     digest = hashlib.sha256(f"{institution.soot_code}:{subscriber_no}".encode()).digest()
     rng = random.Random(digest)

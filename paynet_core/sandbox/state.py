@@ -210,7 +210,8 @@ class State:
             if statement.strip():
                 self._conn.execute(statement)
         self._conn.execute(
-            "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+            "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)",
+            (str(SCHEMA_VERSION),),
         )
 
     @contextmanager
@@ -291,21 +292,38 @@ class State:
             self._conn.execute(
                 "INSERT INTO subscriptions VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
-                    s.subscription_id, s.reference_no, s.name_surname, s.amount, s.agent_id,
-                    s.agent_amount, s.company_amount, s.interval, s.interval_count, s.period,
-                    _ts(s.begin_date), int(s.is_fixed_price), s.status, s.group_reference_no,
-                    s.end_user_email, s.end_user_gsm, _ts(s.created_at),
+                    s.subscription_id,
+                    s.reference_no,
+                    s.name_surname,
+                    s.amount,
+                    s.agent_id,
+                    s.agent_amount,
+                    s.company_amount,
+                    s.interval,
+                    s.interval_count,
+                    s.period,
+                    _ts(s.begin_date),
+                    int(s.is_fixed_price),
+                    s.status,
+                    s.group_reference_no,
+                    s.end_user_email,
+                    s.end_user_gsm,
+                    _ts(s.created_at),
                 ),
-            )  # fmt: skip
+            )
 
     def find_subscription(
         self, subscription_id: str | None = None, reference_no: str | None = None
     ) -> SubscriptionRecord | None:
         with self.transaction():
             if subscription_id is not None:
-                row = self._one("SELECT * FROM subscriptions WHERE subscription_id = ?", (subscription_id,))
+                row = self._one(
+                    "SELECT * FROM subscriptions WHERE subscription_id = ?", (subscription_id,)
+                )
             else:
-                row = self._one("SELECT * FROM subscriptions WHERE reference_no = ?", (reference_no,))
+                row = self._one(
+                    "SELECT * FROM subscriptions WHERE reference_no = ?", (reference_no,)
+                )
         return None if row is None else _subscription(row)
 
     def page_subscriptions(
@@ -364,14 +382,25 @@ class State:
                 "company_amount, currency, val_date, status, created_at, updated_at) "
                 "VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                 (
-                    invoice_id, placeholder, subscription_id, amount, agent_amount, company_amount,
-                    currency, _ts(val_date), int(status), _ts(now), _ts(now),
+                    invoice_id,
+                    placeholder,
+                    subscription_id,
+                    amount,
+                    agent_amount,
+                    company_amount,
+                    currency,
+                    _ts(val_date),
+                    int(status),
+                    _ts(now),
+                    _ts(now),
                 ),
-            )  # fmt: skip
+            )
             new_id = cur.lastrowid
             if invoice_no is None:
                 invoice_no = self._free_invoice_no(new_id)
-                self._conn.execute("UPDATE invoices SET invoice_no = ? WHERE invoice_id = ?", (invoice_no, new_id))
+                self._conn.execute(
+                    "UPDATE invoices SET invoice_no = ? WHERE invoice_id = ?", (invoice_no, new_id)
+                )
             return self.find_invoice(invoice_id=new_id)  # type: ignore[return-value]
 
     def _free_invoice_no(self, invoice_id: int) -> str:
@@ -384,9 +413,13 @@ class State:
 
     def invoice_no_taken(self, invoice_no: str) -> bool:
         with self.transaction():
-            return self._one("SELECT 1 FROM invoices WHERE invoice_no = ?", (invoice_no,)) is not None
+            return (
+                self._one("SELECT 1 FROM invoices WHERE invoice_no = ?", (invoice_no,)) is not None
+            )
 
-    def find_invoice(self, invoice_id: int | None = None, invoice_no: str | None = None) -> InvoiceRecord | None:
+    def find_invoice(
+        self, invoice_id: int | None = None, invoice_no: str | None = None
+    ) -> InvoiceRecord | None:
         sql = "SELECT i.*, s.reference_no FROM invoices i JOIN subscriptions s USING (subscription_id) WHERE "
         with self.transaction():
             if invoice_id is not None:
@@ -429,7 +462,12 @@ class State:
             )
 
     def set_invoice_amount(
-        self, invoice_id: int, amount: int, agent_amount: int | None, company_amount: int | None, now: datetime
+        self,
+        invoice_id: int,
+        amount: int,
+        agent_amount: int | None,
+        company_amount: int | None,
+        now: datetime,
     ) -> None:
         with self.transaction():
             self._conn.execute(
@@ -444,10 +482,17 @@ class State:
             self._conn.execute(
                 "INSERT OR IGNORE INTO payofin_institutions VALUES (?,?,?,?,?,?,?,?,?)",
                 (
-                    i.soot_code, i.soot_name, i.invoice_type, i.soot_type_code, i.description,
-                    json.dumps(i.fields, ensure_ascii=False), i.fee, i.bill_range[0], i.bill_range[1],
+                    i.soot_code,
+                    i.soot_name,
+                    i.invoice_type,
+                    i.soot_type_code,
+                    i.description,
+                    json.dumps(i.fields, ensure_ascii=False),
+                    i.fee,
+                    i.bill_range[0],
+                    i.bill_range[1],
                 ),
-            )  # fmt: skip
+            )
 
     def institutions(self) -> list[Institution]:
         with self.transaction():
@@ -469,11 +514,20 @@ class State:
 
     def bill(self, invoice_query_id: int) -> BillRecord | None:
         with self.transaction():
-            row = self._one("SELECT * FROM payofin_bills WHERE invoice_query_id = ?", (invoice_query_id,))
+            row = self._one(
+                "SELECT * FROM payofin_bills WHERE invoice_query_id = ?", (invoice_query_id,)
+            )
         return None if row is None else _bill(row)
 
     def insert_bill(
-        self, *, soot_code: int, subscriber_no: str, customer_name: str, invoice_no: str, exp_date: date, amount: int
+        self,
+        *,
+        soot_code: int,
+        subscriber_no: str,
+        customer_name: str,
+        invoice_no: str,
+        exp_date: date,
+        amount: int,
     ) -> BillRecord:
         with self.transaction():
             cur = self._conn.execute(
@@ -491,7 +545,8 @@ class State:
             left = bill.invoice_amount - paid
             if left > 0:
                 self._conn.execute(
-                    "UPDATE payofin_bills SET invoice_amount = ? WHERE invoice_query_id = ?", (left, invoice_query_id)
+                    "UPDATE payofin_bills SET invoice_amount = ? WHERE invoice_query_id = ?",
+                    (left, invoice_query_id),
                 )
             else:
                 self._conn.execute(
@@ -521,20 +576,33 @@ class State:
                 "subscriber_no, customer_name, invoice_no, exp_date, invoice_amount, profit, paid_at, status, "
                 "cancelled_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
-                    invoice_payment_id, institution.soot_code, soot_name or institution.soot_name,
-                    invoice_type or institution.invoice_type, subscriber_no, customer_name, invoice_no,
-                    exp_date.isoformat(), invoice_amount, profit, _ts(paid_at), status,
+                    invoice_payment_id,
+                    institution.soot_code,
+                    soot_name or institution.soot_name,
+                    invoice_type or institution.invoice_type,
+                    subscriber_no,
+                    customer_name,
+                    invoice_no,
+                    exp_date.isoformat(),
+                    invoice_amount,
+                    profit,
+                    _ts(paid_at),
+                    status,
                     _ts(paid_at) if status == "Cancelled" else None,
                 ),
-            )  # fmt: skip
+            )
             return self.payment(cur.lastrowid)  # type: ignore[return-value,arg-type]
 
     def payment(self, invoice_payment_id: int) -> PaymentRecord | None:
         with self.transaction():
-            row = self._one("SELECT * FROM payofin_payments WHERE invoice_payment_id = ?", (invoice_payment_id,))
+            row = self._one(
+                "SELECT * FROM payofin_payments WHERE invoice_payment_id = ?", (invoice_payment_id,)
+            )
         return None if row is None else _payment(row)
 
-    def payments_between(self, first: date | None = None, last: date | None = None) -> list[PaymentRecord]:
+    def payments_between(
+        self, first: date | None = None, last: date | None = None
+    ) -> list[PaymentRecord]:
         """Payments whose payment day is within ``first..last`` inclusive, by id."""
         lo = first.isoformat() if first else "0000"
         hi = (last + timedelta(days=1)).isoformat() if last else "9999"

@@ -40,10 +40,14 @@ class SandboxTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
 
     def _answer(self, request: httpx.Request, body: bytes) -> httpx.Response:
         try:
-            reply: SandboxResponse = self.sandbox.handle(request.method, request.url.path, request.headers, body)
+            reply: SandboxResponse = self.sandbox.handle(
+                request.method, request.url.path, request.headers, body
+            )
         except NetworkFault as fault:
             raise _as_httpx_error(fault, request) from None
-        return httpx.Response(reply.status, headers=reply.headers, content=reply.body, request=request)
+        return httpx.Response(
+            reply.status, headers=reply.headers, content=reply.body, request=request
+        )
 
 
 def _as_httpx_error(fault: NetworkFault, request: httpx.Request) -> httpx.TransportError:
@@ -51,4 +55,6 @@ def _as_httpx_error(fault: NetworkFault, request: httpx.Request) -> httpx.Transp
         return httpx.ConnectTimeout("sandbox: timed out while connecting", request=request)
     if fault.kind == "read_timeout":
         return httpx.ReadTimeout("sandbox: timed out waiting for the reply", request=request)
-    return httpx.RemoteProtocolError("sandbox: server disconnected without sending a response", request=request)
+    return httpx.RemoteProtocolError(
+        "sandbox: server disconnected without sending a response", request=request
+    )

@@ -1,0 +1,192 @@
+"""Shared bulk widgets: upload → validation table → plan → confirm → job → live progress."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from paynet_core import importing
+from paynet_core.auth import User
+from paynet_core.cli.jobs import export_failed_rows
+from paynet_core.errors import InputError, JobError
+from paynet_core.jobs import (
+    confirmation_phrase,
+    default_first_batch,
+    job_summary,
+    live_requires_confirmation,
+    run_job_in_background,
+    start_job,
+)
+from paynet_core.paynet import InvoiceStatus
+from paynet_core.planner import Plan, plan_invoices, plan_status_changes
+from paynet_core.runtime import Runtime
+
+from . import components as ui
+
+_READERS = {"invoices": importing.read_invoice_rows, "statuses": importing.read_status_rows}
+
+
+def batch_upload(rt: Runtime, user: User, *, kind: str) -> None:
+    """Upload a CSV/XLSX of invoices to create or statuses to set, and run it as a job."""
+    key = f"batch_{kind}"
+    c1, c2 = st.columns(2)
+    c1.download_button("Template (CSV)", importing.template_csv(kind), f"{kind}_template.csv", "text/csv", key=f"{key}_tcsv")
+    c2.download_button(
+        "Template (XLSX)", importing.template_xlsx(kind), f"{kind}_template.xlsx",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", key=f"{key}_txlsx",
+    )
+    upload = st.file_uploader("CSV or XLSX file", type=["csv", "xlsx", "txt"], key=f"{key}_file")
+    if upload is None:
+        show_job(rt, user)
+        return
+    try:
+        result = _READERS[kind](upload.getvalue(), upload.name)
+    except InputError as err:
+        st.error(f"**{upload.name}** cannot be used: {err}", icon="✋")
+        return
+    validation_table(result)
+    if not result.rows:
+        st.error("No valid row to send. Fix the rows above and upload the file again.")
+        return
+    plan = plan_invoices(result, store=rt.store) if kind == "invoices" else plan_status_changes(result, store=rt.store)
+    confirm_and_start(rt, user, plan, key=key, destructive=_destructive(result))
+
+
+def _destructive(result) -> bool:
+    return any(getattr(r, "status", None) is not None and r.status.is_destructive for r in result.rows)
+
+
+def validation_table(result) -> None:
+    """Every row read, bad rows and the fields at fault highlighted, with the reasons."""
+    frame = result.as_dataframe()
+    bad = result.errors_by_row()
+    st.markdown(
+        f"**{result.total_rows} rows** read from `{result.filename}`: "
+        f":green[{result.valid_count} valid], :red[{len(result.invalid_rows)} invalid]"
+    )
+    for warning in result.warnings:
+        st.warning(warning)
+    if frame.empty:
+        return
+
+    def highlight(row: pd.Series) -> list[str]:
+        errors = bad.get(int(row["row"]), [])
+        fields = {e.field for e in errors}
+        whole = any(e.field is None for e in errors)
+        return [
+            "background-color: #f8d7da" if (col in fields or (whole and col == "errors")) else
+            ("background-color: #fdf1f2" if errors else "")
+            for col in row.index
+        ]
+
+    only_bad = st.toggle("Show only invalid rows", value=bool(bad), key=f"only_bad_{result.filename}")
+    shown = frame[frame["row"].astype(int).isin(bad)] if only_bad else frame
+    st.dataframe(shown.style.apply(highlight, axis=1), hide_index=True, width="stretch")
+
+
+def confirm_and_start(rt: Runtime, user: User, plan: Plan, *, key: str, destructive: bool) -> None:
+    """Show the plan; ask for a typed count when the action is destructive or live; start."""
+    with st.container(border=True):
+        st.subheader("Plan")
+        for line in plan.describe():
+            st.markdown(f"- {line}")
+        live = live_requires_confirmation(rt.mode)
+        phrase = confirmation_phrase(plan)
+        typed = None
+        if destructive or live:
+            typed = st.text_input(
+                f"Type **{phrase}** (the number of invoices) to confirm"
+                + (" — LIVE: real customers" if live else " — Cancel/Deleted cannot be undone"),
+                key=f"{key}_typed",
+            )
+        first_batch = None
+        if live:
+            first_batch = st.number_input(
+                "Send only the first rows, then pause for review", min_value=1,
+                value=default_first_batch(rt.mode) or 10, key=f"{key}_first",
+            )
+        ready = typed is None or typed.strip() == phrase
+        if st.button("Start job", type="primary", disabled=not ready, key=f"{key}_start"):
+            try:
+                job_id = start_job(
+                    plan, runtime=rt, created_by=user.email, first_batch=first_batch,
+                    confirmation=phrase if ready else None,
+                )
+            except JobError as err:
+                ui.show_error(err)
+                return
+            run_job_in_background(job_id, rt)
+            st.query_params["job"] = job_id  # a reload finds the job again
+            st.rerun()
+    show_job(rt, user)
+
+
+def show_job(rt: Runtime, user: User) -> None:
+    job_id = st.query_params.get("job")
+    if job_id and rt.store.job(job_id) is not None:
+        job_progress(rt, user, job_id)
+
+
+def job_progress(rt: Runtime, user: User, job_id: str) -> None:
+    """Live progress read from the store: it survives reloads and closed tabs."""
+
+    flag = f"job_final_seen_{job_id}"
+    if job_summary(rt.store, job_id).finished:
+        st.session_state[flag] = True
+
+    @st.fragment(run_every=1.0)
+    def _live() -> None:
+        summary = job_summary(rt.store, job_id)
+        finished = summary.done + summary.failed + summary.skipped
+        st.progress(finished / max(summary.total, 1), text=f"Job `{job_id}` · {summary.state} · {finished}/{summary.total} items")
+        cols = st.columns(5)
+        for col, (label, value) in zip(
+            cols, [("done", summary.done), ("failed", summary.failed), ("skipped", summary.skipped),
+                   ("pending", summary.pending), ("sending", summary.sending)], strict=True,
+        ):
+            col.metric(label, value)
+        if summary.finished and not st.session_state.get(flag):
+            st.session_state[flag] = True
+            st.rerun(scope="app")  # show the results table below the progress
+
+    _live()
+    summary = job_summary(rt.store, job_id)
+    if summary.finished:
+        items = rt.store.job_items(job_id)
+        st.dataframe(
+            items[["seq", "operation", "target_key", "state", "attempts", "provider_code", "message", "status_before", "status_after"]],
+            hide_index=True, width="stretch",
+        )
+        if summary.failed:
+            c1, c2 = st.columns(2)
+            c1.download_button(
+                "Download failed rows (fix and upload again)", export_failed_rows(rt.store, rt.store.job(job_id)),
+                f"failed_{job_id}.csv", "text/csv", key=f"failed_{job_id}",
+            )
+            if user.can("run_job") and not live_requires_confirmation(rt.mode) and c2.button("Retry the failed items", key=f"retry_{job_id}"):
+                retry_failed(rt, user, job_id)
+
+
+def retry_failed(rt: Runtime, user: User, job_id: str) -> None:
+    """A new job for the failed items, read back through the importer (same checks, same numbers)."""
+    job = rt.store.job(job_id)
+    data = export_failed_rows(rt.store, job)
+    kind = "invoices" if job["kind"] == "create_invoices" else "statuses"
+    result = _READERS[kind](data, f"retry_{job_id}.csv")
+    plan = plan_invoices(result, store=rt.store) if kind == "invoices" else plan_status_changes(result, store=rt.store)
+    try:
+        new_id = start_job(plan, runtime=rt, created_by=user.email, source_name=f"retry of {job_id}",
+                           confirmation=confirmation_phrase(plan))
+    except JobError as err:
+        ui.show_error(err)
+        return
+    run_job_in_background(new_id, rt)
+    st.query_params["job"] = new_id
+    st.rerun()
+
+
+def status_choice(key: str) -> InvoiceStatus:
+    return st.selectbox(
+        "Target status", list(InvoiceStatus), format_func=lambda s: f"{s.value} · {s.label} ({s.label_tr})",
+        index=list(InvoiceStatus).index(InvoiceStatus.CANCEL), key=key,
+    )

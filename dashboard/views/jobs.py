@@ -1,0 +1,52 @@
+"""Jobs: state and progress of every bulk job, its items, resume and cancel."""
+
+import streamlit as st
+
+from dashboard import batch, services
+from dashboard import components as ui
+from paynet_core.jobs import cancel_job, live_runner, pause_job, resume_job, run_job_in_background
+
+user = services.require("view_jobs")
+rt = services.runtime()
+st.title("Jobs")
+
+jobs = rt.store.jobs(limit=200)
+if jobs.empty:
+    st.info("No bulk job yet. Start one from Issue invoices or Bulk status updates.")
+    st.stop()
+
+progress = [rt.store.job_progress(j) for j in jobs["job_id"]]
+jobs = jobs.assign(
+    done=[p["done"] for p in progress], failed=[p["failed"] for p in progress],
+    progress=[(p["done"] + p["failed"] + p["skipped"]) / max(p["total"], 1) for p in progress],
+)
+st.dataframe(
+    jobs[["job_id", "kind", "state", "progress", "total", "done", "failed", "created_by", "created_at", "mode", "source_name"]],
+    hide_index=True, width="stretch",
+    column_config={"progress": st.column_config.ProgressColumn("progress", min_value=0, max_value=1)},
+)
+
+default = st.query_params.get("job")
+ids = jobs["job_id"].tolist()
+job_id = st.selectbox("Job", ids, index=ids.index(default) if default in ids else 0, key="jobs_pick")
+job = rt.store.job(job_id)
+st.caption(f"Created by {job['created_by']} · {job['mode']} · {job['source_name'] or ''}")
+
+if user.can("run_job"):
+    c1, c2, c3 = st.columns(3)
+    with ui.errors_as_banner():
+        if job["state"] in ("paused", "pending") or (job["state"] == "running" and not live_runner(rt.store, job_id)):
+            if c1.button("Resume", key="jobs_resume", type="primary"):
+                resume_job(job_id, store=rt.store, actor=user.email)
+                run_job_in_background(job_id, rt)
+                st.rerun()
+        if job["state"] in ("running", "pending") and c2.button("Pause", key="jobs_pause"):
+            pause_job(job_id, store=rt.store, actor=user.email)
+            st.rerun()
+        if job["state"] not in ("done", "cancelled", "failed") and c3.button("Cancel", key="jobs_cancel"):
+            cancel_job(job_id, store=rt.store, actor=user.email)
+            st.rerun()
+
+batch.job_progress(rt, user, job_id)
+if not job_id or rt.store.job(job_id)["state"] not in ("done", "cancelled", "failed"):
+    st.dataframe(rt.store.job_items(job_id), hide_index=True, width="stretch")

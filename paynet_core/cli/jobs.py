@@ -1,0 +1,548 @@
+"""Bulk work from the command line: ``paynet-ops invoices create|set-status FILE`` and
+``paynet-ops jobs list|show|resume|pause|cancel|export``.
+
+Exit status: 0 when every row was valid and every call accepted; 1 when a row was invalid or a
+call failed (the summary says which; ``jobs export ID --failed`` writes them to fix and upload
+again); 2 when nothing could be started (unreadable file, refused job, unknown job); 3 when the
+job stopped before the end (paused for review, paused by someone, cancelled); 130 on Ctrl+C
+(the job can be resumed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Column, Table
+
+from .. import jobs as engine
+from ..errors import InputError, JobError
+from ..exporting import failed_rows_csv, records_to_csv_bytes
+from ..importing import InvoiceRow, StatusRow, read_file, read_invoice_rows, read_status_rows
+from ..money import format_amount
+from ..paynet.models import InvoiceStatus
+from ..planner import CREATE, SET_STATUS_ALL, Plan, plan_invoices, plan_status_changes
+from . import app
+
+EXIT_OK, EXIT_FAILED, EXIT_REFUSED, EXIT_STOPPED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+
+def _group(name: str, help_text: str) -> typer.Typer:
+    """The ``name`` command group, shared with any other module that registered it first."""
+    for group in app.registered_groups:
+        if group.name == name and group.typer_instance is not None:
+            return group.typer_instance
+    group = typer.Typer(help=help_text, no_args_is_help=True)
+    app.add_typer(group, name=name)
+    return group
+
+
+invoices_app = _group("invoices", "Invoices at Paynet: create many, change many statuses.")
+jobs_app = _group("jobs", "Bulk jobs: list, inspect, resume, pause, cancel, export.")
+
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+
+def _actor() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except Exception:  # no user name in some containers
+        return "cli"
+
+
+def _runtime():
+    from ..runtime import open_runtime
+
+    return open_runtime()
+
+
+# -- invoices create / set-status ------------------------------------------------------------------
+
+
+@invoices_app.command("create")
+def invoices_create(
+    file: Annotated[Path, typer.Argument(help="CSV or XLSX: one invoice per row.")],
+    dry_run: bool = typer.Option(False, "--dry-run", help="Validate and plan; send nothing."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+    concurrency: int = typer.Option(engine.DEFAULT_CONCURRENCY, "--concurrency", min=1, max=64),
+    rate: float | None = typer.Option(
+        None, "--rate", help="Requests per second (default: the mode's)."
+    ),
+    first_batch: int | None = typer.Option(
+        None,
+        "--first-batch",
+        help="Send this many, then pause for review (default: 10 on LIVE, else off).",
+    ),
+) -> None:
+    """Create one invoice per valid row of FILE (a journaled, resumable job)."""
+    _bulk("invoices", file, dry_run, yes, concurrency, rate, first_batch)
+
+
+@invoices_app.command("set-status")
+def invoices_set_status(
+    file: Annotated[
+        Path, typer.Argument(help="CSV or XLSX: invoice_no or invoice_id, and the target status.")
+    ],
+    dry_run: bool = typer.Option(False, "--dry-run", help="Validate and plan; send nothing."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+    concurrency: int = typer.Option(engine.DEFAULT_CONCURRENCY, "--concurrency", min=1, max=64),
+    rate: float | None = typer.Option(
+        None, "--rate", help="Requests per second (default: the mode's)."
+    ),
+    first_batch: int | None = typer.Option(
+        None,
+        "--first-batch",
+        help="Send this many, then pause for review (default: 10 on LIVE, else off).",
+    ),
+) -> None:
+    """Set the status of every invoice listed in FILE (a journaled, resumable job)."""
+    _bulk("statuses", file, dry_run, yes, concurrency, rate, first_batch)
+
+
+def _bulk(
+    kind: str,
+    file: Path,
+    dry_run: bool,
+    yes: bool,
+    concurrency: int,
+    rate: float | None,
+    first_batch: int | None,
+) -> None:
+    runtime = _runtime()
+    mode = runtime.mode
+    try:
+        data, name = read_file(file)
+        result = (read_invoice_rows if kind == "invoices" else read_status_rows)(data, name)
+    except InputError as err:
+        err_console.print(f"[red]Cannot read {file}:[/red] {err}")
+        raise typer.Exit(EXIT_REFUSED) from None
+    store = runtime.store
+    plan = (
+        plan_invoices(result, store=store)
+        if kind == "invoices"
+        else plan_status_changes(result, store=store)
+    )
+    _print_errors(plan)
+    _print_plan(plan, mode.value)
+    if dry_run:
+        console.print("[bold]Dry run:[/bold] nothing was sent.")
+        raise typer.Exit(EXIT_FAILED if plan.errors else EXIT_OK)
+    if not plan.calls:
+        err_console.print("[red]Nothing to send:[/red] no valid rows.")
+        raise typer.Exit(EXIT_FAILED if plan.errors else EXIT_OK)
+    rate = engine.default_rate(mode, runtime.settings.rate_limit) if rate is None else rate
+    if first_batch is None:
+        first_batch = engine.default_first_batch(mode)
+    if rate == 0 or rate > engine.DEFAULT_RATE[mode]:
+        console.print(
+            f"[yellow]Note:[/yellow] {'no rate limit' if rate == 0 else f'{rate:g} requests/s'} "
+            f"is above the {mode.value} default of {engine.DEFAULT_RATE[mode]:g}/s."
+        )
+    confirmation = _confirm(plan, mode, yes)
+    try:
+        job_id = engine.start_job(
+            plan,
+            runtime=runtime,
+            created_by=_actor(),
+            source_name=name,
+            concurrency=concurrency,
+            rate=rate,
+            first_batch=first_batch,
+            confirmation=confirmation,
+        )
+    except JobError as err:
+        err_console.print(f"[red]{err}[/red]")
+        raise typer.Exit(EXIT_REFUSED) from None
+    console.print(
+        f"Job [bold]{job_id}[/bold] started "
+        f"({concurrency} at a time, {'no limit' if not rate else f'{rate:g} requests/s'}"
+        f"{f', first {first_batch} then a pause for review' if first_batch else ''})."
+    )
+    summary = _run(job_id, runtime, plan.call_count)
+    raise typer.Exit(_finish(store, summary, invalid=len(plan.invalid_rows)))
+
+
+def _confirm(plan: Plan, mode, yes: bool) -> str | None:
+    phrase = engine.confirmation_phrase(plan)
+    if yes:
+        return phrase
+    if engine.live_requires_confirmation(mode):
+        typed = typer.prompt(
+            f"LIVE: this moves real money. Type the number of invoices ({phrase}) to go on"
+        )
+        if typed.strip() != phrase:
+            err_console.print("Not confirmed; nothing was sent.")
+            raise typer.Exit(EXIT_REFUSED)
+        return typed.strip()
+    if not typer.confirm(f"Send {plan.call_count} calls to Paynet ({mode.value})?", default=False):
+        err_console.print("Not confirmed; nothing was sent.")
+        raise typer.Exit(EXIT_REFUSED)
+    return phrase
+
+
+def _run(job_id: str, runtime, total: int, **options: Any) -> engine.JobSummary:
+    """Run a job in the foreground with a progress bar; Ctrl+C leaves it resumable."""
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[detail]}"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console, transient=False) as bar:
+        task = bar.add_task(f"job {job_id}", total=total, detail="")
+
+        def progress(counts: dict[str, int]) -> None:
+            finished = counts["done"] + counts["failed"] + counts["skipped"]
+            bar.update(
+                task, completed=finished, detail=f"{counts['done']} done, {counts['failed']} failed"
+            )
+
+        try:
+            return asyncio.run(engine.run_job(job_id, runtime, progress=progress, **options))
+        except KeyboardInterrupt:
+            err_console.print(f"\nInterrupted. Resume with: paynet-ops jobs resume {job_id}")
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+        except JobError as err:
+            err_console.print(f"[red]{err}[/red]")
+            raise typer.Exit(EXIT_REFUSED) from None
+
+
+def _finish(store, summary: engine.JobSummary, *, invalid: int = 0) -> int:
+    _print_summary(store, summary, invalid)
+    if summary.state not in ("done", "cancelled") or summary.pending or summary.sending:
+        reason = f" ({summary.note})" if summary.note else ""
+        console.print(
+            f"Job {summary.job_id} is [bold]{summary.state}[/bold]{reason}. "
+            f"Continue with: paynet-ops jobs resume {summary.job_id}"
+        )
+        return EXIT_STOPPED
+    if summary.failed or invalid:
+        console.print(
+            f"Fix the failed rows and upload them again: "
+            f"paynet-ops jobs export {summary.job_id} --failed --out failed.csv"
+        )
+        return EXIT_FAILED
+    return EXIT_OK if summary.state == "done" else EXIT_STOPPED
+
+
+# -- jobs ------------------------------------------------------------------------------------------
+
+
+@jobs_app.command("list")
+def jobs_list(limit: int = typer.Option(20, "--limit", min=1)) -> None:
+    """Recent jobs, newest first."""
+    store = _runtime().store
+    table = Table(
+        Column("job", no_wrap=True),
+        "kind",
+        Column("state", no_wrap=True),
+        "by",
+        "created",
+        "file",
+        "done",
+        "failed",
+        "skipped",
+        "left",
+    )
+    for job in store.jobs(limit=limit).to_dict("records"):
+        counts = store.job_progress(job["job_id"])
+        state = job["state"]
+        if state in ("running", "cancelling") and engine.live_runner(store, job["job_id"]) is None:
+            state += " (no runner)"
+        table.add_row(
+            job["job_id"],
+            job["kind"],
+            state,
+            job["created_by"],
+            job["created_at"],
+            job["source_name"] or "",
+            str(counts["done"]),
+            str(counts["failed"]),
+            str(counts["skipped"]),
+            str(counts["pending"] + counts["sending"]),
+        )
+    console.print(table)
+
+
+@jobs_app.command("show")
+def jobs_show(job_id: str, failed_limit: int = typer.Option(20, "--failed-limit", min=0)) -> None:
+    """One job: its state, options, counts and failed items."""
+    store = _runtime().store
+    job = _job_or_exit(store, job_id)
+    summary = engine.job_summary(store, job_id)
+    runner = engine.live_runner(store, job_id)
+    plan = job["options"].get("plan") or {}
+    console.print(
+        f"[bold]Job {job_id}[/bold]  {job['kind']}  [bold]{job['state']}[/bold]  ({job['mode']})"
+    )
+    console.print(
+        f"started by {job['created_by']} at {job['created_at']}; file {job['source_name'] or '-'}"
+    )
+    console.print(f"runner: {runner or 'none'}; last heartbeat {job['heartbeat_at'] or '-'}")
+    console.print(
+        f"options: concurrency {job['options'].get('concurrency')}, "
+        f"rate {job['options'].get('rate') or 'no limit'}, "
+        f"first batch {job['options'].get('first_batch') or 'off'}"
+    )
+    if plan:
+        console.print(
+            f"plan: {plan.get('rows')} rows, {plan.get('invalid_rows')} invalid, "
+            f"{plan.get('calls')} calls, {plan.get('invoices')} invoices, "
+            f"{format_amount(int(plan.get('total_amount_kurus') or 0))}"
+        )
+    _print_counts(summary)
+    _print_failed(store, job_id, failed_limit)
+
+
+@jobs_app.command("resume")
+def jobs_resume(
+    job_id: str,
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+    concurrency: int | None = typer.Option(None, "--concurrency", min=1, max=64),
+    rate: float | None = typer.Option(None, "--rate"),
+) -> None:
+    """Resume a paused, interrupted or abandoned job here, in the foreground."""
+    runtime = _runtime()
+    store = runtime.store
+    job = _job_or_exit(store, job_id)
+    left = store.job_progress(job_id)
+    remaining = left["pending"] + left["sending"]
+    if not yes and not typer.confirm(
+        f"Resume job {job_id} ({job['mode']}): {remaining} items left?", default=False
+    ):
+        raise typer.Exit(EXIT_REFUSED)
+    try:
+        engine.resume_job(job_id, store=store, actor=_actor())
+    except JobError as err:
+        err_console.print(f"[red]{err}[/red]")
+        raise typer.Exit(EXIT_REFUSED) from None
+    summary = _run(job_id, runtime, left["total"], concurrency=concurrency, rate=rate)
+    raise typer.Exit(_finish(store, summary))
+
+
+@jobs_app.command("pause")
+def jobs_pause(job_id: str) -> None:
+    """Ask a job's runner to stop after its in-flight items (resume it later)."""
+    store = _runtime().store
+    _job_or_exit(store, job_id)
+    try:
+        engine.pause_job(job_id, store=store, actor=_actor())
+    except JobError as err:
+        err_console.print(f"[red]{err}[/red]")
+        raise typer.Exit(EXIT_REFUSED) from None
+    console.print(f"Job {job_id} paused (in-flight items finish first).")
+
+
+@jobs_app.command("cancel")
+def jobs_cancel(job_id: str) -> None:
+    """Cancel a job: nothing new is sent; in-flight items finish; the rest are skipped."""
+    runtime = _runtime()
+    store = runtime.store
+    _job_or_exit(store, job_id)
+    try:
+        state = engine.cancel_job(job_id, store=store, actor=_actor())
+        if state == "cancelling" and engine.live_runner(store, job_id) is None:
+            # The runner died with items in flight: settle them here, then finish the cancel.
+            summary = asyncio.run(engine.run_job(job_id, runtime))
+            state = summary.state
+    except JobError as err:
+        err_console.print(f"[red]{err}[/red]")
+        raise typer.Exit(EXIT_REFUSED) from None
+    if state == "cancelling":
+        console.print(f"Job {job_id} is cancelling: its runner stops after the items in flight.")
+    else:
+        console.print(f"Job {job_id} {state}.")
+    _print_counts(engine.job_summary(store, job_id))
+
+
+@jobs_app.command("export")
+def jobs_export(
+    job_id: str,
+    failed: bool = typer.Option(
+        False, "--failed", help="Only rows to fix: failed items and invalid rows."
+    ),
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Write here instead of standard output.")
+    ] = None,
+) -> None:
+    """A CSV of the job's rows. With --failed: the rows to fix and upload again, each with its error."""
+    store = _runtime().store
+    job = _job_or_exit(store, job_id)
+    data = export_failed_rows(store, job) if failed else _all_items_csv(store, job_id)
+    if out is None:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+        return
+    out.write_bytes(data)
+    rows = max(0, data.count(b"\r\n") - 1)
+    err_console.print(f"Wrote {rows} rows to {out}")
+
+
+def export_failed_rows(store, job: dict) -> bytes:
+    """Failed items and invalid rows of a job, as the importer reads them (``error`` last).
+
+    Failed creations keep their invoice_no, so uploading the fixed row again can never create a
+    second copy of an invoice that was made after all.
+    """
+    records: list[dict[str, Any]] = []
+    for item in store.items_in_state(job["job_id"], "failed"):
+        records.extend(_item_records(item))
+    records.extend(job["options"].get("invalid_rows") or [])
+    records.sort(key=lambda r: r.get("row") or 0)
+    if not records:
+        return records_to_csv_bytes([], columns=["row", "error"])
+    return failed_rows_csv(records)
+
+
+def _item_records(item: dict) -> list[dict[str, Any]]:
+    p, message = item["payload"], item["message"] or "failed"
+    if item["operation"] == CREATE:
+        row = InvoiceRow(
+            row=p.get("row") or item["source_row"] or 0,
+            subscription_id=p.get("subscription_id"),
+            reference_no=p.get("reference_no"),
+            amount=p["amount"],
+            val_date=datetime.fromisoformat(p["val_date"]),
+            invoice_no=p["invoice_no"],
+            agent_amount=p.get("agent_amount"),
+            company_amount=p.get("company_amount"),
+            currency=p.get("currency") or "TRY",
+        )
+        return [{"row": row.row, **row.to_record(), "error": message}]
+    status = InvoiceStatus(p["status"])
+    if item["operation"] == SET_STATUS_ALL:
+        return [
+            {
+                "row": e.get("row") or "",
+                **StatusRow(
+                    e.get("row") or 0, e.get("invoice_no"), e.get("invoice_id"), status
+                ).to_record(),
+                "error": message,
+            }
+            for e in p["invoices"]
+        ]
+    row = StatusRow(
+        p.get("row") or item["source_row"] or 0,
+        p.get("invoice_no"),
+        None if p.get("invoice_no") else p.get("invoice_id"),
+        status,
+    )
+    return [{"row": row.row, **row.to_record(), "error": message}]
+
+
+def _all_items_csv(store, job_id: str) -> bytes:
+    frame = store.job_items(job_id)
+    columns = [
+        "seq",
+        "source_row",
+        "operation",
+        "target_key",
+        "state",
+        "attempts",
+        "provider_code",
+        "message",
+        "status_before",
+        "status_after",
+        "started_at",
+        "finished_at",
+    ]
+    return records_to_csv_bytes(frame[columns].to_dict("records"), columns=columns)
+
+
+# -- printing --------------------------------------------------------------------------------------
+
+
+def _job_or_exit(store, job_id: str) -> dict:
+    job = store.job(job_id)
+    if job is None:
+        err_console.print(f"[red]No job {job_id}[/red] (see paynet-ops jobs list)")
+        raise typer.Exit(EXIT_REFUSED)
+    return job
+
+
+def _print_errors(plan: Plan, limit: int = 50) -> None:
+    if not plan.errors:
+        return
+    table = Table(
+        "row",
+        "field",
+        "problem",
+        title=f"{plan.invalid_count} invalid rows (never sent)",
+        title_justify="left",
+    )
+    for error in plan.errors[:limit]:
+        table.add_row(str(error.row), error.field or "", error.message)
+    console.print(table)
+    if len(plan.errors) > limit:
+        console.print(f"... and {len(plan.errors) - limit} more problems")
+
+
+def _print_plan(plan: Plan, mode: str) -> None:
+    console.print(f"[bold]Plan[/bold] ({mode}):")
+    for line in plan.describe():
+        console.print(f"  {line}")
+    for note in plan.warnings:
+        console.print(f"  [yellow]warning:[/yellow] {note}")
+
+
+def _print_counts(summary: engine.JobSummary) -> None:
+    table = Table(
+        "total",
+        "done",
+        "failed",
+        "skipped",
+        "pending",
+        "in flight",
+        title=f"job {summary.job_id}",
+        title_justify="left",
+    )
+    table.add_row(
+        *(
+            str(v)
+            for v in (
+                summary.total,
+                summary.done,
+                summary.failed,
+                summary.skipped,
+                summary.pending,
+                summary.sending,
+            )
+        )
+    )
+    console.print(table)
+
+
+def _print_failed(store, job_id: str, limit: int) -> None:
+    failed = store.items_in_state(job_id, "failed")
+    if not failed or not limit:
+        return
+    table = Table(
+        "row", "target", "code", "message", title=f"{len(failed)} failed", title_justify="left"
+    )
+    for item in failed[:limit]:
+        table.add_row(
+            str(item["source_row"] or ""),
+            item["target_key"],
+            "" if item["provider_code"] is None else str(item["provider_code"]),
+            item["message"] or "",
+        )
+    console.print(table)
+
+
+def _print_summary(store, summary: engine.JobSummary, invalid: int) -> None:
+    _print_counts(summary)
+    _print_failed(store, summary.job_id, 20)
+    if invalid:
+        console.print(f"{invalid} invalid rows were not sent.")
+
+
+__all__ = ["export_failed_rows", "invoices_app", "jobs_app"]

@@ -1,0 +1,428 @@
+from datetime import date, datetime
+
+import pandas as pd
+import pytest
+
+from paynet_core import charts
+from paynet_core.charts import OUTCOME_COLORS, PROVIDER_COLORS, ChartFilters
+from paynet_core.dates import ISTANBUL
+from paynet_core.errors import InputError
+from paynet_core.store import Store
+
+NOW = datetime(2026, 5, 1, 12, 0, tzinfo=ISTANBUL)
+
+# (invoice_no, subscription, day, status, amount): S1 belongs to agent AG1, S2 to AG2.
+INVOICES = [
+    ("I1", "S1", "2026-03-02", 3, 10_000),  # paid (Done succeed), Monday
+    ("I2", "S1", "2026-03-03", 5, 2_000),  # cancelled (Cancel)
+    ("I3", "S2", "2026-03-03", 4, 3_000),  # failed (Done unsucceed)
+    ("I4", "S2", "2026-03-10", 0, 4_000),  # open (Waiting)
+    ("I5", "S2", "2026-04-01", 2, 5_000),  # paid (External charged), week of 30.03
+    ("I6", "S1", "2026-04-02", 6, 600),  # cancelled (Deleted)
+]
+# (id, day, institution, bill type, amount, fee, status)
+PAYMENTS = [
+    (1, "2026-03-02", "İSKİ", "Su Faturası", 12_345, 50, "Paid"),
+    (2, "2026-03-03", "BEDAŞ", "Elektrik Faturası", 20_000, 175, "Cancelled"),
+    (3, "2026-03-09", "İSKİ", "Su Faturası", 1_000, 50, "Paid"),
+    (4, "2026-04-15", "İGDAŞ", "Doğalgaz Faturası", 30_000, 175, "Paid"),
+    (5, "2026-04-15", "BEDAŞ", "Elektrik Faturası", 7_000, 175, "Paid"),
+]
+
+
+def fill(s):
+    s.upsert_subscriptions(
+        [
+            {"subscription_id": "S1", "reference_no": "9001", "agent_id": "AG1"},
+            {"subscription_id": "S2", "reference_no": "9002", "agent_id": "AG2"},
+        ]
+    )
+    s.upsert_invoices(
+        {
+            "invoice_no": no,
+            "invoice_id": no[1:],
+            "subscription_id": sub,
+            "amount": amount,
+            "val_date": f"{day}T10:00:00",
+            "status": status,
+        }
+        for no, sub, day, status, amount in INVOICES
+    )
+    s.upsert_payments(
+        {
+            "invoice_payment_id": pid,
+            "invoice_type": kind,
+            "institution": institution,
+            "subscriber_no": "0100",
+            "customer_name": "AY** YI****",
+            "invoice_no": f"B{pid}",
+            "due_date": day,
+            "amount_kurus": amount,
+            "fee_kurus": fee,
+            "paid_at": f"{day}T14:30:00",
+            "status": status,
+        }
+        for pid, day, institution, kind, amount, fee, status in PAYMENTS
+    )
+
+
+def add_summary(s):
+    with s.transaction() as db:
+        for statement in charts.SUMMARY_MIGRATION:
+            db.conn.execute(statement)
+
+
+# Every chart test runs on the store as it is, and with the proposed summary table (created
+# before the rows, so triggers fill it, or after them, so the backfill does): same numbers.
+@pytest.fixture(params=["tables", "summary_by_triggers", "summary_by_backfill"])
+def store(request, tmp_path):
+    with Store.open(tmp_path / "cache.db", clock=lambda: NOW) as s:
+        if request.param == "summary_by_triggers":
+            add_summary(s)
+        fill(s)
+        if request.param == "summary_by_backfill":
+            add_summary(s)
+        assert charts._has_summary(s) is (request.param != "tables")
+        yield s
+
+
+def records(df, columns):
+    out = df[columns].copy()
+    if "period" in out:
+        out["period"] = out["period"].dt.strftime("%Y-%m-%d")
+    return [tuple(r) for r in out.itertuples(index=False)]
+
+
+# -- outcome series --------------------------------------------------------------------------
+
+
+def test_outcome_series_by_month_against_hand_totals(store):
+    df = charts.outcome_series(store, grain="month", measure="amount")
+    assert records(df, ["period", "provider", "outcome", "count", "amount_kurus"]) == [
+        ("2026-03-01", "paynet", "cancelled", 1, 2_000),
+        ("2026-03-01", "paynet", "failed", 1, 3_000),
+        ("2026-03-01", "paynet", "open", 1, 4_000),
+        ("2026-03-01", "paynet", "paid", 1, 10_000),
+        ("2026-04-01", "paynet", "cancelled", 1, 600),
+        ("2026-04-01", "paynet", "paid", 1, 5_000),
+        ("2026-03-01", "payofin", "cancelled", 1, 20_000),
+        ("2026-03-01", "payofin", "paid", 2, 13_345),
+        ("2026-04-01", "payofin", "paid", 2, 37_000),
+    ]
+    assert df["amount_kurus"].dtype == "int64" and df["count"].dtype == "int64"
+    assert df["amount_tl"].tolist()[7] == 133.45
+    assert str(df["period"].dtype).startswith("datetime64")
+
+
+def test_outcome_series_by_week_starts_weeks_on_monday(store):
+    df = charts.outcome_series(store, grain="week", measure="count")
+    assert "amount_kurus" not in df.columns
+    assert records(df, ["period", "provider", "outcome", "count"]) == [
+        ("2026-03-02", "paynet", "cancelled", 1),
+        ("2026-03-02", "paynet", "failed", 1),
+        ("2026-03-02", "paynet", "paid", 1),
+        ("2026-03-09", "paynet", "open", 1),
+        ("2026-03-30", "paynet", "cancelled", 1),
+        ("2026-03-30", "paynet", "paid", 1),
+        ("2026-03-02", "payofin", "cancelled", 1),
+        ("2026-03-02", "payofin", "paid", 1),
+        ("2026-03-09", "payofin", "paid", 1),
+        ("2026-04-13", "payofin", "paid", 2),
+    ]
+
+
+def test_outcome_series_by_day_with_a_day_range(store):
+    filters = ChartFilters(day_from=date(2026, 3, 3), day_to=date(2026, 3, 9))
+    df = charts.outcome_series(store, grain="day", measure="amount", filters=filters)
+    assert records(df, ["period", "provider", "outcome", "count", "amount_kurus"]) == [
+        ("2026-03-03", "paynet", "cancelled", 1, 2_000),
+        ("2026-03-03", "paynet", "failed", 1, 3_000),
+        ("2026-03-03", "payofin", "cancelled", 1, 20_000),
+        ("2026-03-09", "payofin", "paid", 1, 1_000),
+    ]
+
+
+def test_filters_on_institution_type_and_agent_keep_only_the_provider_that_has_them(store):
+    by_institution = charts.outcome_series(
+        store, grain="month", measure="amount", filters=ChartFilters(institutions=["BEDAŞ"])
+    )
+    assert records(by_institution, ["period", "provider", "outcome", "amount_kurus"]) == [
+        ("2026-03-01", "payofin", "cancelled", 20_000),
+        ("2026-04-01", "payofin", "paid", 7_000),
+    ]
+    by_type = charts.kpis(store, ChartFilters(invoice_types=["Su Faturası"]))
+    assert (by_type["paid_count"], by_type["paid_kurus"], by_type["fee_kurus"]) == (2, 13_345, 100)
+    by_agent = charts.outcome_series(
+        store, grain="month", measure="amount", filters=ChartFilters(agent_id="AG1")
+    )
+    assert records(by_agent, ["period", "provider", "outcome", "amount_kurus"]) == [
+        ("2026-03-01", "paynet", "cancelled", 2_000),
+        ("2026-03-01", "paynet", "paid", 10_000),
+        ("2026-04-01", "paynet", "cancelled", 600),
+    ]
+    only_paynet = charts.kpis(store, ChartFilters(providers=["paynet"]))
+    assert (only_paynet["total_count"], only_paynet["fee_kurus"]) == (6, 0)
+    nothing = charts.outcome_series(
+        store, filters=ChartFilters(agent_id="AG1", institutions=["İSKİ"])
+    )
+    assert nothing.empty and list(nothing.columns) == ["period", "provider", "outcome", "count"]
+
+
+# -- breakdowns ------------------------------------------------------------------------------
+
+
+def test_breakdown_by_institution_and_by_invoice_type(store):
+    df = charts.breakdown(store, by="institution")
+    assert records(df, ["institution", "provider", "outcome", "count", "amount_kurus"]) == [
+        ("İSKİ", "payofin", "paid", 2, 13_345),
+        ("BEDAŞ", "payofin", "cancelled", 1, 20_000),
+        ("BEDAŞ", "payofin", "paid", 1, 7_000),
+        ("İGDAŞ", "payofin", "paid", 1, 30_000),
+    ]
+    df = charts.breakdown(store, by="invoice_type")
+    assert records(df, ["invoice_type", "outcome", "count", "amount_kurus"]) == [
+        ("Su Faturası", "paid", 2, 13_345),
+        ("Doğalgaz Faturası", "paid", 1, 30_000),
+        ("Elektrik Faturası", "cancelled", 1, 20_000),
+        ("Elektrik Faturası", "paid", 1, 7_000),
+    ]
+    assert charts.breakdown(
+        store, by="institution", filters=ChartFilters(providers=["paynet"])
+    ).empty
+
+
+def test_breakdown_by_provider_and_by_status(store):
+    df = charts.breakdown(store, by="provider")
+    assert sorted(records(df, ["provider", "outcome", "count", "amount_kurus"])) == [
+        ("paynet", "cancelled", 2, 2_600),
+        ("paynet", "failed", 1, 3_000),
+        ("paynet", "open", 1, 4_000),
+        ("paynet", "paid", 2, 15_000),
+        ("payofin", "cancelled", 1, 20_000),
+        ("payofin", "paid", 4, 50_345),
+    ]
+    df = charts.breakdown(store, by="status")
+    assert sorted(records(df, ["status", "provider", "outcome", "count", "amount_kurus"])) == [
+        ("Cancel", "paynet", "cancelled", 1, 2_000),
+        ("Cancelled", "payofin", "cancelled", 1, 20_000),
+        ("Deleted", "paynet", "cancelled", 1, 600),
+        ("Done succeed", "paynet", "paid", 1, 10_000),
+        ("Done unsucceed", "paynet", "failed", 1, 3_000),
+        ("External charged", "paynet", "paid", 1, 5_000),
+        ("Paid", "payofin", "paid", 4, 50_345),
+        ("Waiting", "paynet", "open", 1, 4_000),
+    ]
+    assert df["count"].iloc[0] == 4  # biggest first
+
+
+# -- rates, fees, KPIs -----------------------------------------------------------------------
+
+
+def test_cancellation_rate_leaves_open_invoices_out(store):
+    df = charts.cancellation_rate(store, grain="month")
+    assert records(df, ["period", "provider", "cancelled", "settled"]) == [
+        ("2026-03-01", "paynet", 1, 3),
+        ("2026-04-01", "paynet", 1, 2),
+        ("2026-03-01", "payofin", 1, 3),
+        ("2026-04-01", "payofin", 0, 2),
+    ]
+    assert df["rate"].tolist() == pytest.approx([1 / 3, 1 / 2, 1 / 3, 0.0])
+    only_open = charts.cancellation_rate(
+        store, "day", ChartFilters(day_from="2026-03-10", day_to="2026-03-10")
+    )
+    assert only_open["settled"].tolist() == [0] and pd.isna(only_open["rate"][0])
+
+
+def test_fee_totals_per_month(store):
+    df = charts.fee_totals(store, grain="month")
+    assert records(
+        df, ["period", "payments", "fee_kurus", "paid_fee_kurus", "cancelled_fee_kurus"]
+    ) == [
+        ("2026-03-01", 3, 275, 100, 175),
+        ("2026-04-01", 2, 350, 350, 0),
+    ]
+    assert df["fee_tl"].tolist() == [2.75, 3.5]
+    assert charts.fee_totals(store, filters=ChartFilters(agent_id="AG1")).empty
+
+
+def test_kpis_against_hand_totals(store):
+    assert charts.kpis(store) == {
+        "paid_count": 6,
+        "paid_kurus": 65_345,
+        "cancelled_count": 3,
+        "cancelled_kurus": 22_600,
+        "failed_count": 1,
+        "failed_kurus": 3_000,
+        "open_count": 1,
+        "open_kurus": 4_000,
+        "total_count": 11,
+        "cancellation_rate": 0.3,
+        "fee_kurus": 450,
+        "cancelled_fee_kurus": 175,
+    }
+    march = charts.kpis(store, ChartFilters(day_from="01.03.2026", day_to="31.03.2026"))
+    assert (march["paid_count"], march["paid_kurus"], march["open_count"]) == (3, 23_345, 1)
+    assert charts.kpis(store, ChartFilters(day_from="2027-01-01"))["cancellation_rate"] is None
+
+
+def test_same_numbers_inside_a_write_transaction(store):
+    expected = charts.outcome_series(store, grain="month", measure="amount")
+    with store.transaction():
+        inside = charts.outcome_series(store, grain="month", measure="amount")
+    pd.testing.assert_frame_equal(inside, expected)
+
+
+def test_bad_arguments_are_refused(store):
+    with pytest.raises(ValueError, match="grain"):
+        charts.outcome_series(store, grain="year")
+    with pytest.raises(ValueError, match="measure"):
+        charts.outcome_series(store, measure="sum")
+    with pytest.raises(ValueError, match="by"):
+        charts.breakdown(store, by="agent")
+
+
+# -- filters in the URL ----------------------------------------------------------------------
+
+
+def test_filters_round_trip_through_query_params():
+    filters = ChartFilters(
+        day_from=date(2026, 3, 1),
+        day_to=date(2026, 3, 31),
+        providers=["payofin"],
+        institutions=["İSKİ", "BEDAŞ", "A, B % C"],
+        invoice_types=["Su Faturası"],
+    )
+    params = filters.to_query_params()
+    assert params == {
+        "from": "2026-03-01",
+        "to": "2026-03-31",
+        "provider": "payofin",
+        "institution": "A%2C B %25 C,BEDAŞ,İSKİ",
+        "invoice_type": "Su Faturası",
+    }
+    assert ChartFilters.from_query_params(params) == filters
+    assert ChartFilters().to_query_params() == {}
+    assert ChartFilters.from_query_params({"agent": "AG1", "grain": "week"}) == ChartFilters(
+        agent_id="AG1"
+    )
+    # Repeated keys (st.query_params.get_all) and Turkish day format are read too.
+    assert ChartFilters.from_query_params(
+        {"provider": ["paynet", "payofin"], "from": "01.03.2026"}
+    ) == ChartFilters(providers=("paynet", "payofin"), day_from=date(2026, 3, 1))
+    assert hash(filters) == hash(ChartFilters.from_query_params(params))
+
+
+def test_invalid_filters_are_input_errors():
+    with pytest.raises(InputError, match="provider"):
+        ChartFilters.from_query_params({"provider": "stripe"})
+    with pytest.raises(InputError):
+        ChartFilters.from_query_params({"from": "yesterday"})
+    with pytest.raises(InputError, match="after"):
+        ChartFilters(day_from=date(2026, 3, 2), day_to=date(2026, 3, 1))
+
+
+# -- figures ---------------------------------------------------------------------------------
+
+
+def test_paid_vs_cancelled_figure_has_a_trace_per_provider_and_outcome(store):
+    df = charts.outcome_series(store, grain="month", measure="amount")
+    fig = charts.paid_vs_cancelled_figure(df, "amount")
+    traces = [(t.meta["provider"], t.meta["outcome"], t.marker.color) for t in fig.data]
+    assert traces == [
+        ("paynet", "paid", OUTCOME_COLORS["paid"]),
+        ("paynet", "cancelled", OUTCOME_COLORS["cancelled"]),
+        ("paynet", "failed", OUTCOME_COLORS["failed"]),
+        ("paynet", "open", OUTCOME_COLORS["open"]),
+        ("payofin", "paid", OUTCOME_COLORS["paid"]),
+        ("payofin", "cancelled", OUTCOME_COLORS["cancelled"]),
+    ]
+    assert OUTCOME_COLORS == {
+        "paid": "#2e7d32",
+        "cancelled": "#c62828",
+        "failed": "#ef6c00",
+        "open": "#9e9e9e",
+    }
+    assert [t.showlegend for t in fig.data] == [True, True, True, True, False, False]
+    payofin_paid = fig.data[4]
+    assert list(payofin_paid.y) == [133.45, 370.0]
+    assert [c[1] for c in payofin_paid.customdata] == ["133,45 ₺", "370,00 ₺"]
+    assert fig.layout.separators == ",." and fig.layout.yaxis.ticksuffix == " ₺"
+    assert fig.layout.barmode == "stack"
+    counts = charts.paid_vs_cancelled_figure(charts.outcome_series(store, grain="week"))
+    assert counts.layout.yaxis.ticksuffix is None and counts.data[0].customdata[0][1] == "1"
+    with pytest.raises(ValueError, match="amount"):
+        charts.paid_vs_cancelled_figure(charts.outcome_series(store), "amount")
+
+
+def test_breakdown_rate_and_fee_figures_use_the_shared_colours(store):
+    fig = charts.breakdown_figure(charts.breakdown(store, by="provider"), measure="amount")
+    assert [(t.name, t.marker.color) for t in fig.data] == [
+        ("Paid", OUTCOME_COLORS["paid"]),
+        ("Cancelled", OUTCOME_COLORS["cancelled"]),
+        ("Failed", OUTCOME_COLORS["failed"]),
+        ("Open", OUTCOME_COLORS["open"]),
+    ]
+    assert set(fig.data[0].y) == {"Paynet", "Payofin"}
+    assert "200,00 ₺" in fig.data[1].customdata and fig.layout.xaxis.ticksuffix == " ₺"
+
+    rate = charts.cancellation_rate_figure(charts.cancellation_rate(store, "month"))
+    assert [(t.name, t.line.color) for t in rate.data] == [
+        ("Paynet", PROVIDER_COLORS["paynet"]),
+        ("Payofin", PROVIDER_COLORS["payofin"]),
+    ]
+    assert rate.layout.yaxis.tickformat == ".0%"
+
+    fees = charts.fee_figure(charts.fee_totals(store, "month"))
+    assert [(t.meta["outcome"], t.marker.color) for t in fees.data] == [
+        ("paid", OUTCOME_COLORS["paid"]),
+        ("cancelled", OUTCOME_COLORS["cancelled"]),
+    ]
+    assert list(fees.data[0].y) == [1.0, 3.5]
+    assert [c[1] for c in fees.data[1].customdata] == ["1,75 ₺", "0,00 ₺"]
+
+
+# -- the proposed summary table stays in step -----------------------------------------------
+
+
+def every_chart(store):
+    out = {}
+    for grain in charts.GRAINS:
+        out[f"series_{grain}"] = charts.outcome_series(store, grain=grain, measure="amount")
+        out[f"rate_{grain}"] = charts.cancellation_rate(store, grain)
+        out[f"fees_{grain}"] = charts.fee_totals(store, grain)
+    for by in charts.BREAKDOWNS:
+        out[f"by_{by}"] = charts.breakdown(store, by=by)
+    out["agent"] = charts.outcome_series(store, grain="month", filters=ChartFilters(agent_id="AG9"))
+    out["kpis"] = pd.DataFrame([charts.kpis(store)])
+    return out
+
+
+def test_summary_triggers_follow_status_agent_and_amount_changes(tmp_path):
+    plain = Store.open(tmp_path / "plain.db", clock=lambda: NOW)
+    summed = Store.open(tmp_path / "summed.db", clock=lambda: NOW)
+    add_summary(summed)
+    for s in (plain, summed):
+        fill(s)
+        s.record_status_change("I4", 3, source="action", actor="a@example.com")
+        s.upsert_invoices(
+            [{"invoice_no": "I1", "subscription_id": "S1", "amount": 9_999, "status": 5,
+              "val_date": "2026-03-20T10:00:00"}]
+        )  # fmt: skip
+        s.upsert_subscriptions([{"subscription_id": "S2", "agent_id": "AG9"}])
+        s.upsert_payments(
+            [{"invoice_payment_id": 1, "invoice_type": "Su Faturası", "institution": "İSKİ",
+              "amount_kurus": 12_345, "fee_kurus": 50, "paid_at": "2026-03-02T14:30:00",
+              "status": "Cancelled"}]
+        )  # fmt: skip
+    try:
+        assert not charts._has_summary(plain) and charts._has_summary(summed)
+        expected, got = every_chart(plain), every_chart(summed)
+        for name, frame in expected.items():
+            pd.testing.assert_frame_equal(got[name], frame, obj=name)
+        assert charts.kpis(summed)["cancelled_count"] == 5
+        agent = got["agent"]
+        assert agent["count"].sum() == 3  # S2's invoices moved to AG9 with their subscription
+        assert summed.query("SELECT MIN(count) AS m FROM daily_summary")["m"][0] > 0
+    finally:
+        plain.close()
+        summed.close()

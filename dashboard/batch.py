@@ -29,7 +29,7 @@ _READERS = {"invoices": importing.read_invoice_rows, "statuses": importing.read_
 def batch_upload(rt: Runtime, user: User, *, kind: str) -> None:
     """Upload a CSV/XLSX of invoices to create or statuses to set, and run it as a job."""
     key = f"batch_{kind}"
-    c1, c2 = st.columns(2)
+    c1, c2, _ = st.columns([1, 1, 4])
     c1.download_button("Template (CSV)", importing.template_csv(kind), f"{kind}_template.csv", "text/csv", key=f"{key}_tcsv")
     c2.download_button(
         "Template (XLSX)", importing.template_xlsx(kind), f"{kind}_template.xlsx",

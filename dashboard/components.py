@@ -91,7 +91,7 @@ def sidebar(user) -> None:
     mode_badge(rt.mode)
     st.sidebar.caption(f"Signed in as **{user.label}**")
     if user.demo:
-        st.sidebar.info("Sandbox demo operator — no login configured. Nothing here is real money.", icon="🧪")
+        st.sidebar.info("Sandbox demo operator — no login configured. Nothing here is real money.", icon=":material/science:")
     elif rt.settings.auth_configured and st.sidebar.button("Log out"):
         st.logout()
     task = services.sync_task()

@@ -1,7 +1,7 @@
 """The SQLite cache: schema, migrations, upserts, and the queries pages and jobs use.
 
 The file is a public interface. Support engineers open it with the sqlite3 shell, Datasette
-and Jupyter, so the schema is documented column by column in ``docs/cache_schema.md`` (a test
+and Jupyter, so the schema is documented column by column in ``the README`` (a test
 fails when a column is missing there), money is integer kuruş in ``*_kurus`` columns, days are
 ``YYYY-MM-DD`` and timestamps ISO 8601 with Istanbul's ``+03:00`` offset.
 

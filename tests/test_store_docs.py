@@ -9,7 +9,7 @@ import pytest
 from paynet_core.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
-DOCS = [ROOT / "README.md", ROOT / "docs" / "cache_schema.md"]
+DOCS = [ROOT / "README.md"]
 HEADING = re.compile(r"^#{1,6}\s+(.*)$", re.MULTILINE)
 
 
@@ -52,7 +52,7 @@ def schema(tmp_path_factory) -> dict[str, list[str]]:
 def test_every_table_and_view_has_a_section(schema):
     docs = documented()
     missing = sorted(set(schema) - set(docs))
-    assert not missing, f"document these in docs/cache_schema.md (a heading with `name`): {missing}"
+    assert not missing, f"document these in README.md (a heading with `name`): {missing}"
 
 
 def test_every_column_is_documented_under_its_table(schema):
@@ -63,11 +63,11 @@ def test_every_column_is_documented_under_its_table(schema):
         for column in columns
         if f"`{column}`" not in docs.get(table, "")
     ]
-    assert not missing, f"document these columns in docs/cache_schema.md: {missing}"
+    assert not missing, f"document these columns in README.md: {missing}"
 
 
 def test_the_schema_doc_names_no_table_that_does_not_exist(schema):
-    text = (ROOT / "docs" / "cache_schema.md").read_text(encoding="utf-8")
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
     headed = {
         name
         for heading in HEADING.findall(text)
@@ -78,7 +78,7 @@ def test_the_schema_doc_names_no_table_that_does_not_exist(schema):
 
 def test_example_queries_run_on_a_read_only_cache(tmp_path):
     Store.open(tmp_path / "cache.db").close()
-    text = (ROOT / "docs" / "cache_schema.md").read_text(encoding="utf-8")
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
     blocks = re.findall(r"```sql\n(.*?)```", text, re.DOTALL)
     assert blocks
     statements, current = [], ""

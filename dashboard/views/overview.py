@@ -20,12 +20,12 @@ with ui.errors_as_banner():
     filters = charts.ChartFilters(day_from=day_from, day_to=day_to)
     k = charts.kpis(rt.store, filters)
     cols = st.columns(6)
-    cols[0].metric("Paid", f"{k['paid_count']:,}".replace(",", "."), ui.money(k["paid_kurus"]), delta_color="off")
-    cols[1].metric("Cancelled", f"{k['cancelled_count']:,}".replace(",", "."), ui.money(k["cancelled_kurus"]), delta_color="off")
+    cols[0].metric("Paid", f"{k['paid_count']:,}".replace(",", "."), ui.money(k["paid_kurus"]), delta_color="off", delta_arrow="off")
+    cols[1].metric("Cancelled", f"{k['cancelled_count']:,}".replace(",", "."), ui.money(k["cancelled_kurus"]), delta_color="off", delta_arrow="off")
     rate = k["cancellation_rate"]
     cols[2].metric("Cancellation rate", "—" if rate is None else f"%{rate * 100:.1f}".replace(".", ","))
-    cols[3].metric("Open invoices", k["open_count"], ui.money(k["open_kurus"]), delta_color="off")
-    cols[4].metric("Failed charges", k["failed_count"], ui.money(k["failed_kurus"]), delta_color="off")
+    cols[3].metric("Open invoices", k["open_count"], ui.money(k["open_kurus"]), delta_color="off", delta_arrow="off")
+    cols[4].metric("Failed charges", k["failed_count"], ui.money(k["failed_kurus"]), delta_color="off", delta_arrow="off")
     cols[5].metric("Fees", ui.money(k["fee_kurus"]))
 
     series = charts.outcome_series(rt.store, grain="day", measure="amount", filters=filters)

@@ -1,0 +1,400 @@
+"""Support commands: ``export``, ``lookup invoice|payment`` and read-only ``sql``.
+
+Exit status: 0 on success; 1 when a record is not found or a provider refuses; 2 when the
+input is refused (a bad day or filter, or SQL that would write).
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import pandas as pd
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ..errors import InputError, PaynetOpsError, StoreError
+from ..money import format_amount
+from . import app
+from .sync import parse_day
+
+EXIT_NOT_FOUND = 1
+EXIT_REFUSED = 2
+
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+lookup_app = typer.Typer(
+    help="Look up one invoice or payment: the cache first, the provider with --refresh.",
+    no_args_is_help=True,
+)
+app.add_typer(lookup_app, name="lookup")
+
+
+class ExportWhat(StrEnum):
+    invoices = "invoices"
+    payments = "payments"
+    outcomes = "outcomes"
+
+
+class ExportFormat(StrEnum):
+    csv = "csv"
+    xlsx = "xlsx"
+    parquet = "parquet"
+
+
+def _fail(message: str, code: int) -> typer.Exit:
+    err_console.print(f"[red]Error:[/] {message}", soft_wrap=True)
+    return typer.Exit(code)
+
+
+def _read_only_store():
+    from ..config import load_settings
+    from ..store import Store
+
+    path = load_settings().db_path
+    try:
+        return Store.read_only(path)
+    except StoreError as exc:
+        raise _fail(f"{exc} (run `paynet-ops sync` first, or set PAYNET_OPS_DB)", 1) from None
+
+
+# --------------------------------------------------------------------------------------------
+# export
+# --------------------------------------------------------------------------------------------
+
+
+@app.command()
+def export(
+    what: Annotated[
+        ExportWhat, typer.Argument(help="invoices (Paynet), payments (Payofin) or outcomes (both).")
+    ],
+    day_from: Annotated[
+        str, typer.Option("--from", metavar="DAY", help="First day (23.11.2026 or 2026-11-23).")
+    ],
+    day_to: Annotated[str, typer.Option("--to", metavar="DAY", help="Last day, inclusive.")],
+    fmt: Annotated[
+        ExportFormat,
+        typer.Option("--format", help="csv (; and UTF-8 BOM, for Excel), xlsx or parquet."),
+    ] = ExportFormat.csv,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            metavar="FILE",
+            help="Where to write (default: e.g. payments_2026-11-01_2026-11-30.csv).",
+        ),
+    ] = None,
+    provider: Annotated[
+        list[str] | None,
+        typer.Option("--provider", metavar="PROVIDER", help="paynet or payofin (repeatable)."),
+    ] = None,
+    institution: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--institution", metavar="NAME", help="Payofin institution, e.g. İSKİ (repeatable)."
+        ),
+    ] = None,
+    invoice_type: Annotated[
+        list[str] | None,
+        typer.Option("--invoice-type", metavar="TYPE", help="Payofin bill type (repeatable)."),
+    ] = None,
+    agent: Annotated[
+        str | None, typer.Option("--agent", metavar="AGENT_ID", help="Paynet agent id.")
+    ] = None,
+) -> None:
+    """Write the records behind the charts page's filters to a file.
+
+    Kuruş columns are integers with a formatted TL column beside them; CSV and XLSX cells
+    that a spreadsheet would run as formulas are neutralised.
+    """
+    from ..charts import ChartFilters
+    from ..exports import default_file_name, export_frame, write_export
+
+    try:
+        filters = ChartFilters(
+            day_from=parse_day(day_from),
+            day_to=parse_day(day_to),
+            providers=tuple(provider or ()),
+            institutions=tuple(institution or ()),
+            invoice_types=tuple(invoice_type or ()),
+            agent_id=agent,
+        )
+    except typer.BadParameter as exc:
+        raise _fail(str(exc), EXIT_REFUSED) from None
+    except InputError as exc:
+        raise _fail(str(exc), EXIT_REFUSED) from None
+    store = _read_only_store()
+    try:
+        frame = export_frame(store, what.value, filters)
+    finally:
+        store.close()
+    path = out or Path(default_file_name(what.value, filters, fmt.value))
+    write_export(frame, fmt.value, path)
+    console.print(f"Wrote {len(frame)} {what.value} to [bold]{path}[/] ({fmt.value}).")
+
+
+# --------------------------------------------------------------------------------------------
+# lookup
+# --------------------------------------------------------------------------------------------
+
+
+@lookup_app.command("invoice")
+def lookup_invoice(
+    number: Annotated[
+        str, typer.Argument(metavar="NO", help="Our invoice number (or Paynet's invoice id).")
+    ],
+    refresh: Annotated[
+        bool,
+        typer.Option("--refresh", help="Ask Paynet for its current state and update the cache."),
+    ] = False,
+) -> None:
+    """One Paynet invoice with its status history."""
+    from ..actions import refresh_invoice
+    from ..runtime import open_runtime
+
+    runtime = open_runtime()
+    store = runtime.store
+    cached = store.get_invoice(invoice_no=number) or store.get_invoice(invoice_id=number)
+    if cached is None:
+        raise _fail(
+            f"invoice {number} is not in the cache; run `paynet-ops sync` (a refresh needs "
+            "the cached invoice to know its subscription)",
+            EXIT_NOT_FOUND,
+        )
+    source = "cache"
+    if refresh:
+        try:
+            cached = refresh_invoice(runtime, invoice_no=cached["invoice_no"])
+        except PaynetOpsError as exc:
+            raise _fail(str(exc), EXIT_NOT_FOUND) from None
+        source = f"Paynet ({runtime.mode.value}), just now"
+    _print_record(f"Invoice {cached['invoice_no']}", cached, source)
+    history = store.invoice_history(cached["invoice_no"])
+    _print_history(
+        history,
+        columns={
+            "observed_at": "When",
+            "old_status_label": "From",
+            "new_status_label": "To",
+            "source": "Source",
+            "actor": "Who",
+            "job_id": "Job",
+        },
+    )
+
+
+@lookup_app.command("payment")
+def lookup_payment_command(
+    payment_id: Annotated[int, typer.Argument(metavar="ID", help="Payofin's invoicePaymentId.")],
+    refresh: Annotated[
+        bool, typer.Option("--refresh", help="Ask Payofin (InvoiceCheck) and update the cache.")
+    ] = False,
+) -> None:
+    """One Payofin payment with its status history (asks Payofin when the cache lacks it)."""
+    from ..actions import lookup_payment
+    from ..runtime import open_runtime
+
+    runtime = open_runtime()
+    store = runtime.store
+    was_cached = store.get_payment(payment_id) is not None
+    try:
+        payment = lookup_payment(runtime, payment_id, refresh=refresh)
+    except PaynetOpsError as exc:
+        raise _fail(str(exc), EXIT_NOT_FOUND) from None
+    if not payment:
+        raise _fail(f"payment {payment_id} not found", EXIT_NOT_FOUND)
+    source = "cache" if was_cached and not refresh else f"Payofin ({runtime.mode.value}), just now"
+    _print_record(f"Payment {payment_id}", payment, source)
+    history = store.query(
+        """SELECT observed_at, old_status, new_status FROM payment_status_history
+           WHERE invoice_payment_id = ? ORDER BY id""",
+        (payment_id,),
+    )
+    _print_history(
+        history, columns={"observed_at": "When", "old_status": "From", "new_status": "To"}
+    )
+
+
+def _print_record(title: str, record: dict[str, Any], source: str) -> None:
+    table = Table(
+        title=title, caption=f"from the {source}" if source == "cache" else f"from {source}"
+    )
+    table.add_column("Field", style="bold")
+    table.add_column("Value", overflow="fold")
+    for key, value in record.items():
+        if value is None:
+            continue
+        text = (
+            format_amount(int(value)) + f"  ({value} kuruş)"
+            if key.endswith("_kurus")
+            else str(value)
+        )
+        table.add_row(key, text)
+    console.print(table)
+
+
+def _print_history(history: pd.DataFrame, *, columns: dict[str, str]) -> None:
+    if history.empty:
+        console.print("Status history: no changes recorded (first seen as it is now).")
+        return
+    table = Table(title="Status history")
+    for label in columns.values():
+        table.add_column(label, overflow="fold")
+    for row in history.to_dict("records"):
+        table.add_row(*("" if _blank(row[c]) else str(row[c]) for c in columns))
+    console.print(table)
+
+
+def _blank(value: object) -> bool:
+    return value is None or (isinstance(value, float) and pd.isna(value))
+
+
+# --------------------------------------------------------------------------------------------
+# sql
+# --------------------------------------------------------------------------------------------
+
+#: Pragmas that only read. Anything else (``query_only = OFF``, ``wal_checkpoint``...) is refused.
+READ_PRAGMAS = frozenset(
+    {
+        "application_id", "collation_list", "compile_options", "database_list", "encoding",
+        "foreign_key_list", "freelist_count", "function_list", "index_info", "index_list",
+        "index_xinfo", "journal_mode", "page_count", "page_size", "pragma_list",
+        "schema_version", "table_info", "table_list", "table_xinfo", "user_version",
+    }
+)  # fmt: skip
+_SETTABLE_READ_PRAGMAS = frozenset(
+    {"foreign_key_list", "index_info", "index_list", "index_xinfo", "table_info", "table_xinfo"}
+)
+_ALLOWED_ACTIONS = {
+    sqlite3.SQLITE_SELECT,
+    sqlite3.SQLITE_READ,
+    sqlite3.SQLITE_FUNCTION,
+    sqlite3.SQLITE_RECURSIVE,
+}
+_ACTION_NAMES = {
+    getattr(sqlite3, f"SQLITE_{name.replace(' ', '_')}"): name
+    for name in (
+        "INSERT", "UPDATE", "DELETE", "ATTACH", "DETACH", "ALTER TABLE", "ANALYZE", "REINDEX",
+        "TRANSACTION", "SAVEPOINT", "CREATE INDEX", "CREATE TABLE", "CREATE TEMP INDEX",
+        "CREATE TEMP TABLE", "CREATE TEMP TRIGGER", "CREATE TEMP VIEW", "CREATE TRIGGER",
+        "CREATE VIEW", "CREATE VTABLE", "DROP INDEX", "DROP TABLE", "DROP TEMP INDEX",
+        "DROP TEMP TABLE", "DROP TEMP TRIGGER", "DROP TEMP VIEW", "DROP TRIGGER", "DROP VIEW",
+        "DROP VTABLE",
+    )
+}  # fmt: skip
+_FIRST_WORD = re.compile(r"^\s*(?:(?:--[^\n]*\n|/\*.*?\*/)\s*)*([A-Za-z]+)", re.DOTALL)
+_READING_WORDS = {"select", "with", "values", "explain", "pragma"}
+
+
+class SqlRefused(Exception):
+    """The statement would write (or reach outside the cache file)."""
+
+
+class ReadOnlyGuard:
+    """An SQLite authorizer that lets a statement read and nothing else.
+
+    Belt and braces on top of the read-only connection: ``mode=ro`` and ``query_only`` stop
+    writes to the cache, but ``ATTACH 'new.db'`` (and ``VACUUM INTO``) would still *create* a
+    file, and ``PRAGMA query_only = OFF`` would lift the guard; the authorizer refuses them
+    when the statement is prepared, before anything runs.
+    """
+
+    def __init__(self) -> None:
+        self.denied: str | None = None
+
+    def __call__(
+        self, action: int, arg1: str | None, arg2: str | None, db: str | None, trigger: str | None
+    ) -> int:
+        if action in _ALLOWED_ACTIONS:
+            return sqlite3.SQLITE_OK
+        if action == sqlite3.SQLITE_PRAGMA:
+            name = (arg1 or "").lower()
+            if name in READ_PRAGMAS and (arg2 is None or name in _SETTABLE_READ_PRAGMAS):
+                return sqlite3.SQLITE_OK
+            self.denied = self.denied or f"PRAGMA {arg1}{'' if arg2 is None else ' = ' + arg2}"
+            return sqlite3.SQLITE_DENY
+        self.denied = self.denied or _ACTION_NAMES.get(action, f"action {action}")
+        return sqlite3.SQLITE_DENY
+
+
+def run_read_only_sql(store, sql: str) -> pd.DataFrame:
+    """Run one statement on a read-only store with :class:`ReadOnlyGuard` installed.
+
+    Raises :class:`SqlRefused` with a message for people when the statement would write.
+    """
+    match = _FIRST_WORD.match(sql)
+    word = match.group(1).lower() if match else ""
+    if word not in _READING_WORDS:
+        raise SqlRefused(
+            f"{(word or 'an empty statement').upper()} is refused: paynet-ops sql only reads "
+            "(SELECT, WITH ... SELECT, VALUES, EXPLAIN, read-only PRAGMA)"
+        )
+    guard = ReadOnlyGuard()
+    conn = store.db.conn
+    conn.set_authorizer(guard)
+    try:
+        return store.query(sql)
+    except sqlite3.DatabaseError as exc:
+        if guard.denied:
+            raise SqlRefused(
+                f"refused: the statement would {guard.denied} (paynet-ops sql only reads)"
+            ) from None
+        if "readonly" in str(exc) or "read-only" in str(exc):
+            raise SqlRefused(f"refused: {exc} (paynet-ops sql only reads)") from None
+        raise
+    except sqlite3.ProgrammingError as exc:  # e.g. two statements at once
+        raise SqlRefused(f"refused: {exc}") from None
+    finally:
+        conn.set_authorizer(None)
+
+
+@app.command()
+def sql(
+    query: Annotated[
+        str, typer.Argument(metavar='"SELECT ..."', help="One read-only SQL statement.")
+    ],
+    csv: Annotated[
+        Path | None,
+        typer.Option(
+            "--csv",
+            metavar="FILE",
+            help="Write the result to FILE (; separated, UTF-8 BOM) instead of printing it.",
+        ),
+    ] = None,
+    limit: Annotated[
+        int, typer.Option("--limit", help="Rows to print (the CSV gets all rows).")
+    ] = 200,
+) -> None:
+    """Query the cache read-only. Statements that write are refused (exit status 2).
+
+    Tables and columns: see "The cache database" in the README.
+    """
+    store = _read_only_store()
+    try:
+        frame = run_read_only_sql(store, query)
+    except SqlRefused as exc:
+        raise _fail(str(exc), EXIT_REFUSED) from None
+    except sqlite3.Error as exc:
+        raise _fail(f"SQLite: {exc}", EXIT_REFUSED) from None
+    finally:
+        store.close()
+    if csv is not None:
+        from ..exports import write_export
+
+        write_export(frame, "csv", csv)
+        console.print(f"Wrote {len(frame)} rows to [bold]{csv}[/].")
+        return
+    table = Table(show_lines=False)
+    for column in frame.columns:
+        table.add_column(str(column), overflow="fold")
+    for row in frame.head(limit).itertuples(index=False, name=None):
+        table.add_row(*("NULL" if _blank(v) else str(v) for v in row))
+    console.print(table)
+    shown = min(limit, len(frame))
+    more = f" (first {shown} shown; --csv FILE writes all)" if len(frame) > shown else ""
+    console.print(f"{len(frame)} rows{more}")

@@ -1,0 +1,110 @@
+"""Audit log (filters, CSV export) and Settings (masked keys only)."""
+
+from __future__ import annotations
+
+import pytest
+from dashboard_helpers import (  # noqa: F401
+    _fresh_caches, app, assert_clean, demo, download_bytes, media, new_app, open_page, sb, store, texts,
+)
+
+from paynet_core.exporting import to_csv_bytes
+from paynet_core.paynet import InvoiceStatus
+
+
+@pytest.fixture
+def audited(store):
+    """Two audit lines by two people: a status change and an invoice creation."""
+    from dashboard import services
+    from paynet_core import actions
+    from paynet_core.auth import Role, User, demo_user
+
+    rt = services.runtime()
+    no = store.find_invoices(status=[0], limit=1).iloc[0]["invoice_no"]
+    actions.change_invoice_status(rt, no, InvoiceStatus.CANCEL, user=demo_user())
+    store.audit("other@example.com", "sync.run", mode=rt.mode.value, target_type="cache")
+    return no, User(email="other@example.com", name="Other", role=Role.OPERATOR)
+
+
+def test_audit_lists_filters_and_exports(app, store, audited):
+    no, _ = audited
+    at = open_page(app, "views/audit.py")
+    assert_clean(at)
+    shown = at.dataframe[0].value
+    assert {"sync.run"} < set(shown["action"])
+    assert download_bytes(at, "audit_csv").startswith(b"\xef\xbb\xbf")
+
+    at.text_input(key="audit_actor").input("other@example.com").run()
+    assert_clean(at)
+    shown = at.dataframe[0].value
+    assert set(shown["actor"]) == {"other@example.com"} and len(shown) == 1
+    at.text_input(key="audit_actor").input("").run()
+
+    at.text_input(key="audit_target").input(no).run()
+    shown = at.dataframe[0].value
+    assert len(shown) >= 1 and "sync.run" not in set(shown["action"])
+
+    at.text_input(key="audit_target").input("").run()
+    action = next(a for a in at.multiselect(key="audit_actions").options if a != "sync.run")
+    at.multiselect(key="audit_actions").set_value([action]).run()
+    assert_clean(at)
+    shown = at.dataframe[0].value
+    assert set(shown["action"]) == {action}
+    # The CSV is exactly the filtered table.
+    expected = store.audit_rows(limit=5_000)
+    expected = expected[expected["action"].isin([action])]
+    assert download_bytes(at, "audit_csv") == to_csv_bytes(expected)
+
+
+SECRET = "sck_test_SuperSecretValue0123456789wxyz"
+PAYOFIN_KEY = "pof_api_AnotherSecretValue55556666abcd"
+PAYOFIN_SECRET = "pof_sec_ThirdSecretValue77778888efgh"
+
+
+@pytest.fixture
+def keyed_sandbox(monkeypatch):
+    monkeypatch.setenv("PAYNET_OPS_MODE", "sandbox")
+    monkeypatch.setenv("PAYNET_SECRET_KEY", SECRET)
+    monkeypatch.setenv("PAYOFIN_API_KEY", PAYOFIN_KEY)
+    monkeypatch.setenv("PAYOFIN_SECRET_KEY", PAYOFIN_SECRET)
+
+
+def _every_value(at) -> str:
+    """Every text the page hands the browser: element protos of the whole tree, as text."""
+    parts = []
+
+    def walk(node):
+        proto = getattr(node, "proto", None)
+        if proto is not None:
+            parts.append(str(proto))
+        if getattr(node, "type", None) in ("table", "dataframe"):
+            parts.append(node.value.to_csv())  # arrow bytes in the proto: decode them
+        for child in getattr(node, "children", {}).values():
+            walk(child)
+
+    walk(at._tree)
+    return "\n".join(parts)
+
+
+def test_settings_shows_masked_keys_only(keyed_sandbox, demo):
+    at = new_app()
+    at = open_page(at, "views/settings.py")
+    assert_clean(at)
+    table = at.table[0].value
+    values = dict(zip(table["setting"], table["value"], strict=True))
+    assert values["Mode"] == "SANDBOX"
+    assert values["Paynet secret key"] == "sck_…wxyz"
+    assert values["Payofin API key"].endswith("…abcd")
+    assert values["Payofin secret key"].endswith("…efgh")
+    everything = _every_value(at)
+    assert "sck_…wxyz" in everything  # the walk does see the table
+    for raw in (SECRET, PAYOFIN_KEY, PAYOFIN_SECRET):
+        assert raw not in everything
+        assert raw[8:20] not in everything
+
+
+def test_settings_without_keys_says_not_set(app):
+    at = open_page(app, "views/settings.py")
+    table = at.table[0].value
+    values = dict(zip(table["setting"], table["value"], strict=True))
+    assert values["Paynet secret key"] == "not set"
+    assert values["Mode"] == "SANDBOX"

@@ -1,0 +1,43 @@
+"""Overview: KPIs for the chosen period, the trend chart, recent jobs."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from dashboard_helpers import app, assert_clean, demo, media, open_page, sb, store, texts  # noqa: F401
+
+from paynet_core import charts
+from paynet_core.money import format_amount
+
+PAGE = "views/overview.py"
+
+
+def test_kpis_match_the_cache_for_the_chosen_period(app, store):
+    at = open_page(app, PAGE)
+    assert_clean(at)
+    at.date_input(key="ov_from").set_value(date(2026, 9, 1))
+    at.date_input(key="ov_to").set_value(date(2026, 10, 31)).run()
+    assert_clean(at)
+    k = charts.kpis(store, charts.ChartFilters(day_from=date(2026, 9, 1), day_to=date(2026, 10, 31)))
+    assert k["paid_count"] > 0
+    metrics = {m.label: m for m in at.metric}
+    assert metrics["Paid"].value == f"{k['paid_count']:,}".replace(",", ".")
+    assert metrics["Paid"].delta == format_amount(k["paid_kurus"])
+    assert metrics["Cancelled"].value == f"{k['cancelled_count']:,}".replace(",", ".")
+    assert metrics["Fees"].value == format_amount(k["fee_kurus"])
+    assert len(at.get("plotly_chart")) == 1
+    assert "No bulk job yet." in texts(at.caption)
+
+
+def test_recent_jobs_listed(app, store):
+    from dashboard import services
+    from paynet_core.jobs import start_job
+    from paynet_core.paynet import InvoiceStatus
+    from paynet_core.planner import plan_status_changes
+
+    no = store.find_invoices(status=[0], limit=1).iloc[0]["invoice_no"]
+    plan = plan_status_changes([(no, InvoiceStatus.DONE_SUCCEED)], store=store)
+    job_id = start_job(plan, runtime=services.runtime(), created_by="tester@example.com")
+    at = open_page(app, PAGE)
+    assert_clean(at)
+    assert job_id in at.dataframe[-1].value["job_id"].tolist()

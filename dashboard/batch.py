@@ -37,7 +37,6 @@ def batch_upload(rt: Runtime, user: User, *, kind: str) -> None:
     )
     upload = st.file_uploader("CSV or XLSX file", type=["csv", "xlsx", "txt"], key=f"{key}_file")
     if upload is None:
-        show_job(rt, user)
         return
     try:
         result = _READERS[kind](upload.getvalue(), upload.name)
@@ -118,10 +117,10 @@ def confirm_and_start(rt: Runtime, user: User, plan: Plan, *, key: str, destruct
             run_job_in_background(job_id, rt)
             st.query_params["job"] = job_id  # a reload finds the job again
             st.rerun()
-    show_job(rt, user)
 
 
 def show_job(rt: Runtime, user: User) -> None:
+    """The job named in the URL (``?job=ID``), once per page, below everything else."""
     job_id = st.query_params.get("job")
     if job_id and rt.store.job(job_id) is not None:
         job_progress(rt, user, job_id)

@@ -25,7 +25,7 @@ functions the dashboard calls, so every number here matches a chart there.
 * The cache is `$PAYNET_OPS_DB` (default `data/paynet_ops.db`). Without credentials
   (sandbox mode) a cache that was never synced is first filled with the sandbox's demo data.
 * Money is integer kuruş (`*_kurus`); `format_amount` shows it as `1.234,56 ₺`.
-* Tables and columns are described in `docs/cache_schema.md`.""",
+* Tables and columns are described in "The cache database" in the README.""",
     ),
     (
         "code",

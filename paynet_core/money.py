@@ -148,7 +148,7 @@ def tl_to_kurus(value: object) -> Kurus:
 
     Floats are refused: parse JSON with ``parse_float=Decimal`` so no precision is lost.
     """
-    if isinstance(value, bool) or isinstance(value, float):
+    if isinstance(value, (bool, float)):
         raise ValueError(f"amount {value!r} must be read as Decimal, not float")
     try:
         d = Decimal(str(value)) if isinstance(value, (int, str)) else value

@@ -110,7 +110,7 @@ class Cache:
         return exports.export_frame(self.store, what, self._filters(filters, filter_kwargs))
 
     def sql(self, query: str, params: Any = ()) -> pd.DataFrame:
-        """Any read query on the cache (tables and views: docs/cache_schema.md)."""
+        """Any read query on the cache (tables and views: "The cache database" in the README)."""
         return self.store.query(query, params)
 
     def invoice(self, invoice_no: str) -> dict | None:

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import pytest
 from dashboard_helpers import (  # noqa: F401
-    _fresh_caches, app, assert_clean, demo, download_bytes, media, new_app, open_page, sb, store, texts,
+    _fresh_caches,
+    app,
+    assert_clean,
+    demo,
+    download_bytes,
+    media,
+    new_app,
+    open_page,
+    sb,
+    store,
+    texts,
 )
 
 from paynet_core.exporting import to_csv_bytes

@@ -9,7 +9,16 @@ from datetime import timedelta
 
 import pytest
 from dashboard_helpers import (  # noqa: F401
-    all_text, app, assert_clean, demo, media, open_page, sb, store, texts, wait_job_finished,
+    all_text,
+    app,
+    assert_clean,
+    demo,
+    media,
+    open_page,
+    sb,
+    store,
+    texts,
+    wait_job_finished,
 )
 
 from paynet_core.dates import today

@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from dashboard_helpers import all_text, app, assert_clean, demo, media, open_page, sb, store, texts, wait_job_finished  # noqa: F401
+from dashboard_helpers import (  # noqa: F401
+    all_text,
+    app,
+    assert_clean,
+    demo,
+    media,
+    open_page,
+    sb,
+    store,
+    texts,
+    wait_job_finished,
+)
 
 from paynet_core.paynet import InvoiceStatus
 

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from datetime import date
 
-from dashboard_helpers import app, assert_clean, demo, download_bytes, media, open_page, sb, store, texts  # noqa: F401
+from dashboard_helpers import (  # noqa: F401
+    app,
+    assert_clean,
+    demo,
+    download_bytes,
+    media,
+    open_page,
+    sb,
+    store,
+    texts,
+)
 
 from paynet_core import charts
 from paynet_core.exporting import to_csv_bytes

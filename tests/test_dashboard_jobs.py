@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from dashboard_helpers import app, assert_clean, demo, media, open_page, sb, store, texts, wait_job_finished  # noqa: F401
+from dashboard_helpers import (  # noqa: F401
+    app,
+    assert_clean,
+    demo,
+    media,
+    open_page,
+    sb,
+    store,
+    texts,
+    wait_job_finished,
+)
 
 from paynet_core.paynet import InvoiceStatus
 

@@ -113,7 +113,7 @@ def _log_in(browser, base: str, sub: str):
     page.get_by_role("button", name="Authorize").click()
     page.wait_for_url(f"{base}/**", timeout=30000)
     _settled(page)
-    expect(page.get_by_text(f"Signed in as")).to_be_visible(timeout=30000)
+    expect(page.get_by_text("Signed in as")).to_be_visible(timeout=30000)
     return page
 
 

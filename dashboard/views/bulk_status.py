@@ -55,4 +55,5 @@ with cache_tab:
             batch.confirm_and_start(rt, user, plan, key="bs_sel", destructive=target.is_destructive)
         else:
             st.info("Select invoices in the table to preview the change.")
-            batch.show_job(rt, user)
+
+batch.show_job(rt, user)

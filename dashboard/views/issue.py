@@ -4,8 +4,8 @@ from datetime import datetime, time, timedelta
 
 import streamlit as st
 
+from dashboard import batch, services
 from dashboard import components as ui
-from dashboard import services
 from paynet_core import actions
 from paynet_core.dates import format_display_datetime, today
 from paynet_core.errors import InputError
@@ -105,6 +105,6 @@ with one_tab:
             st.rerun()
 
 with batch_tab:
-    from dashboard.batch import batch_upload
+    batch.batch_upload(rt, user, kind="invoices")
 
-    batch_upload(rt, user, kind="invoices")
+batch.show_job(rt, user)

@@ -35,11 +35,13 @@ st.caption(f"Created by {job['created_by']} · {job['mode']} · {job['source_nam
 if user.can("run_job"):
     c1, c2, c3 = st.columns(3)
     with ui.errors_as_banner():
-        if job["state"] in ("paused", "pending") or (job["state"] == "running" and not live_runner(rt.store, job_id)):
-            if c1.button("Resume", key="jobs_resume", type="primary"):
-                resume_job(job_id, store=rt.store, actor=user.email)
-                run_job_in_background(job_id, rt)
-                st.rerun()
+        resumable = job["state"] in ("paused", "pending") or (
+            job["state"] == "running" and not live_runner(rt.store, job_id)  # its runner died
+        )
+        if resumable and c1.button("Resume", key="jobs_resume", type="primary"):
+            resume_job(job_id, store=rt.store, actor=user.email)
+            run_job_in_background(job_id, rt)
+            st.rerun()
         if job["state"] in ("running", "pending") and c2.button("Pause", key="jobs_pause"):
             pause_job(job_id, store=rt.store, actor=user.email)
             st.rerun()

@@ -14,5 +14,5 @@ app = typer.Typer(
 
 from . import jobs as _jobs  # noqa: E402,F401  (registers commands)
 from . import run as _run  # noqa: E402,F401  (registers commands)
-from . import sync as _sync  # noqa: E402,F401  (registers commands)
 from . import support as _support  # noqa: E402,F401  (registers commands)
+from . import sync as _sync  # noqa: E402,F401  (registers commands)

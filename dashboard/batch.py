@@ -35,7 +35,7 @@ def batch_upload(rt: Runtime, user: User, *, kind: str) -> None:
         "Template (XLSX)", importing.template_xlsx(kind), f"{kind}_template.xlsx",
         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", key=f"{key}_txlsx",
     )
-    upload = st.file_uploader("CSV or XLSX file", type=["csv", "xlsx", "txt"], key=f"{key}_file")
+    upload = st.file_uploader("CSV or XLSX file", type=["csv", "xlsx", "txt"], key=fresh_key(f"{key}_file", key))
     if upload is None:
         return
     try:
@@ -116,7 +116,16 @@ def confirm_and_start(rt: Runtime, user: User, plan: Plan, *, key: str, destruct
                 return
             run_job_in_background(job_id, rt)
             st.query_params["job"] = job_id  # a reload finds the job again
+            # A started plan must not be startable again: drop the file, selection and typed count.
+            st.session_state[f"{key}_gen"] = st.session_state.get(f"{key}_gen", 0) + 1
+            st.session_state.pop(f"{key}_typed", None)
             st.rerun()
+
+
+def fresh_key(base: str, flow: str) -> str:
+    """A widget key that changes once a flow has started its job, so the widget starts empty."""
+    gen = st.session_state.get(f"{flow}_gen", 0)
+    return base if gen == 0 else f"{base}_{gen}"
 
 
 def show_job(rt: Runtime, user: User) -> None:

@@ -77,7 +77,7 @@ def require(action: str) -> User:
         st.error("You are not allowed to use this page. Ask an admin for the operator role.", icon="🔒")
         st.stop()
     settings = runtime().settings
-    if action != "view" and settings.mode is not Mode.SANDBOX and not settings.auth_configured:
+    if action not in ("view", "view_jobs") and settings.mode is not Mode.SANDBOX and not settings.auth_configured:
         st.error(
             "Login is not configured, so actions are disabled in test and live mode. Add an "
             "`[auth]` section and `[roles]` to `.streamlit/secrets.toml` (see secrets.toml.example).",

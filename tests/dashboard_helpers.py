@@ -53,7 +53,9 @@ def _fresh_caches() -> None:
 @pytest.fixture
 def media(monkeypatch) -> dict[str, Any]:
     _MEDIA.clear()
-    monkeypatch.setattr("streamlit.testing.v1.app_test.MemoryMediaFileStorage", _RecordingMediaStorage)
+    monkeypatch.setattr(
+        "streamlit.testing.v1.app_test.MemoryMediaFileStorage", _RecordingMediaStorage
+    )
     yield _MEDIA
     _MEDIA.clear()
 
@@ -134,7 +136,13 @@ def keys(widgets) -> list[str | None]:
     return [w.key for w in widgets]
 
 
-def wait_for(predicate: Callable[[], Any], *, timeout: float = 30.0, interval: float = 0.05, what: str = "condition"):
+def wait_for(
+    predicate: Callable[[], Any],
+    *,
+    timeout: float = 30.0,
+    interval: float = 0.05,
+    what: str = "condition",
+):
     """Poll with a deadline (no bare sleeps): background jobs finish on their own thread."""
     deadline = time.monotonic() + timeout
     while True:
@@ -149,6 +157,12 @@ def wait_for(predicate: Callable[[], Any], *, timeout: float = 30.0, interval: f
 def wait_job_finished(store, job_id: str, timeout: float = 60.0) -> dict[str, int]:
     def finished():
         p = store.job_progress(job_id)
-        return p if p["pending"] == 0 and p["sending"] == 0 and store.job(job_id)["state"] in ("done", "failed", "cancelled") else None
+        return (
+            p
+            if p["pending"] == 0
+            and p["sending"] == 0
+            and store.job(job_id)["state"] in ("done", "failed", "cancelled")
+            else None
+        )
 
     return wait_for(finished, timeout=timeout, what=f"job {job_id} to finish")

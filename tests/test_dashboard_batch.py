@@ -33,7 +33,9 @@ def _typed_phrase(at, key: str) -> str:
 def _start(at, kind: str) -> str:
     key = f"batch_{kind}"
     if f"{key}_typed" in [t.key for t in at.text_input]:
-        assert at.button(key=f"{key}_start").disabled, "destructive job must wait for the typed count"
+        assert at.button(key=f"{key}_start").disabled, (
+            "destructive job must wait for the typed count"
+        )
         at.text_input(key=f"{key}_typed").input(_typed_phrase(at, f"{key}_typed")).run()
     assert not at.button(key=f"{key}_start").disabled
     at.button(key=f"{key}_start").click().run()
@@ -61,8 +63,12 @@ def _invoice_csv(sb, good: int, bad_rows: list[str]) -> tuple[bytes, list[tuple[
 
 def test_invoice_batch_good_and_bad_rows_then_job(app, sb, store):
     at = open_page(app, "views/issue.py")
-    assert at.download_button(key="batch_invoices_tcsv") and at.download_button(key="batch_invoices_txlsx")
-    data, expected = _invoice_csv(sb, 3, ["90001409;T-BAD-1;abc;01.01.2027", "90001409;T-BAD-2;10,00;99.99.2027"])
+    assert at.download_button(key="batch_invoices_tcsv") and at.download_button(
+        key="batch_invoices_txlsx"
+    )
+    data, expected = _invoice_csv(
+        sb, 3, ["90001409;T-BAD-1;abc;01.01.2027", "90001409;T-BAD-2;10,00;99.99.2027"]
+    )
     at.file_uploader(key="batch_invoices_file").upload("invoices.csv", data, "text/csv").run()
     assert not at.exception
     text = all_text(at)
@@ -108,7 +114,9 @@ def test_invoice_batch_xlsx_template_is_readable(app, media):
         ("no_columns.csv", b"foo;bar\n1;2\n"),
     ],
 )
-@pytest.mark.parametrize("page,kind", [("views/issue.py", "invoices"), ("views/bulk_status.py", "statuses")])
+@pytest.mark.parametrize(
+    "page,kind", [("views/issue.py", "invoices"), ("views/bulk_status.py", "statuses")]
+)
 def test_unusable_file_gives_a_clear_error(app, sb, page, kind, name, content):
     at = open_page(app, page)
     before = dict(sb.request_counts)
@@ -129,8 +137,12 @@ def test_status_file_bad_rows_shown_then_cancel_job(app, sb, store):
     at = open_page(app, "views/bulk_status.py")
     waiting = store.find_invoices(status=[0], limit=3)["invoice_no"].tolist()
     assert len(waiting) == 3
-    csv = "Fatura No;Hedef Durum\n" + "".join(f"{n};İptal\n" for n in waiting) + "X-1;banana\nX-2;\n"
-    at.file_uploader(key="batch_statuses_file").upload("statuses.csv", csv.encode(), "text/csv").run()
+    csv = (
+        "Fatura No;Hedef Durum\n" + "".join(f"{n};İptal\n" for n in waiting) + "X-1;banana\nX-2;\n"
+    )
+    at.file_uploader(key="batch_statuses_file").upload(
+        "statuses.csv", csv.encode(), "text/csv"
+    ).run()
     assert not at.exception
     text = all_text(at)
     assert ":green[3 valid], :red[2 invalid]" in text
@@ -168,13 +180,18 @@ def test_status_job_with_a_failed_item_offers_the_failed_rows(app, sb, store, me
     assert not any(n in failed_csv for n in waiting)
 
 
-@pytest.mark.xfail(strict=True, reason="page bug: bulk_status renders a finished job twice (both tabs) → DuplicateElementKey banner")
-def test_bulk_status_page_shows_a_finished_job_with_failures(app, sb, store):
+def test_bulk_status_page_shows_a_finished_job_with_failures_once(app, sb, store, media):
+    # Regression: the job panel used to render in both tabs → StreamlitDuplicateElementKey banner.
+    from dashboard_helpers import download_bytes
+
     at = open_page(app, "views/bulk_status.py")
     csv = "Fatura No;Hedef Durum\nNOT-IN-PAYNET-2;5\n"
     at.file_uploader(key="batch_statuses_file").upload("s.csv", csv.encode(), "text/csv").run()
     job_id = _start(at, "statuses")
-    wait_job_finished(store, job_id)
+    assert wait_job_finished(store, job_id)["failed"] == 1
     at.run()
     assert not at.exception
     assert not at.error, texts(at.error)
+    assert [b.key for b in at.download_button].count(f"failed_{job_id}") == 1
+    assert [b.key for b in at.button].count(f"retry_{job_id}") == 1
+    assert "NOT-IN-PAYNET-2" in download_bytes(at, f"failed_{job_id}").decode("utf-8-sig")

@@ -32,9 +32,18 @@ def test_renders_five_plotly_charts_and_default_url(app, store):
 
 
 def test_query_params_in_drive_the_filters_and_round_trip(app, store, sb):
-    inst = store.query("SELECT DISTINCT institution FROM bill_payments WHERE institution IS NOT NULL ORDER BY 1")["institution"][0]
+    inst = store.query(
+        "SELECT DISTINCT institution FROM bill_payments WHERE institution IS NOT NULL ORDER BY 1"
+    )["institution"][0]
     app.query_params.update(
-        {"from": "2026-09-01", "to": "2026-10-31", "grain": "month", "measure": "amount", "provider": "payofin", "institution": inst}
+        {
+            "from": "2026-09-01",
+            "to": "2026-10-31",
+            "grain": "month",
+            "measure": "amount",
+            "provider": "payofin",
+            "institution": inst,
+        }
     )
     requests_before = dict(sb.request_counts)
     at = open_page(app, PAGE)
@@ -46,12 +55,24 @@ def test_query_params_in_drive_the_filters_and_round_trip(app, store, sb):
     assert at.multiselect(key="ch_providers").value == ["payofin"]
     assert at.multiselect(key="ch_institutions").value == [inst]
     params = dict(at.query_params)
-    assert params == {**params, "from": "2026-09-01", "to": "2026-10-31", "grain": "month", "measure": "amount",
-                      "provider": "payofin", "institution": inst}
+    assert params == {
+        **params,
+        "from": "2026-09-01",
+        "to": "2026-10-31",
+        "grain": "month",
+        "measure": "amount",
+        "provider": "payofin",
+        "institution": inst,
+    }
     assert dict(sb.request_counts) == requests_before, "charts must read the cache only"
 
     # The CSV offered for download is exactly the series charts.outcome_series computes.
-    filters = charts.ChartFilters(day_from=date(2026, 9, 1), day_to=date(2026, 10, 31), providers=("payofin",), institutions=(inst,))
+    filters = charts.ChartFilters(
+        day_from=date(2026, 9, 1),
+        day_to=date(2026, 10, 31),
+        providers=("payofin",),
+        institutions=(inst,),
+    )
     series = charts.outcome_series(store, grain="month", measure="amount", filters=filters)
     assert not series.empty
     assert download_bytes(at, "ch_csv") == to_csv_bytes(series)

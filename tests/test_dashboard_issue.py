@@ -51,10 +51,16 @@ def test_issue_one_invoice_review_then_send(app, sb, store):
 
     at.button(key="issue_send").click().run()
     assert_clean(at)
-    assert any(draft.invoice_no in s and "1.234,56 ₺" in s for s in texts(at.success)), texts(at.success)
+    assert any(draft.invoice_no in s and "1.234,56 ₺" in s for s in texts(at.success)), texts(
+        at.success
+    )
     assert _create_count(sb) == before + 1
 
-    created = [i for i in sb.invoices(subscription_id=sub.subscription_id) if i.invoice_no == draft.invoice_no]
+    created = [
+        i
+        for i in sb.invoices(subscription_id=sub.subscription_id)
+        if i.invoice_no == draft.invoice_no
+    ]
     assert len(created) == 1
     assert created[0].amount == 123456
 

@@ -25,8 +25,15 @@ def _pending_job(store, invoice_nos, target=InvoiceStatus.DONE_SUCCEED) -> str:
     from paynet_core.jobs import confirmation_phrase, start_job
     from paynet_core.planner import plan_status_changes
 
-    plan = plan_status_changes([(no, target) for no in invoice_nos], store=store, source_name="test plan")
-    return start_job(plan, runtime=services.runtime(), created_by="tester@example.com", confirmation=confirmation_phrase(plan))
+    plan = plan_status_changes(
+        [(no, target) for no in invoice_nos], store=store, source_name="test plan"
+    )
+    return start_job(
+        plan,
+        runtime=services.runtime(),
+        created_by="tester@example.com",
+        confirmation=confirmation_phrase(plan),
+    )
 
 
 def test_no_jobs_yet(app):
@@ -42,7 +49,11 @@ def test_lists_job_then_pause_and_resume_runs_it(app, sb, store):
     assert_clean(at)
     listed = at.dataframe[0].value
     row = listed[listed["job_id"] == job_id].iloc[0]
-    assert row["state"] == "pending" and row["total"] == 3 and row["created_by"] == "tester@example.com"
+    assert (
+        row["state"] == "pending"
+        and row["total"] == 3
+        and row["created_by"] == "tester@example.com"
+    )
     assert at.selectbox(key="jobs_pick").value == job_id
     assert {"jobs_resume", "jobs_pause", "jobs_cancel"} <= set(b.key for b in at.button)
     assert all(sb.get_invoice(no).status is InvoiceStatus.WAITING for no in nos)

@@ -54,7 +54,9 @@ def test_unknown_invoice_warns(app):
 
 def test_refresh_from_the_api_updates_the_cache(app, sb, store):
     no = store.find_invoices(status=[0], limit=1).iloc[0]["invoice_no"]
-    sb.set_invoice_status(no, InvoiceStatus.DONE_SUCCEED)  # changed at Paynet, cache still says Waiting
+    sb.set_invoice_status(
+        no, InvoiceStatus.DONE_SUCCEED
+    )  # changed at Paynet, cache still says Waiting
     at = open_page(app, PAGE)
     at.text_input(key="lookup_invoice").input(no).run()
     assert _metrics(at)["Status"].startswith("0 ·")

@@ -6,7 +6,16 @@ from pathlib import Path
 
 import pytest
 from dashboard_helpers import (  # noqa: F401
-    PAGES, _fresh_caches, all_text, app, assert_clean, demo, media, new_app, open_page, texts,
+    PAGES,
+    _fresh_caches,
+    all_text,
+    app,
+    assert_clean,
+    demo,
+    media,
+    new_app,
+    open_page,
+    texts,
 )
 from streamlit.testing.v1 import AppTest
 
@@ -48,22 +57,39 @@ def test_all_view_files_are_in_the_navigation():
     assert sorted(p.name for p in VIEWS.glob("*.py")) == sorted(Path(p).name for p in PAGES)
 
 
-def test_pages_for_each_role():
+def test_pages_for_each_role(monkeypatch):
+    from types import SimpleNamespace
+
     from dashboard import services
 
+    # st.Page needs a running script (and resolves paths next to app.py): record the arguments.
+    monkeypatch.setattr(services.st, "Page", lambda path, **kw: SimpleNamespace(path=path, **kw))
+
     def titles(role):
-        return [p.title for p in services.pages_for(User(email="x@example.com", name="X", role=role))]
+        pages = services.pages_for(User(email="x@example.com", name="X", role=role))
+        if pages:
+            assert [p.default for p in pages].count(True) == 1 and pages[
+                0
+            ].path == "views/overview.py"
+        return [p.title for p in pages]
 
     assert titles(Role.VIEWER) == ["Overview", "Charts", "Lookup", "Jobs"]
-    assert titles(Role.OPERATOR) == ["Overview", "Issue invoices", "Bulk status updates", "Charts", "Lookup", "Jobs"]
+    assert titles(Role.OPERATOR) == [
+        "Overview",
+        "Issue invoices",
+        "Bulk status updates",
+        "Charts",
+        "Lookup",
+        "Jobs",
+    ]
     assert titles(Role.ADMIN) == list(TITLES.values())
     assert titles(Role.NONE) == []
 
 
 def test_sync_now_runs_in_the_background(app):
-    from dashboard import services
-
     from dashboard_helpers import wait_for
+
+    from dashboard import services
 
     at = app
     before = services.runtime().store.last_sync_time()
@@ -92,7 +118,7 @@ def test_viewer_navigation_and_page_guard(viewer_env, media):
     assert [t.value for t in at.title] == ["Overview"]
     assert any("TEST" in str(getattr(e, "value", "")) for e in at.sidebar)
     assert "Sync now" not in [b.label for b in at.sidebar.button]
-    for page in ("views/charts.py", "views/lookup.py", "views/jobs.py"):
+    for page in ("views/charts.py", "views/lookup.py"):
         open_page(at, page)
         assert not at.exception, page
         assert [t.value for t in at.title] == [TITLES[page]]
@@ -115,3 +141,10 @@ def test_page_guard_refuses_a_viewer_reaching_the_file(viewer_env, page):
     assert not at.exception
     assert any("not allowed" in e for e in texts(at.error)), texts(at.error)
     assert not at.title and not at.button and not at.file_uploader
+
+
+def test_viewer_can_read_the_jobs_page(viewer_env, media):
+    at = open_page(new_app(), "views/jobs.py")
+    assert not at.exception
+    assert not at.error, texts(at.error)
+    assert [t.value for t in at.title] == ["Jobs"]

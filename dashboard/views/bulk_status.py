@@ -44,7 +44,7 @@ with cache_tab:
         view.insert(5, "amount", view["amount_kurus"].map(lambda k: format_amount(int(k))))
         st.caption(f"{len(view)} invoices match. Select rows (click the left edge; the header box selects all).")
         event = st.dataframe(
-            view, hide_index=True, width="stretch", on_select="rerun", selection_mode="multi-row", key="bs_table",
+            view, hide_index=True, width="stretch", on_select="rerun", selection_mode="multi-row", key=batch.fresh_key("bs_table", "bs_sel"),
         )
         # Selections are positions in this view: map them back to invoice numbers before acting.
         chosen = view.iloc[event.selection.rows]["invoice_no"].tolist() if event.selection.rows else []

@@ -24,8 +24,13 @@ import pytest
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCREENS = REPO_ROOT / "tests" / "artifacts" / "screens"
@@ -96,7 +101,11 @@ def app_server(tmp_path_factory) -> Iterator[App]:
     with log.open("wb") as out:
         proc = subprocess.Popen(
             ["uv", "run", "--frozen", "paynet-ops", "run", "--port", str(port)],
-            cwd=REPO_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     app = App(f"http://localhost:{port}", tmp / "cache.db", tmp / "sandbox.db", log)
     try:
@@ -105,7 +114,9 @@ def app_server(tmp_path_factory) -> Iterator[App]:
             if proc.poll() is not None:
                 pytest.fail(f"the app exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
             if time.monotonic() > deadline:
-                pytest.fail(f"the app did not get healthy in {START_DEADLINE_S} s:\n{log.read_text()[-3000:]}")
+                pytest.fail(
+                    f"the app did not get healthy in {START_DEADLINE_S} s:\n{log.read_text()[-3000:]}"
+                )
             time.sleep(0.2)
         yield app
     finally:

@@ -150,8 +150,11 @@ def test_status_file_bad_rows_shown_then_cancel_job(app, sb, store):
     assert sorted(table["invoice_no"]) == ["X-1", "X-2"]
     assert "3 calls to Paynet will change the status of 3 invoices" in text
 
-    job_id = _start(at, "statuses")
     assert _typed_phrase(at, "batch_statuses_typed") == "3"
+    job_id = _start(at, "statuses")
+    # a started plan cannot be started again: the file and the typed count are gone
+    assert "batch_statuses_typed" not in [t.key for t in at.text_input]
+    assert not [b for b in at.button if b.key == "batch_statuses_start"]
     progress = wait_job_finished(store, job_id)
     assert progress["done"] == 3 and progress["failed"] == 0
     at.run()

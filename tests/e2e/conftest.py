@@ -38,6 +38,12 @@ SCREENS = REPO_ROOT / "tests" / "artifacts" / "screens"
 #: seconds: long enough to reload the page while it runs.
 RATE_LIMIT = "5"
 START_DEADLINE_S = 90
+#: Known fake keys the app runs with; tests/e2e/test_zz_secrets.py looks for them everywhere.
+FAKE_SECRETS = {
+    "PAYNET_SECRET_KEY": "sck_FAKE_e2e_paynet_7c21d9a4b3",
+    "PAYOFIN_API_KEY": "FAKE-e2e-payofin-api-5e8f0a12",
+    "PAYOFIN_SECRET_KEY": "FAKE-e2e-payofin-secret-9b3c6d47",
+}
 IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 
 
@@ -96,6 +102,7 @@ def app_server(tmp_path_factory) -> Iterator[App]:
         "PAYNET_OPS_RATE_LIMIT": RATE_LIMIT,
         "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false",
         "UV_COMPILE_BYTECODE": "1",
+        **FAKE_SECRETS,
     }
     log = tmp / "server.log"
     with log.open("wb") as out:

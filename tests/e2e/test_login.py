@@ -1,4 +1,4 @@
-"""Login end to end: the app started as the README starts it, Streamlit's native OIDC login
+"""Login end to end (uses the suite's chromium from conftest.py): the app started as the README starts it, Streamlit's native OIDC login
 against a local OpenID provider (oidc-provider-mock) on loopback, a viewer and an operator."""
 
 import os
@@ -15,7 +15,7 @@ import pytest
 # The provider runs in this process: its own deprecation warnings must not turn into HTTP 500s.
 pytestmark = [pytest.mark.e2e, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -86,16 +86,6 @@ server_metadata_url = "{idp_url}/.well-known/openid-configuration"
             os.killpg(proc.pid, signal.SIGTERM)
             proc.wait(timeout=20)
             log.close()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
 
 
 def _settled(page) -> None:

@@ -67,20 +67,25 @@ def _runtime():
 # -- invoices create / set-status ------------------------------------------------------------------
 
 
+# The options both bulk commands share.
+DryRun = Annotated[bool, typer.Option("--dry-run", help="Validate and plan; send nothing.")]
+Yes = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+Concurrency = Annotated[int, typer.Option("--concurrency", min=1, max=64)]
+Rate = Annotated[float | None, typer.Option("--rate", help="Requests per second (default: the mode's).")]
+FirstBatch = Annotated[
+    int | None,
+    typer.Option("--first-batch", help="Send this many, then pause for review (default: 10 on LIVE, else off)."),
+]
+
+
 @invoices_app.command("create")
 def invoices_create(
     file: Annotated[Path, typer.Argument(help="CSV or XLSX: one invoice per row.")],
-    dry_run: bool = typer.Option(False, "--dry-run", help="Validate and plan; send nothing."),
-    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
-    concurrency: int = typer.Option(engine.DEFAULT_CONCURRENCY, "--concurrency", min=1, max=64),
-    rate: float | None = typer.Option(
-        None, "--rate", help="Requests per second (default: the mode's)."
-    ),
-    first_batch: int | None = typer.Option(
-        None,
-        "--first-batch",
-        help="Send this many, then pause for review (default: 10 on LIVE, else off).",
-    ),
+    dry_run: DryRun = False,
+    yes: Yes = False,
+    concurrency: Concurrency = engine.DEFAULT_CONCURRENCY,
+    rate: Rate = None,
+    first_batch: FirstBatch = None,
 ) -> None:
     """Create one invoice per valid row of FILE (a journaled, resumable job)."""
     _bulk("invoices", file, dry_run, yes, concurrency, rate, first_batch)
@@ -91,17 +96,11 @@ def invoices_set_status(
     file: Annotated[
         Path, typer.Argument(help="CSV or XLSX: invoice_no or invoice_id, and the target status.")
     ],
-    dry_run: bool = typer.Option(False, "--dry-run", help="Validate and plan; send nothing."),
-    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
-    concurrency: int = typer.Option(engine.DEFAULT_CONCURRENCY, "--concurrency", min=1, max=64),
-    rate: float | None = typer.Option(
-        None, "--rate", help="Requests per second (default: the mode's)."
-    ),
-    first_batch: int | None = typer.Option(
-        None,
-        "--first-batch",
-        help="Send this many, then pause for review (default: 10 on LIVE, else off).",
-    ),
+    dry_run: DryRun = False,
+    yes: Yes = False,
+    concurrency: Concurrency = engine.DEFAULT_CONCURRENCY,
+    rate: Rate = None,
+    first_batch: FirstBatch = None,
 ) -> None:
     """Set the status of every invoice listed in FILE (a journaled, resumable job)."""
     _bulk("statuses", file, dry_run, yes, concurrency, rate, first_batch)

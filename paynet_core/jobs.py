@@ -99,6 +99,9 @@ POLL_INTERVAL = 0.05
 BREAKER_FAILURES = 10
 #: First run of a LIVE job: this many items, then a pause for review.
 LIVE_FIRST_BATCH = 10
+#: A creation that failed and is proven absent by a lookup is sent again, in all this many times
+#: (each send already retries inside the client); then the item fails, nothing duplicated.
+CREATE_ROUNDS = 3
 NO_RUNNER = 0
 
 TransportWrap = Callable[[httpx.AsyncBaseTransport], httpx.AsyncBaseTransport]
@@ -661,37 +664,52 @@ class _Runner:
                     "skipped",
                     message="cancelled; it is not at Paynet, so it was not sent again",
                 )
-        try:
-            created = await client.create_invoice(
-                amount=p["amount"],
-                val_date=datetime.fromisoformat(p["val_date"]),
-                subscription_id=p.get("subscription_id"),
-                reference_no=p.get("reference_no"),
-                invoice_no=no,
-                agent_amount=p.get("agent_amount"),
-                company_amount=p.get("company_amount"),
-                currency=p.get("currency") or "TRY",
-            )
-        except DuplicateError as err:
-            return _Outcome(item, "failed", err.code, str(err))
-        except (AuthenticationError, RateLimitError):
-            raise
-        except ProviderError as err:
-            if not _maybe_applied(err):
-                raise
+        for round_ in range(1, CREATE_ROUNDS + 1):
             try:
-                found = await _find(client, p)
-            except ProviderError as lookup_err:
-                return _Outcome(
-                    item,
-                    "failed",
-                    err.code,
-                    f"{err}; {_unverified(no, lookup_err)}",
-                    trips="retryable",
+                created = await client.create_invoice(
+                    amount=p["amount"],
+                    val_date=datetime.fromisoformat(p["val_date"]),
+                    subscription_id=p.get("subscription_id"),
+                    reference_no=p.get("reference_no"),
+                    invoice_no=no,
+                    agent_amount=p.get("agent_amount"),
+                    company_amount=p.get("company_amount"),
+                    currency=p.get("currency") or "TRY",
                 )
-            if found is not None:
+                break
+            except DuplicateError as err:
+                # Our invoice_no is taken: most likely by an earlier attempt at this very row (a
+                # retried job, a re-uploaded failed row). Ours if the amount matches.
+                try:
+                    found = await _find(client, p)
+                except ProviderError:
+                    found = None
+                if found is None:
+                    return _Outcome(item, "failed", err.code, str(err))
                 return _recovered(item, found)
-            raise
+            except (AuthenticationError, RateLimitError):
+                raise
+            except ProviderError as err:
+                if not _maybe_applied(err):
+                    raise
+                try:
+                    found = await _find(client, p)
+                except ProviderError as lookup_err:
+                    return _Outcome(
+                        item,
+                        "failed",
+                        err.code,
+                        f"{err}; {_unverified(no, lookup_err)}",
+                        trips="retryable",
+                    )
+                if found is not None:
+                    return _recovered(item, found)
+                # Proven absent: sending again is safe (Paynet refuses a second copy of an
+                # invoice_no anyway, and that refusal is handled above). A transient failure
+                # gets another round; the last one, or a permanent one, fails the item.
+                if not err.is_retryable or round_ == CREATE_ROUNDS:
+                    raise
+                log.info("job %s: %s not at Paynet after %s; sending again", self.job_id, no, err)
         invoice = Invoice(
             invoice_no=created.invoice_no,
             subscription_id=created.subscription_id,

@@ -7,6 +7,8 @@ import httpx
 import pytest
 
 from paynet_core.dates import ISTANBUL
+from paynet_core.errors import DuplicateError
+from paynet_core.paynet import PaynetClient
 from paynet_core.sandbox import (
     PAYNET_BASE_URL,
     PAYOFIN_BASE_URL,
@@ -319,3 +321,30 @@ def test_async_transport_raises_network_faults(sandbox):
 
     with pytest.raises(httpx.RemoteProtocolError):
         asyncio.run(run())
+
+
+def test_a_recording_sandbox_keeps_what_it_received_handled_and_answered():
+    with Sandbox(record_requests=True) as sb:
+        sub = sb.add_subscription(amount=1000)
+        client = PaynetClient("sck_test_key_0001", transport=SandboxTransport(sb), sleep=lambda s: None)
+        sb.faults.fail_next("create_invoice", "http_500")
+        sb.faults.fail_next("create_invoice", "disconnect")
+        client.create_invoice(subscription_id=sub.subscription_id, amount=100, val_date=datetime(2026, 12, 1), invoice_no="REC-1")
+        with pytest.raises(DuplicateError):
+            client.create_invoice(subscription_id=sub.subscription_id, amount=100, val_date=datetime(2026, 12, 1), invoice_no="REC-1")
+        got = [(r.operation, r.invoice_no, r.handled, r.code, r.fault) for r in sb.received()]
+        assert got == [
+            ("create_invoice", "REC-1", False, None, "http_500"),  # a fault answered: not applied
+            ("invoice_list", None, True, 0, None),  # the client looks before it resends
+            ("create_invoice", "REC-1", True, 0, "disconnect"),  # applied, reply lost
+            ("invoice_list", None, True, 0, None),  # found: no resend
+            ("create_invoice", "REC-1", True, 5, None),  # a second creation: refused, on record
+        ]
+        assert [r.seq for r in sb.received("create_invoice")] == [1, 3, 5]
+        sb.reset()
+        assert sb.received() == []
+
+
+def test_a_sandbox_that_does_not_record_says_so(sandbox):
+    with pytest.raises(RuntimeError, match="record_requests=True"):
+        sandbox.received()

@@ -23,7 +23,7 @@ from ..paynet.models import OBJECT_NAMES, RETURN_CODES
 from . import paynet_api, payofin_api
 from .admin import SandboxAdmin
 from .faults import FaultKind, FaultPlan, is_pre
-from .state import State
+from .state import ReceivedRequest, State
 
 PAYNET_PREFIX = "/v1/subscription/"
 PAYOFIN_PREFIX = "/invoices/"
@@ -133,6 +133,9 @@ class Sandbox(SandboxAdmin):
     ``paynet_keys``: accepted secret keys (default: any key starting with ``sck_``).
     ``payofin_keys``: accepted (ApiKey, SecretKey) pairs (default: any non-empty pair).
     ``clock``: returns "now" (aware, Istanbul); tests pin it for stable dates.
+    ``record_requests``: keep a persistent record of every request received (operation,
+    ``invoice_no``, whether the API handled it, its code, the fault shown): the ground truth that
+    crash tests judge "sent once" by. Off by default: it costs a row per request.
     """
 
     def __init__(
@@ -144,6 +147,7 @@ class Sandbox(SandboxAdmin):
         faults: FaultPlan | None = None,
         clock: Callable[[], datetime] = dates.now,
         max_calls: int = 1000,
+        record_requests: bool = False,
     ):
         self.path = str(path)
         self.state = State(path)
@@ -153,6 +157,7 @@ class Sandbox(SandboxAdmin):
         self.clock = clock
         self._calls: deque[tuple[str, Any]] = deque(maxlen=max_calls)
         self._request_seq = 0
+        self.record_requests = record_requests
         self._seq_lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -191,6 +196,7 @@ class Sandbox(SandboxAdmin):
         self._calls.append((op, _loggable(body)))
         if fault is not None and is_pre(fault):
             self.state.count_request(op)
+            self._note(op, body, handled=False, code=None, fault=fault)
             if fault in _NETWORK:
                 raise NetworkFault(_NETWORK[fault], operation=op, applied=False)  # type: ignore[index]
             return self._fault_reply(route, fault)
@@ -200,6 +206,7 @@ class Sandbox(SandboxAdmin):
                 status, reply = self._paynet(op, method, lowered, body)
             else:
                 status, reply = self._payofin(op, method, lowered, body)
+            self._note(op, body, handled=True, code=_reply_code(reply), fault=fault)
         if fault is not None:
             if fault in _NETWORK:
                 raise NetworkFault(_NETWORK[fault], operation=op, applied=True)  # type: ignore[index]
@@ -355,6 +362,31 @@ class Sandbox(SandboxAdmin):
         ``connect_timeout`` ones (they never arrive)."""
         return self.state.request_counts()
 
+    def received(self, operation: str | None = None) -> list[ReceivedRequest]:
+        """Every request received, oldest first (only with ``record_requests=True``)."""
+        if not self.record_requests:
+            raise RuntimeError("this sandbox does not record requests; use record_requests=True")
+        return self.state.received(operation)
+
+    def _note(
+        self, op: str, body: bytes, *, handled: bool, code: int | None, fault: FaultKind | None
+    ) -> None:
+        if not self.record_requests:
+            return
+        parsed = _loggable(body)
+        invoice_no = parsed.get("invoice_no") if isinstance(parsed, dict) else None
+        self.state.note_received(
+            ReceivedRequest(
+                seq=0,
+                operation=op,
+                invoice_no=invoice_no if isinstance(invoice_no, str) else None,
+                handled=handled,
+                code=code,
+                fault=None if fault is None else str(fault),
+                received_at=self.now(),
+            )
+        )
+
     @property
     def calls(self) -> list[tuple[str, Any]]:
         """The last ``max_calls`` requests as (operation, parsed JSON body or raw text)."""
@@ -365,6 +397,13 @@ class Sandbox(SandboxAdmin):
         self.state.reset()
         self._calls.clear()
         self.faults.clear()
+
+
+def _reply_code(reply: dict[str, Any]) -> int | None:
+    """The return code: Paynet's ``code`` (``result_code`` on a non-200 body, where ``code`` is
+    the HTTP status), Payofin's ``resultCode``."""
+    code = reply.get("result_code", reply.get("code", reply.get("resultCode")))
+    return code if isinstance(code, int) else None
 
 
 def _loggable(body: bytes) -> Any:

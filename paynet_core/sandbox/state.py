@@ -99,6 +99,15 @@ CREATE TABLE IF NOT EXISTS payofin_payments (
 );
 CREATE INDEX IF NOT EXISTS payments_by_date ON payofin_payments(paid_at);
 CREATE TABLE IF NOT EXISTS request_counts (operation TEXT PRIMARY KEY, count INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS received (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    operation TEXT NOT NULL,
+    invoice_no TEXT,
+    handled INTEGER NOT NULL,
+    code INTEGER,
+    fault TEXT,
+    received_at TEXT NOT NULL
+);
 """
 
 _DATA_TABLES = (
@@ -108,8 +117,28 @@ _DATA_TABLES = (
     "payofin_payments",
     "payofin_institutions",
     "request_counts",
+    "received",
     "meta",
 )
+
+
+@dataclass(frozen=True)
+class ReceivedRequest:
+    """One request the sandbox received (kept only when the sandbox records requests).
+
+    ``handled``: the API logic ran, so ``code`` is its answer (a refusal counts, e.g. 5 for an
+    ``invoice_no`` that already exists); False when a fault answered first (nothing applied).
+    ``fault``: what the caller got instead of the answer, if anything (a post fault such as
+    ``disconnect`` means applied, reply lost).
+    """
+
+    seq: int
+    operation: str
+    invoice_no: str | None
+    handled: bool
+    code: int | None
+    fault: str | None
+    received_at: datetime
 
 
 @dataclass(frozen=True)
@@ -281,6 +310,34 @@ class State:
         with self.transaction():
             rows = self._all("SELECT operation, count FROM request_counts ORDER BY operation")
         return {r["operation"]: r["count"] for r in rows}
+
+    def note_received(self, r: ReceivedRequest) -> None:
+        with self.transaction():
+            self._conn.execute(
+                "INSERT INTO received(operation, invoice_no, handled, code, fault, received_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (r.operation, r.invoice_no, int(r.handled), r.code, r.fault, _ts(r.received_at)),
+            )
+
+    def received(self, operation: str | None = None) -> list[ReceivedRequest]:
+        sql = "SELECT * FROM received"
+        params: tuple[str, ...] = ()
+        if operation is not None:
+            sql, params = sql + " WHERE operation = ?", (operation,)
+        with self.transaction():
+            rows = self._all(sql + " ORDER BY seq", params)
+        return [
+            ReceivedRequest(
+                seq=r["seq"],
+                operation=r["operation"],
+                invoice_no=r["invoice_no"],
+                handled=bool(r["handled"]),
+                code=r["code"],
+                fault=r["fault"],
+                received_at=_dt(r["received_at"]),  # type: ignore[arg-type]
+            )
+            for r in rows
+        ]
 
     def clear_request_counts(self) -> None:
         with self.transaction():

@@ -7,8 +7,8 @@ import streamlit as st
 
 from paynet_core import importing
 from paynet_core.auth import User
-from paynet_core.cli.jobs import export_failed_rows
 from paynet_core.errors import InputError, JobError
+from paynet_core.job_exports import export_failed_rows
 from paynet_core.jobs import (
     confirmation_phrase,
     default_first_batch,

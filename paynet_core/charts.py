@@ -284,6 +284,13 @@ _ARMS = {
 }
 
 
+def filter_sql(provider: str, day_column: str, filters: ChartFilters) -> tuple[str, list[Any]]:
+    """The WHERE clause and parameters that apply the charts page's ``filters`` to one
+    provider's rows, dated by ``day_column``: so other readers (exports) select exactly the
+    rows the charts count."""
+    return _where(_Arm(provider, "", day_column, has_fees=False), filters)
+
+
 def _where(arm: _Arm, filters: ChartFilters) -> tuple[str, list[Any]]:
     if arm.summary:
         terms, params = ["provider = ?"], [arm.provider]

@@ -26,7 +26,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .charts import ChartFilters, _Arm, _where
+from .charts import ChartFilters, filter_sql
 from .dates import ISTANBUL
 from .exporting import to_csv_bytes, to_xlsx_bytes
 from .money import format_amount
@@ -127,7 +127,7 @@ def export_frame(
     for provider, table, day, order in _SOURCES[what]:
         if not filters.wants(provider):
             continue
-        where, params = _where(_Arm(provider, table, day, has_fees=table != "invoices"), filters)
+        where, params = filter_sql(provider, day, filters)
         if table == "outcomes":
             where = f"provider = ? AND {where}"
             params = [provider, *params]

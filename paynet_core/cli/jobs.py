@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import getpass
 import sys
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -24,11 +23,10 @@ from rich.table import Column, Table
 
 from .. import jobs as engine
 from ..errors import InputError, JobError
-from ..exporting import failed_rows_csv, records_to_csv_bytes
-from ..importing import InvoiceRow, StatusRow, read_file, read_invoice_rows, read_status_rows
+from ..importing import read_file, read_invoice_rows, read_status_rows
+from ..job_exports import all_items_csv, export_failed_rows
 from ..money import format_amount
-from ..paynet.models import InvoiceStatus
-from ..planner import CREATE, SET_STATUS_ALL, Plan, plan_invoices, plan_status_changes
+from ..planner import Plan, plan_invoices, plan_status_changes
 from . import app
 
 EXIT_OK, EXIT_FAILED, EXIT_REFUSED, EXIT_STOPPED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
@@ -376,7 +374,7 @@ def jobs_export(
     """A CSV of the job's rows. With --failed: the rows to fix and upload again, each with its error."""
     store = _runtime().store
     job = _job_or_exit(store, job_id)
-    data = export_failed_rows(store, job) if failed else _all_items_csv(store, job_id)
+    data = export_failed_rows(store, job) if failed else all_items_csv(store, job_id)
     if out is None:
         sys.stdout.buffer.write(data)
         sys.stdout.flush()
@@ -384,77 +382,6 @@ def jobs_export(
     out.write_bytes(data)
     rows = max(0, data.count(b"\r\n") - 1)
     err_console.print(f"Wrote {rows} rows to {out}")
-
-
-def export_failed_rows(store, job: dict) -> bytes:
-    """Failed items and invalid rows of a job, as the importer reads them (``error`` last).
-
-    Failed creations keep their invoice_no, so uploading the fixed row again can never create a
-    second copy of an invoice that was made after all.
-    """
-    records: list[dict[str, Any]] = []
-    for item in store.items_in_state(job["job_id"], "failed"):
-        records.extend(_item_records(item))
-    records.extend(job["options"].get("invalid_rows") or [])
-    records.sort(key=lambda r: r.get("row") or 0)
-    if not records:
-        return records_to_csv_bytes([], columns=["row", "error"])
-    return failed_rows_csv(records)
-
-
-def _item_records(item: dict) -> list[dict[str, Any]]:
-    p, message = item["payload"], item["message"] or "failed"
-    if item["operation"] == CREATE:
-        row = InvoiceRow(
-            row=p.get("row") or item["source_row"] or 0,
-            subscription_id=p.get("subscription_id"),
-            reference_no=p.get("reference_no"),
-            amount=p["amount"],
-            val_date=datetime.fromisoformat(p["val_date"]),
-            invoice_no=p["invoice_no"],
-            agent_amount=p.get("agent_amount"),
-            company_amount=p.get("company_amount"),
-            currency=p.get("currency") or "TRY",
-        )
-        return [{"row": row.row, **row.to_record(), "error": message}]
-    status = InvoiceStatus(p["status"])
-    if item["operation"] == SET_STATUS_ALL:
-        return [
-            {
-                "row": e.get("row") or "",
-                **StatusRow(
-                    e.get("row") or 0, e.get("invoice_no"), e.get("invoice_id"), status
-                ).to_record(),
-                "error": message,
-            }
-            for e in p["invoices"]
-        ]
-    row = StatusRow(
-        p.get("row") or item["source_row"] or 0,
-        p.get("invoice_no"),
-        None if p.get("invoice_no") else p.get("invoice_id"),
-        status,
-    )
-    return [{"row": row.row, **row.to_record(), "error": message}]
-
-
-def _all_items_csv(store, job_id: str) -> bytes:
-    frame = store.job_items(job_id)
-    columns = [
-        "seq",
-        "source_row",
-        "operation",
-        "target_key",
-        "state",
-        "attempts",
-        "provider_code",
-        "message",
-        "status_before",
-        "status_after",
-        "started_at",
-        "finished_at",
-    ]
-    return records_to_csv_bytes(frame[columns].to_dict("records"), columns=columns)
 
 
 # -- printing --------------------------------------------------------------------------------------
@@ -544,4 +471,4 @@ def _print_summary(store, summary: engine.JobSummary, invalid: int) -> None:
         console.print(f"{invalid} invalid rows were not sent.")
 
 
-__all__ = ["export_failed_rows", "invoices_app", "jobs_app"]
+__all__ = ["invoices_app", "jobs_app"]

@@ -89,8 +89,9 @@ def drill(
         "PAYNET_OPS_DB": str(workdir / "cache.db"),
         "PAYNET_OPS_SANDBOX_DB": str(workdir / "unused-sandbox.db"),
     }
-    # Kill points: creations received, drawn at random, far enough apart that each run works.
-    marks = sorted(rng.sample(range(n // 10, n * 9 // 10, max(1, n // 50)), kills))
+    # Kill points: creations received, drawn at random; each runner sends some before its kill.
+    step = max(2, n // 50)
+    marks = sorted(rng.sample(range(n // 10, n * 3 // 4, step), kills))
     kills_done: list[dict] = []
     started = time.monotonic()
     with serve(sandbox) as server:
@@ -112,12 +113,13 @@ def drill(
                 )
 
         for mark in marks:
+            mark = max(mark, _creations(sandbox) + step)
             proc = runner()
             while _creations(sandbox) < mark:
                 if proc.poll() is not None:
                     raise RuntimeError(f"the runner ended before the kill; see {workdir}")
                 time.sleep(0.002)
-            time.sleep(rng.uniform(0, 0.05))
+            time.sleep(rng.uniform(0, 0.02))
             proc.send_signal(signal.SIGKILL)
             proc.wait(10)
             proc.stdout.close()

@@ -1,8 +1,9 @@
 """What both provider clients share: sending a POST with retries, and reading JSON safely.
 
-Each client supplies two things: how to build its headers, and how to turn an ``httpx.Response``
-into a result or a typed error (``interpret``). Everything else (timeouts, transport errors,
-the retry loop, logging without secrets) lives here once, in a sync and an async flavour.
+Each client supplies how to build its headers, how to turn an ``httpx.Response`` into a result
+or a typed error (``interpret``), and its keys. Everything else (timeouts, transport errors, the
+retry loop, logging without secrets, masking a key that a reply echoes into an error) lives here
+once, in a sync and an async flavour.
 """
 
 from __future__ import annotations
@@ -10,15 +11,17 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, TypeVar
 
 import httpx
 
+from .config import Secret
 from .errors import ContractError, ProviderError, TransportError
 from .retry import RetryPolicy, retry_delay, should_retry
 
@@ -48,7 +51,7 @@ def new_request_id() -> str:
 
 def read_json(response: httpx.Response, *, provider: str, operation: str, request_id: str) -> Any:
     """Parse a reply body as JSON, decimals kept exact; a body that is not JSON is a ContractError."""
-    text = response.text
+    text = _body_text(response)
     if not text.strip():
         raise ContractError(
             f"empty reply body (HTTP {response.status_code})",
@@ -60,8 +63,11 @@ def read_json(response: httpx.Response, *, provider: str, operation: str, reques
         )
     try:
         return json.loads(text, parse_float=Decimal)
-    except ValueError:
-        kind = "an HTML page" if text.lstrip().startswith("<") else "not JSON"
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested thousands of levels deep
+        if isinstance(exc, RecursionError):
+            kind = "JSON nested too deeply to read"
+        else:
+            kind = "an HTML page" if text.lstrip().startswith("<") else "not JSON"
         raise ContractError(
             f"reply is {kind} (HTTP {response.status_code}): {_snippet(text)}",
             provider=provider,
@@ -73,9 +79,74 @@ def read_json(response: httpx.Response, *, provider: str, operation: str, reques
         ) from None
 
 
+def _body_text(response: httpx.Response) -> str:
+    """The body decoded with the charset its Content-Type names (undecodable bytes replaced)."""
+    try:
+        return response.text
+    except (ValueError, TypeError, AssertionError):
+        # A charset httpx cannot apply (utf-16 without a BOM, idna, rot13) fails in the codec
+        # itself: read the bytes as UTF-8, which is what JSON is anyway.
+        return response.content.decode("utf-8", "replace")
+
+
+def reply_code(value: Any) -> int | None:
+    """A result code as an int (``0``, ``"-22"``, ``" 5 "``), or None when it is not one.
+
+    Only plain ASCII digits and a sane size: ``"²"``, ``"--5"`` or 5,000 digits are not codes.
+    """
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if abs(value) <= _MAX_CODE else None
+    if isinstance(value, str) and _CODE_TEXT.fullmatch(value.strip()):
+        return int(value.strip())
+    return None
+
+
+_MAX_CODE = 999_999_999
+_CODE_TEXT = re.compile(r"-?[0-9]{1,9}")
+
+
+def shown(value: Any, limit: int = 40) -> str:
+    """A value from a reply as an error message shows it: its repr, cut short."""
+    text = repr(value)  # safe for any JSON value: json.loads refuses ints of 4,300+ digits too
+    return text[:limit] + "…" if len(text) > limit else text
+
+
 def _snippet(text: str, limit: int = 80) -> str:
     flat = " ".join(text.split())
     return flat[:limit] + ("…" if len(flat) > limit else "")
+
+
+def _scrub_secrets(err: ProviderError, secrets: Sequence[Secret]) -> None:
+    """Mask our own keys in an error built from a reply, in place (and in the errors it wraps).
+
+    Some replies echo the key back (a debug page, "key sck_… refused"); the error text goes to
+    logs and pages, so the key is replaced by its masked form (``sck_…abcd``)."""
+    seen: set[int] = set()
+    current: BaseException | None = err
+    while isinstance(current, ProviderError) and id(current) not in seen:
+        seen.add(id(current))
+        message = _mask(current.message, secrets)
+        error_type = _mask(current.error_type, secrets) if current.error_type else current.error_type
+        if message != current.message or error_type != current.error_type:
+            current.message, current.error_type = message, error_type
+            current.args = (str(current),)
+        current = current.__cause__ or current.__context__
+
+
+def _mask(text: str, secrets: Sequence[Secret]) -> str:
+    for secret in secrets:
+        value = secret.reveal()
+        if len(value) < 8:  # too short to tell apart from ordinary words; masking would garble text
+            continue
+        text = text.replace(value, secret.masked)
+        # a snippet cut short ("…") may end inside the key: hide that head too
+        for end in range(len(value) - 1, 7, -1):
+            if value[:end] + "…" in text:
+                text = text.replace(value[:end] + "…", secret.masked)
+                break
+    return text
 
 
 def transport_error(exc: httpx.HTTPError, call: Call, request_id: str) -> TransportError:
@@ -101,6 +172,7 @@ class Sender:
         interpret: Callable[[Call, httpx.Response, str], Any],
         policy: RetryPolicy,
         sleep: Callable[[float], None] = time.sleep,
+        secrets: Sequence[Secret] = (),
     ):
         self.http, self.headers, self.interpret, self.policy, self.sleep = (
             http,
@@ -109,6 +181,7 @@ class Sender:
             policy,
             sleep,
         )
+        self.secrets = tuple(secrets)
 
     def send(self, call: Call, *, retry: bool = True) -> Any:
         attempt = 0
@@ -138,7 +211,11 @@ class Sender:
         except httpx.HTTPError as exc:
             raise transport_error(exc, call, request_id) from None
         _log_reply(call, response, started)
-        return self.interpret(call, response, request_id)
+        try:
+            return self.interpret(call, response, request_id)
+        except ProviderError as err:
+            _scrub_secrets(err, self.secrets)
+            raise
 
 
 class AsyncSender:
@@ -151,6 +228,7 @@ class AsyncSender:
         interpret: Callable[[Call, httpx.Response, str], Any],
         policy: RetryPolicy,
         sleep: Callable[[float], Any] = asyncio.sleep,
+        secrets: Sequence[Secret] = (),
     ):
         self.http, self.headers, self.interpret, self.policy, self.sleep = (
             http,
@@ -159,6 +237,7 @@ class AsyncSender:
             policy,
             sleep,
         )
+        self.secrets = tuple(secrets)
 
     async def send(self, call: Call, *, retry: bool = True) -> Any:
         attempt = 0
@@ -188,7 +267,11 @@ class AsyncSender:
         except httpx.HTTPError as exc:
             raise transport_error(exc, call, request_id) from None
         _log_reply(call, response, started)
-        return self.interpret(call, response, request_id)
+        try:
+            return self.interpret(call, response, request_id)
+        except ProviderError as err:
+            _scrub_secrets(err, self.secrets)
+            raise
 
 
 def _log_reply(call: Call, response: httpx.Response, started: float) -> None:

@@ -15,6 +15,13 @@ Kurus = int
 
 #: The largest amount we accept anywhere (999.999.999,99 TL): a typo guard, not a provider limit.
 MAX_KURUS: Kurus = 99_999_999_999
+#: The largest amount we read from a provider reply (100.000.000.000,00 TL). Far above any real
+#: invoice or bill, and above MAX_KURUS so a record made elsewhere stays readable; it is there so
+#: that a number like ``1e999999`` is refused before it becomes a huge int (seconds of CPU).
+MAX_WIRE_KURUS: Kurus = 10**13
+_MAX_WIRE_DIGITS = len(str(MAX_WIRE_KURUS))
+_CENT = Decimal("0.01")
+_TL_TEXT = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 
 _CURRENCY = re.compile(r"(₺|\bTL\b|\bTRY\b)", re.IGNORECASE)
 _SPACES = re.compile(r"[\s\u00a0\u202f\u2009']+")
@@ -132,34 +139,69 @@ def from_wire(value: object) -> Kurus:
     """Read a Paynet amount: an int or a digit string of kuruş. Raises ``ValueError`` otherwise."""
     if isinstance(value, bool):
         raise ValueError(f"amount {value!r} is a boolean")
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        if len(value.lstrip("0")) > _MAX_WIRE_DIGITS:  # before int(): 5,000 digits cost time
+            raise _too_large(value)
+        value = int(value)
+    elif isinstance(value, Decimal) and value.is_finite():
+        if value < 0:
+            raise ValueError(f"amount {_shown(value)} is negative")
+        if value.adjusted() >= _MAX_WIRE_DIGITS:  # before int(): 1e999999 costs seconds
+            raise _too_large(value)
+        if value != value.to_integral_value():
+            raise ValueError(f"amount {_shown(value)} is not a whole number of kuruş")
+        value = int(value)
     if isinstance(value, int):
         if value < 0:
-            raise ValueError(f"amount {value!r} is negative")
-        return value
-    if isinstance(value, str) and value.isascii() and value.isdigit():
-        return int(value)
-    if isinstance(value, Decimal) and value == value.to_integral_value() and value >= 0:
-        return int(value)
-    raise ValueError(f"amount {value!r} is not a whole number of kuruş")
+            raise ValueError(f"amount {_shown(value)} is negative")
+        return _wire_range(value, value)
+    raise ValueError(f"amount {_shown(value)} is not a whole number of kuruş")
 
 
 def tl_to_kurus(value: object) -> Kurus:
     """Convert a decimal TL amount from Payofin (``1.00``, ``"110740.99"``) to kuruş exactly.
 
     Floats are refused: parse JSON with ``parse_float=Decimal`` so no precision is lost.
+    Negative amounts are refused, as Paynet's are: nothing in Payofin's reference has one (no
+    refund amounts; a cancelled payment is told by ``status``), so it is a broken reply.
     """
     if isinstance(value, (bool, float)):
         raise ValueError(f"amount {value!r} must be read as Decimal, not float")
+    if isinstance(value, str) and not _TL_TEXT.fullmatch(value.strip()):
+        # Decimal() would also read "1e5", "1_000" and non-ASCII digits like "١٢٣"
+        raise ValueError(f"amount {_shown(value)} is not a decimal number")
     try:
         d = Decimal(str(value)) if isinstance(value, (int, str)) else value
         if not isinstance(d, Decimal) or not d.is_finite():
             raise InvalidOperation
     except InvalidOperation:
-        raise ValueError(f"amount {value!r} is not a decimal number") from None
-    scaled = d * 100
-    if scaled != scaled.to_integral_value():
-        raise ValueError(f"amount {value!r} has more than two decimals")
-    return int(scaled)
+        raise ValueError(f"amount {_shown(value)} is not a decimal number") from None
+    if d < 0:
+        raise ValueError(f"amount {_shown(value)} is negative")
+    if d.adjusted() >= _MAX_WIRE_DIGITS:  # before any arithmetic: 1e999999 * 100 overflows
+        raise _too_large(value)
+    cents = d.quantize(_CENT)  # an exact test: d * 100 would round away a 29th digit
+    if cents != d:
+        raise ValueError(f"amount {_shown(value)} has more than two decimals")
+    return _wire_range(int(cents * 100), value)
+
+
+def _wire_range(kurus: int, value: object) -> Kurus:
+    if kurus > MAX_WIRE_KURUS:
+        raise _too_large(value)
+    return kurus
+
+
+def _too_large(value: object) -> ValueError:
+    return ValueError(
+        f"amount {_shown(value)} is larger than any we accept ({format_amount(MAX_WIRE_KURUS)})"
+    )
+
+
+def _shown(value: object, limit: int = 30) -> str:
+    """A value from a reply as a message shows it: its repr, cut short (it may be 5,000 digits)."""
+    text = repr(value)
+    return text[:limit] + "…" if len(text) > limit else text
 
 
 def kurus_to_tl(kurus: Kurus) -> Decimal:

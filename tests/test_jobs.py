@@ -396,7 +396,7 @@ def test_a_runner_process_killed_three_times_with_sigkill_loses_and_repeats_noth
     spec = importlib.util.spec_from_file_location("crash_drill", ROOT / "bench" / "crash.py")
     crash = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(crash)
-    result = crash.drill(tmp_path, n=60, kills=3, seed=11, concurrency=4, log=lambda _: None)
+    result = crash.drill(tmp_path, n=100, kills=3, seed=11, concurrency=4, log=lambda _: None)
     assert result["checks"] == dict.fromkeys(result["checks"], True), result
     assert len(result["kills"]) == 3
     assert {"http_500", "disconnect"} <= set(result["faults_shown"])
@@ -404,7 +404,7 @@ def test_a_runner_process_killed_three_times_with_sigkill_loses_and_repeats_noth
     with Sandbox(tmp_path / "paynet.db", record_requests=True) as sandbox:
         applied = [r.invoice_no for r in sandbox.received("create_invoice") if r.handled]
         stored = [i.invoice_no for i in sandbox.invoices()]
-    assert len(stored) == len(set(stored)) == 60
+    assert len(stored) == len(set(stored)) == 100
     assert sorted(applied) == sorted(stored)  # each applied once; no "already exists" replies
 
 

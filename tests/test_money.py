@@ -1,3 +1,5 @@
+from decimal import Decimal
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -5,6 +7,7 @@ from hypothesis import strategies as st
 from paynet_core.errors import InputError, MoneyError
 from paynet_core.money import (
     MAX_KURUS,
+    MAX_WIRE_KURUS,
     format_amount,
     from_wire,
     kurus_to_tl,
@@ -147,10 +150,21 @@ def test_to_wire_refuses(bad):
         to_wire(bad)
 
 
-@pytest.mark.parametrize("bad", ["-1", "1.5", "", "١٢", True, -3, 1.0])
+@pytest.mark.parametrize("bad", ["-1", "1.5", "", "١٢", True, -3, 1.0, Decimal("-5")])
 def test_from_wire_refuses(bad):
     with pytest.raises(ValueError):
         from_wire(bad)
+
+
+@pytest.mark.parametrize(
+    "huge", [MAX_WIRE_KURUS + 1, "9" * 400, "9" * 5000, Decimal("1e400"), Decimal("1e999999")]
+)
+def test_wire_amounts_no_invoice_can_have_are_refused_quickly(huge):
+    with pytest.raises(ValueError, match="larger than any we accept"):
+        from_wire(huge)
+    with pytest.raises(ValueError, match="larger than any we accept"):
+        tl_to_kurus(huge if not isinstance(huge, int) else Decimal(huge) / 100)
+    assert from_wire(MAX_WIRE_KURUS) == MAX_WIRE_KURUS > MAX_KURUS
 
 
 @pytest.mark.parametrize(("value", "expected"), [("1.00", 100), ("110740.99", 11074099), (7, 700)])
@@ -158,7 +172,14 @@ def test_tl_to_kurus_reads_decimal_tl(value, expected):
     assert tl_to_kurus(value) == expected
 
 
-@pytest.mark.parametrize("bad", [1.0, "1.001", "abc", "NaN", True])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        1.0, "1.001", "abc", "NaN", True,
+        Decimal("-5.00"), "-1", "1e5", "1_000", "١٢٣",
+        Decimal("1.0000000000000000000000000000001"),  # a 29th digit, once rounded away
+    ],
+)
 def test_tl_to_kurus_refuses(bad):
     with pytest.raises(ValueError):
         tl_to_kurus(bad)

@@ -1,3 +1,4 @@
+import asyncio
 import json
 from datetime import UTC, datetime
 
@@ -344,3 +345,75 @@ def test_rate_limit_error_keeps_retry_after_and_pickles():
     err = RateLimitError("slow down", retry_after=2.0, provider="Paynet", operation="op", http_status=429)
     copy = pickle.loads(pickle.dumps(err))
     assert copy.retry_after == 2.0 and str(copy) == str(err) and copy.is_retryable
+
+
+def test_create_invoice_looks_up_after_an_ambiguous_failure_on_the_last_try():
+    item = {"invoice_no": "INV-4", "subscription_id": "s", "amount": "1000", "status": 0}
+    rec = Recorder(_route([httpx.ReadTimeout("lost")], _invoice_list(item)))
+    created = client(rec, max_retries=0).create_invoice(
+        subscription_id="s", amount=1000, val_date=datetime(2026, 1, 1), invoice_no="INV-4"
+    )
+    assert created.recovered and created.attempts == 1
+
+    rec = Recorder(_route([httpx.ReadTimeout("lost")], _invoice_list()))
+    with pytest.raises(TransportError, match="did not find invoice_no INV-5") as exc:
+        client(rec, max_retries=0).create_invoice(
+            subscription_id="s", amount=1000, val_date=datetime(2026, 1, 1), invoice_no="INV-5"
+        )
+    assert exc.value.operation == "create_invoice"
+    assert [r.url.path.rsplit("/", 1)[1] for r in rec.requests] == ["create_invoice", "invoice_list"]
+
+
+def test_create_invoice_does_not_wait_out_a_retry_after_beyond_the_policy():
+    sleeps = []
+    rec = Recorder(_route([httpx.Response(429, headers={"Retry-After": "120"}), ok()], _invoice_list()))
+    with pytest.raises(RateLimitError):
+        client(rec, sleeps=sleeps).create_invoice(subscription_id="s", amount=1000, val_date=datetime(2026, 1, 1))
+    assert len(rec.requests) == 1 and sleeps == []
+
+
+def test_a_page_repeated_until_total_is_a_contract_error_not_duplicates():
+    page = _invoice_list({"invoice_no": "N1", "amount": "1", "status": 0}, total=3)
+    page = httpx.Response(200, json={**page.json(), "has_more": True})
+    with pytest.raises(ContractError, match="starting_after=1 only repeats items already read"):
+        client(Recorder(page)).list_invoices(subscription_id="s")
+
+
+def test_a_key_cut_short_in_an_error_snippet_does_not_show_its_head():
+    # the snippet keeps 80 characters: the key starts at 67, so it is cut after 13
+    page = "<html>" + "a" * 60 + " " + KEY + "</html>"
+    rec = Recorder(httpx.Response(400, text=page))
+    with pytest.raises(APIError) as exc:
+        client(rec).update_invoice_status(invoice_no="1", status=5)
+    assert KEY[:12] not in str(exc.value) and "sck_…+bIW" in str(exc.value)
+
+
+def test_async_client_wraps_a_failed_lookup_and_stops_an_endless_walk():
+    from paynet_core.paynet import AsyncPaynetClient
+
+    async def go(handler, action):
+        async with AsyncPaynetClient(
+            KEY, environment="test", transport=httpx.MockTransport(handler), sleep=_no_sleep
+        ) as c:
+            return await action(c)
+
+    async def create(c):
+        return await c.create_invoice(subscription_id="s", amount=100, val_date=datetime(2026, 1, 1), invoice_no="D")
+
+    creates = [httpx.Response(502, text="<html>bad gateway</html>"), httpx.Response(200, json={"code": 5})]
+    lists = [_invoice_list(), httpx.Response(401, text="<html>down</html>")]
+    handler = _route(creates, lambda request: lists.pop(0))
+    with pytest.raises(DuplicateError, match="not sent again") as exc:
+        asyncio.run(go(handler, create))
+    assert exc.value.operation == "create_invoice"
+
+    endless = Recorder(
+        httpx.Response(200, json={"code": 0, "has_more": True, "data": [{"invoice_no": "N", "amount": "1", "status": 0}]})
+    )
+    with pytest.raises(ContractError, match="ignore 'starting_after'"):
+        asyncio.run(go(endless, lambda c: c.find_invoice(invoice_no="X", subscription_id="s")))
+    assert len(endless.requests) == 2
+
+
+async def _no_sleep(seconds):
+    return None

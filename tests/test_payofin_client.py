@@ -141,3 +141,30 @@ def test_list_institutions():
 def test_keys_never_show_in_repr():
     c = PayofinClient("api-guid-1234567890", "secret-guid-abcdefgh", environment="test", transport=httpx.MockTransport(lambda r: None))
     assert "secret-guid" not in repr(c) and "api-guid-1234567890" not in repr(c)
+
+
+@pytest.mark.parametrize(
+    ("item", "field"),
+    [
+        ({"sootCode": 1.5, "sootName": "İSKİ"}, "sootCode"),
+        ({"sootCode": True, "sootName": "İSKİ"}, "sootCode"),
+        ({"sootCode": 1, "sootName": ["İSKİ"]}, "sootName"),
+        ({"sootCode": 1}, "sootName"),
+        ({"sootCode": 1, "sootName": "İSKİ", "invoiceType": {"tr": "Su"}}, "invoiceType"),
+        ("İSKİ", "not an object"),
+    ],
+)
+def test_a_malformed_soot_list_item_names_the_field(item, field):
+    reply = httpx.Response(200, json={"sootList": [item], "result": True, "resultCode": 1})
+    with pytest.raises(ContractError, match=field):
+        payofin(lambda r: reply).list_institutions()
+
+
+def test_a_reply_that_echoes_either_key_does_not_put_it_in_the_error():
+    api_key, secret_key = "api-guid-0123456789", "secret-guid-abcdefghij"
+    reply = httpx.Response(200, json={"resultCode": -22, "resultMessage": f"ApiKey {api_key} / SecretKey {secret_key} hatalı"})
+    client = PayofinClient(api_key, secret_key, environment="test", transport=httpx.MockTransport(lambda r: reply))
+    with pytest.raises(AuthenticationError) as exc:
+        client.invoice_check(1)
+    assert api_key not in str(exc.value) and secret_key not in str(exc.value)
+    assert "…6789" in str(exc.value) and "hatalı" in str(exc.value)

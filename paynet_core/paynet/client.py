@@ -11,7 +11,8 @@ tables type it); 0 and 100 are success. Anything else becomes a typed error from
 ``create_invoice`` always sends an ``invoice_no`` (generated when the caller gives none) because
 Paynet returns no id: the number is our idempotency handle. After an ambiguous failure (no reply,
 a 5xx, a garbled body) the client looks the number up with ``invoice_list``: found means done,
-absent means send again. It never blindly repeats a creation.
+absent means send again (with no tries left it still looks once, so the error says whether the
+invoice is there). It never blindly repeats a creation.
 """
 
 from __future__ import annotations
@@ -40,15 +41,25 @@ from ..errors import (
     ServerError,
     TransportError,
 )
-from ..http import DEFAULT_TIMEOUT, USER_AGENT, AsyncSender, Call, Sender, read_json
+from ..http import (
+    DEFAULT_TIMEOUT,
+    USER_AGENT,
+    AsyncSender,
+    Call,
+    Sender,
+    read_json,
+    reply_code,
+    shown,
+)
 from ..money import to_wire
-from ..retry import RetryPolicy, parse_retry_after, retry_delay
+from ..retry import RetryPolicy, parse_retry_after, retry_delay, should_retry
 from .models import (
     RETURN_CODES,
     SUCCESS_CODES,
     Invoice,
     InvoiceStatus,
     ListPage,
+    PaynetModel,
     PaynetReply,
     Subscription,
 )
@@ -61,6 +72,9 @@ BASE_URLS = {
 }
 #: INFERRED: the largest page the list endpoints are asked for (default is 10).
 PAGE_SIZE = 100
+#: A walk through a list stops with a ContractError after this many pages (a million invoices
+#: at PAGE_SIZE): a server that makes up new items forever must not keep us busy forever.
+MAX_PAGES = 10_000
 
 # Business codes that say "try again later" and codes that say "who are you?".
 _RETRYABLE_CODES = {8, 10}
@@ -208,14 +222,11 @@ def invoice_list_call(
 
 def _code(value: Any, call: Call, request_id: str, http_status: int) -> int:
     """``code`` is typed string in the tables and int in every sample: accept both."""
-    if isinstance(value, bool):
-        value = None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value.strip())
+    code = reply_code(value)
+    if code is not None:
+        return code
     raise ContractError(
-        f"reply has no usable 'code' (got {value!r})",
+        f"reply has no usable 'code': {shown(value)} is not an int or a digit string",
         provider=PROVIDER,
         operation=call.operation,
         http_status=http_status,
@@ -239,17 +250,20 @@ def interpret(call: Call, response: httpx.Response, request_id: str) -> dict[str
         if status != 200:
             raise _http_error(status, None, exc.message, None, ctx) from None
         raise
+    if status != 200:
+        # the status decides (a 5xx stays a retryable ServerError); the body only adds detail
+        detail = body if isinstance(body, dict) else {}
+        result_code = detail.get("result_code")
+        result_code = result_code if isinstance(result_code, int) and not isinstance(result_code, bool) else None
+        raise _http_error(status, detail.get("type"), detail.get("message"), result_code, ctx)
     if not isinstance(body, dict):
         raise ContractError(f"reply is a JSON {type(body).__name__}, not an object", **ctx)
-    if status != 200:
-        result_code = body.get("result_code")
-        result_code = result_code if isinstance(result_code, int) and not isinstance(result_code, bool) else None
-        raise _http_error(status, body.get("type"), body.get("message"), result_code, ctx)
     code = _code(body.get("code"), call, request_id, status)
     if code not in SUCCESS_CODES:
         message = body.get("message") or _first_item_message(body) or RETURN_CODES.get(code, "unknown code")
         cls = _CODE_ERRORS.get(code) or (ServerError if code in _RETRYABLE_CODES else APIError)
         raise cls(str(message), code=code, **ctx)
+    body["code"] = code  # read once, here: the models and create_invoice take the int
     return body
 
 
@@ -297,8 +311,52 @@ def _parse_page(body: dict, call: Call) -> ListPage:
     return _model(ListPage, body, call, "")
 
 
-def _reply(body: dict) -> PaynetReply:
-    return PaynetReply.model_validate(body)
+def _reply(body: dict, call: Call) -> PaynetReply:
+    return _model(PaynetReply, body, call, "")
+
+
+def _identity(item: PaynetModel) -> tuple:
+    """What tells two list items apart: every field the model declares."""
+    return tuple(getattr(item, name) for name in type(item).model_fields)
+
+
+class _Walk:
+    """Paging by index (``limit`` + ``starting_after``) that always ends.
+
+    A server that ignores ``starting_after`` answers the same page again and again: forever when
+    it says ``has_more`` without a ``total``, or until ``total`` with every item repeated. So
+    each page must bring an item not read before, and a walk stops after MAX_PAGES pages."""
+
+    def __init__(self, model: type[PaynetModel]):
+        self.model = model
+        self.offset = 0
+        self.done = False
+        self._pages = 0
+        self._seen: set[tuple] = set()
+
+    def take(self, body: dict, call: Call) -> list:
+        """The items of the page ``body``; moves the walk on, or ends it."""
+        page = _parse_page(body, call)
+        items = [_model(self.model, item, call, "") for item in page.data]
+        keys = {_identity(item) for item in items}
+        if items and keys <= self._seen:
+            raise ContractError(
+                f"the page at starting_after={self.offset} only repeats items already read "
+                "(the server seems to ignore 'starting_after'), so the walk stopped",
+                provider=PROVIDER,
+                operation=call.operation,
+            )
+        self._seen |= keys
+        self._pages += 1
+        self.offset += len(items)
+        self.done = not items or not page.has_more or bool(page.total and self.offset >= page.total)
+        if not self.done and self._pages >= MAX_PAGES:
+            raise ContractError(
+                f"still has_more after {MAX_PAGES} pages ({self.offset} items), so the walk stopped",
+                provider=PROVIDER,
+                operation=call.operation,
+            )
+        return items
 
 
 # -- clients ---------------------------------------------------------------------------------
@@ -369,7 +427,7 @@ class PaynetClient(_Base):
             base_url=self.base_url, timeout=timeout, transport=self._default_transport(transport)
         )
         kwargs = {"sleep": sleep} if sleep else {}
-        self._sender = Sender(self._http, self._headers, interpret, self.policy, **kwargs)
+        self._sender = Sender(self._http, self._headers, interpret, self.policy, secrets=(self._key,), **kwargs)
 
     def close(self) -> None:
         self._http.close()
@@ -409,11 +467,11 @@ class PaynetClient(_Base):
             try:
                 body = self._sender.send_once(call)
                 return _created(call, when, body, attempts)
-            except DuplicateError:
+            except DuplicateError as dup:
                 if not ambiguous:
                     raise
                 # our own earlier attempt landed after all; confirm it is the same invoice
-                found = self.find_invoice(invoice_no=invoice_no, subscription_id=subscription_id, reference_no=reference_no)
+                found = self._lookup_after_failure(call, dup)
                 if found is not None:
                     return _recovered(call, when, found, attempts)
                 raise
@@ -421,11 +479,13 @@ class PaynetClient(_Base):
                 decision = _after_create_failure(err, attempts, self.policy)
                 if decision == "raise":
                     raise
-                if decision == "lookup":
+                if decision != "resend":
                     ambiguous = True
                     found = self._lookup_after_failure(call, err)
                     if found is not None:
                         return _recovered(call, when, found, attempts)
+                    if decision == "last lookup":
+                        raise _absent_after_last_try(err, invoice_no) from err
                 delay = retry_delay(attempts - 1, policy=self.policy, retry_after=getattr(err, "retry_after", None))
                 (self._sleep or _sync_sleep)(delay)
 
@@ -436,12 +496,7 @@ class PaynetClient(_Base):
                 invoice_no=p["invoice_no"], subscription_id=p.get("subscription_id"), reference_no=p.get("reference_no")
             )
         except ProviderError as lookup_err:
-            # We cannot tell whether the invoice exists: stop rather than risk a second one.
-            raise type(err)(
-                f"{err.message}; and the follow-up lookup of invoice_no {p['invoice_no']} failed "
-                f"({lookup_err.message}), so it was not sent again",
-                **_err_ctx(err),
-            ) from lookup_err
+            raise _lookup_failed(err, lookup_err, p["invoice_no"]) from lookup_err
 
     def find_invoice(
         self, *, invoice_no: str, subscription_id: str | None = None, reference_no: str | None = None
@@ -455,14 +510,15 @@ class PaynetClient(_Base):
     def update_invoice_status(
         self, *, status: InvoiceStatus | int | str, invoice_no: str | None = None, invoice_id: str | int | None = None
     ) -> PaynetReply:
-        return _reply(self._sender.send(status_update_call(status=status, invoice_no=invoice_no, invoice_id=invoice_id)))
+        call = status_update_call(status=status, invoice_no=invoice_no, invoice_id=invoice_id)
+        return _reply(self._sender.send(call), call)
 
     def update_all_invoice_statuses(
         self, *, status: InvoiceStatus | int | str, subscription_id: str | None = None, reference_no: str | None = None
     ) -> PaynetReply:
         """Set the status of every invoice of one subscription (``invoices_status_update_all``)."""
         call = status_update_all_call(status=status, subscription_id=subscription_id, reference_no=reference_no)
-        return _reply(self._sender.send(call))
+        return _reply(self._sender.send(call), call)
 
     def update_invoice_amount(
         self,
@@ -479,7 +535,7 @@ class PaynetClient(_Base):
             **_split_args(amount, agent_amount, company_amount),
         }
         call = Call(PROVIDER, "invoice_amount_update", "/v1/subscription/invoice_amount_update", payload, True)
-        return _reply(self._sender.send(call))
+        return _reply(self._sender.send(call), call)
 
     def iter_invoices(
         self,
@@ -490,18 +546,13 @@ class PaynetClient(_Base):
         page_size: int = PAGE_SIZE,
     ) -> Iterator[Invoice]:
         """Every invoice of a subscription, page after page."""
-        offset = 0
-        while True:
+        walk = _Walk(Invoice)
+        while not walk.done:
             call = invoice_list_call(
                 subscription_id=subscription_id, reference_no=reference_no, status=status,
-                limit=page_size, starting_after=offset,
+                limit=page_size, starting_after=walk.offset,
             )
-            page = _parse_page(self._sender.send(call), call)
-            items = [_model(Invoice, item, call, "") for item in page.data]
-            yield from items
-            offset += len(items)
-            if not items or not page.has_more or (page.total and offset >= page.total):
-                return
+            yield from walk.take(self._sender.send(call), call)
 
     def list_invoices(self, **filters) -> list[Invoice]:
         """All invoices of a subscription (walks every page). Filters as :meth:`iter_invoices`."""
@@ -512,23 +563,18 @@ class PaynetClient(_Base):
     def iter_subscriptions(
         self, start: date, end: date, *, agent_id: str | None = None, page_size: int = PAGE_SIZE
     ) -> Iterator[Subscription]:
-        offset = 0
-        while True:
+        walk = _Walk(Subscription)
+        while not walk.done:
             payload: dict[str, Any] = {
                 "datab": format_paynet_date(start),
                 "datbi": format_paynet_date(end),
                 "limit": page_size,
-                "starting_after": offset,
+                "starting_after": walk.offset,
             }
             if agent_id:
                 payload["agent_id"] = agent_id
             call = Call(PROVIDER, "list", "/v1/subscription/list", payload, True)
-            page = _parse_page(self._sender.send(call), call)
-            items = [_model(Subscription, item, call, "") for item in page.data]
-            yield from items
-            offset += len(items)
-            if not items or not page.has_more or (page.total and offset >= page.total):
-                return
+            yield from walk.take(self._sender.send(call), call)
 
     def list_subscriptions(self, start: date, end: date, *, agent_id: str | None = None) -> list[Subscription]:
         """Subscriptions created between ``start`` and ``end`` inclusive (walks every page)."""
@@ -563,7 +609,9 @@ class AsyncPaynetClient(_Base):
             base_url=self.base_url, timeout=timeout, transport=self._default_transport(transport), limits=limits
         )
         kwargs = {"sleep": sleep} if sleep else {}
-        self._sender = AsyncSender(self._http, self._headers, interpret, self.policy, **kwargs)
+        self._sender = AsyncSender(
+            self._http, self._headers, interpret, self.policy, secrets=(self._key,), **kwargs
+        )
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -599,10 +647,10 @@ class AsyncPaynetClient(_Base):
             attempts += 1
             try:
                 return _created(call, when, await self._sender.send_once(call), attempts)
-            except DuplicateError:
+            except DuplicateError as dup:
                 if not ambiguous:
                     raise
-                found = await self.find_invoice(invoice_no=invoice_no, subscription_id=subscription_id, reference_no=reference_no)
+                found = await self._lookup_after_failure(call, dup)
                 if found is not None:
                     return _recovered(call, when, found, attempts)
                 raise
@@ -610,61 +658,82 @@ class AsyncPaynetClient(_Base):
                 decision = _after_create_failure(err, attempts, self.policy)
                 if decision == "raise":
                     raise
-                if decision == "lookup":
+                if decision != "resend":
                     ambiguous = True
-                    try:
-                        found = await self.find_invoice(
-                            invoice_no=invoice_no, subscription_id=subscription_id, reference_no=reference_no
-                        )
-                    except ProviderError as lookup_err:
-                        raise type(err)(
-                            f"{err.message}; and the follow-up lookup of invoice_no {invoice_no} failed "
-                            f"({lookup_err.message}), so it was not sent again",
-                            **_err_ctx(err),
-                        ) from lookup_err
+                    found = await self._lookup_after_failure(call, err)
                     if found is not None:
                         return _recovered(call, when, found, attempts)
+                    if decision == "last lookup":
+                        raise _absent_after_last_try(err, invoice_no) from err
                 delay = retry_delay(attempts - 1, policy=self.policy, retry_after=getattr(err, "retry_after", None))
                 await (self._sleep or _async_sleep)(delay)
+
+    async def _lookup_after_failure(self, call: Call, err: ProviderError) -> Invoice | None:
+        p = call.payload or {}
+        try:
+            return await self.find_invoice(
+                invoice_no=p["invoice_no"], subscription_id=p.get("subscription_id"), reference_no=p.get("reference_no")
+            )
+        except ProviderError as lookup_err:
+            raise _lookup_failed(err, lookup_err, p["invoice_no"]) from lookup_err
 
     async def find_invoice(
         self, *, invoice_no: str, subscription_id: str | None = None, reference_no: str | None = None
     ) -> Invoice | None:
-        offset = 0
-        while True:
-            call = invoice_list_call(subscription_id=subscription_id, reference_no=reference_no, starting_after=offset)
-            page = _parse_page(await self._sender.send(call), call)
-            for item in page.data:
-                inv = _model(Invoice, item, call, "")
+        walk = _Walk(Invoice)
+        while not walk.done:
+            call = invoice_list_call(
+                subscription_id=subscription_id, reference_no=reference_no, starting_after=walk.offset
+            )
+            for inv in walk.take(await self._sender.send(call), call):
                 if inv.invoice_no == invoice_no:
                     return inv
-            offset += len(page.data)
-            if not page.data or not page.has_more or (page.total and offset >= page.total):
-                return None
+        return None
 
     async def update_invoice_status(
         self, *, status: InvoiceStatus | int | str, invoice_no: str | None = None, invoice_id: str | int | None = None
     ) -> PaynetReply:
         call = status_update_call(status=status, invoice_no=invoice_no, invoice_id=invoice_id)
-        return _reply(await self._sender.send(call))
+        return _reply(await self._sender.send(call), call)
 
     async def update_all_invoice_statuses(
         self, *, status: InvoiceStatus | int | str, subscription_id: str | None = None, reference_no: str | None = None
     ) -> PaynetReply:
         call = status_update_all_call(status=status, subscription_id=subscription_id, reference_no=reference_no)
-        return _reply(await self._sender.send(call))
+        return _reply(await self._sender.send(call), call)
 
 
 # -- create_invoice helpers shared by both clients -------------------------------------------
 
 
 def _after_create_failure(err: ProviderError, attempts: int, policy: RetryPolicy) -> str:
-    """What to do after a failed create: "raise", "resend" (surely not applied) or "lookup"."""
-    if attempts > policy.max_retries or not err.is_retryable:
-        return "raise"
-    if isinstance(err, RateLimitError) or (isinstance(err, TransportError) and not err.maybe_applied):
-        return "resend"
-    return "lookup"
+    """What to do after a failed create: "raise"; "resend" (surely not applied); "lookup" (maybe
+    applied: look the number up, send again if absent); or "last lookup" (maybe applied and no
+    tries left: look it up once, so the caller learns whether it exists)."""
+    never_applied = isinstance(err, RateLimitError) or (isinstance(err, TransportError) and not err.maybe_applied)
+    # The sender's rule (tries left, a Retry-After within the policy, a retryable error); a lookup
+    # comes before any resend of a creation that may have been applied, hence idempotent=True.
+    if should_retry(err, attempt=attempts - 1, policy=policy, idempotent=True):
+        return "resend" if never_applied else "lookup"
+    if err.is_retryable and not never_applied:
+        return "last lookup"
+    return "raise"
+
+
+def _lookup_failed(err: ProviderError, lookup_err: ProviderError, invoice_no: str) -> ProviderError:
+    # We cannot tell whether the invoice exists: stop rather than risk a second one.
+    return type(err)(
+        f"{err.message}; and the follow-up lookup of invoice_no {invoice_no} failed "
+        f"({lookup_err.message}), so it was not sent again",
+        **_err_ctx(err),
+    )
+
+
+def _absent_after_last_try(err: ProviderError, invoice_no: str) -> ProviderError:
+    return type(err)(
+        f"{err.message}; no tries left, and a lookup right after did not find invoice_no {invoice_no}",
+        **_err_ctx(err),
+    )
 
 
 def _created(call: Call, when: datetime, body: dict, attempts: int) -> CreatedInvoice:
@@ -675,8 +744,9 @@ def _created(call: Call, when: datetime, body: dict, attempts: int) -> CreatedIn
         val_date=when,
         subscription_id=p.get("subscription_id") or None,
         reference_no=p.get("reference_no") or None,
-        code=int(body["code"]) if str(body.get("code", "0")).lstrip("-").isdigit() else 0,
-        message=body.get("message"),
+        code=body["code"],  # an int: interpret read it
+        # a success whose message is not text still created the invoice: drop the message only
+        message=body["message"] if isinstance(body.get("message"), str) else None,
         attempts=attempts,
     )
 

@@ -25,7 +25,7 @@ from ..errors import (
     RateLimitError,
     ServerError,
 )
-from ..http import DEFAULT_TIMEOUT, USER_AGENT, Call, Sender, read_json
+from ..http import DEFAULT_TIMEOUT, USER_AGENT, Call, Sender, read_json, reply_code, shown
 from ..retry import RetryPolicy, parse_retry_after
 from .models import (
     AUTH_CODES,
@@ -49,17 +49,16 @@ MAX_LIST_DAYS = 15
 def _result_code(body: dict, call: Call, request_id: str) -> int:
     # Tables write ResultCode, samples resultCode: read either.
     value = body.get("resultCode", body.get("ResultCode"))
-    if isinstance(value, bool) or not (
-        isinstance(value, int) or (isinstance(value, str) and value.strip().lstrip("-").isdigit())
-    ):
+    code = reply_code(value)
+    if code is None:
         raise ContractError(
-            f"reply has no usable 'resultCode' (got {value!r})",
+            f"reply has no usable 'resultCode': {shown(value)} is not an int or a digit string",
             provider=PROVIDER,
             operation=call.operation,
             http_status=200,
             request_id=request_id,
         )
-    return int(value)
+    return code
 
 
 def interpret(call: Call, response: httpx.Response, request_id: str) -> dict[str, Any]:
@@ -128,7 +127,14 @@ class PayofinClient:
             transport = SandboxTransport(open_sandbox())
         self._http = httpx.Client(base_url=self.base_url, timeout=timeout, transport=transport)
         kwargs = {"sleep": sleep} if sleep else {}
-        self._sender = Sender(self._http, self._headers, interpret, RetryPolicy(max_retries=max_retries), **kwargs)
+        self._sender = Sender(
+            self._http,
+            self._headers,
+            interpret,
+            RetryPolicy(max_retries=max_retries),
+            secrets=(api_key, secret_key),
+            **kwargs,
+        )
 
     def _headers(self) -> dict[str, str]:
         return {
@@ -189,26 +195,29 @@ class PayofinClient:
         for _start, _end, payments in self.iter_payment_windows(first_day, last_day):
             for p in payments:
                 merged[p.invoice_payment_id] = p
-        return sorted(merged.values(), key=lambda p: (p.paid_at or p.due_date or date.min, p.invoice_payment_id))
+        # by day (a paid_at datetime and a due_date date do not compare), then by id
+        return sorted(merged.values(), key=lambda p: (p.paid_day or p.due_date or date.min, p.invoice_payment_id))
 
     def list_institutions(self) -> list[Institution]:
         """Institutions (``sootlist``) the merchant may collect for."""
         call = Call(PROVIDER, "sootlist", "/invoices/sootlist", None, True, method="GET")
         body = self._sender.send(call)
+        items = body.get("sootList")
+        if items is None:
+            items = []
+        if not isinstance(items, list):
+            raise ContractError("'sootList' is not a list", provider=PROVIDER, operation=call.operation, http_status=200)
         out = []
-        for item in body.get("sootList") or []:
-            try:
-                out.append(
-                    Institution(
-                        soot_code=int(item["sootCode"]),
-                        name=str(item["sootName"]),
-                        invoice_type=str(item.get("invoiceType") or ""),
-                        description=str(item.get("description") or ""),
-                    )
-                )
-            except (KeyError, TypeError, ValueError) as exc:
+        for n, item in enumerate(items):
+            if not isinstance(item, dict):
                 raise ContractError(
-                    f"sootList item is malformed ({exc})", provider=PROVIDER, operation=call.operation, http_status=200
+                    f"sootList item {n} is not an object", provider=PROVIDER, operation=call.operation, http_status=200
+                )
+            try:
+                out.append(Institution.from_wire(item))
+            except ValueError as exc:
+                raise ContractError(
+                    f"sootList item {n}: {exc}", provider=PROVIDER, operation=call.operation, http_status=200
                 ) from None
         return out
 

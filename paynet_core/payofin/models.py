@@ -7,6 +7,7 @@ from datetime import date, datetime
 from typing import Any
 
 from ..dates import parse_any_datetime
+from ..http import shown
 from ..money import tl_to_kurus
 from ..outcomes import Outcome, payofin_outcome
 
@@ -102,6 +103,19 @@ class Institution:
     invoice_type: str
     description: str = ""
 
+    @classmethod
+    def from_wire(cls, item: dict[str, Any]) -> Institution:
+        """Build from a ``sootList`` item; raises ``ValueError`` naming the field."""
+        code = item.get("sootCode")
+        if isinstance(code, bool) or not isinstance(code, int):
+            raise ValueError(f"field 'sootCode': {shown(code)} is not an integer")
+        return cls(
+            soot_code=code,
+            name=_text(item, "sootName"),
+            invoice_type=_text(item, "invoiceType", required=False),
+            description=_text(item, "description", required=False),
+        )
+
 
 def _text(item: dict, key: str, *, required: bool = True) -> str:
     value = item.get(key)
@@ -110,7 +124,7 @@ def _text(item: dict, key: str, *, required: bool = True) -> str:
             raise ValueError(f"field {key!r} is missing")
         return ""
     if not isinstance(value, (str, int)) or isinstance(value, bool):
-        raise ValueError(f"field {key!r}: {value!r} is not text")
+        raise ValueError(f"field {key!r}: {shown(value)} is not text")
     return str(value)
 
 

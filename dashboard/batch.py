@@ -7,7 +7,7 @@ import streamlit as st
 
 from paynet_core import importing
 from paynet_core.auth import User
-from paynet_core.errors import InputError, JobError
+from paynet_core.errors import InputError, JobConflictError, JobError
 from paynet_core.job_exports import export_failed_rows
 from paynet_core.jobs import (
     confirmation_phrase,
@@ -111,6 +111,11 @@ def confirm_and_start(rt: Runtime, user: User, plan: Plan, *, key: str, destruct
                     plan, runtime=rt, created_by=user.email, first_batch=first_batch,
                     confirmation=phrase if ready else None,
                 )
+            except JobConflictError as err:
+                ui.show_error(err)
+                st.page_link("views/jobs.py", label=f"Open job {err.job_id}", icon=":material/open_in_new:",
+                             query_params={"job": err.job_id})
+                return
             except JobError as err:
                 ui.show_error(err)
                 return

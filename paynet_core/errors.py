@@ -40,6 +40,21 @@ class JobError(PaynetOpsError):
     """A bulk job cannot be started, resumed or changed in the requested way."""
 
 
+class JobConflictError(JobError):
+    """A new job would touch invoices that an unfinished job still has to send (``job_id``)."""
+
+    def __init__(self, message: str, *, job_id: str):
+        self.job_id = job_id
+        super().__init__(message)
+
+    def __reduce__(self):
+        return (_rebuild_conflict, (str(self), self.job_id))
+
+
+def _rebuild_conflict(message: str, job_id: str) -> JobConflictError:
+    return JobConflictError(message, job_id=job_id)
+
+
 class InputError(PaynetOpsError, ValueError):
     """Bad input from a person: a form field or a row of an uploaded file."""
 

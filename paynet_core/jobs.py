@@ -70,6 +70,7 @@ from .errors import (
     ContractError,
     DuplicateError,
     InputError,
+    JobConflictError,
     JobError,
     ProviderError,
     RateLimitError,
@@ -239,9 +240,9 @@ def start_job(
     }
     items = [call.job_item() for call in plan.calls]
     with store.transaction():
-        conflict = _conflict_message(store, plan)
+        conflict = _conflict(store, plan)
         if conflict:
-            raise JobError(conflict)
+            raise conflict
         job_id = store.create_job(
             plan.kind,
             items,
@@ -1114,7 +1115,9 @@ def _pid_alive(pid: int) -> bool:
 
 @dataclass
 class _Touches:
-    invoices: set[str] = field(default_factory=set)
+    # An invoice may be named by its number, its id, or both: each key maps to one display name,
+    # so an invoice matches on either and is counted once.
+    invoices: dict[str, str] = field(default_factory=dict)
     subscriptions: set[str] = field(default_factory=set)  # subscriptions of the invoices touched
     sweeps: set[str] = field(default_factory=set)  # subscriptions swept whole
 
@@ -1123,30 +1126,29 @@ class _Touches:
             self.sweeps.add(payload["subscription_id"])
             self.subscriptions.add(payload["subscription_id"])
             for e in payload["invoices"]:
-                self.invoices.update(_keys(e))
+                self._add_invoice(e)
             return
-        self.invoices.update(_keys(payload))
+        self._add_invoice(payload)
         for name in ("subscription_id", "reference_no"):
             if payload.get(name):
                 self.subscriptions.add(str(payload[name]))
 
+    def _add_invoice(self, payload: dict) -> None:
+        no, invoice_id = payload.get("invoice_no"), payload.get("invoice_id")
+        name = str(no) if no else f"invoice_id {invoice_id}"
+        if no:
+            self.invoices[f"no:{no}"] = name
+        if invoice_id:
+            self.invoices[f"id:{invoice_id}"] = name
+
     def overlap(self, other: _Touches) -> list[str]:
-        found = self.invoices & other.invoices
+        found = {self.invoices[k] for k in self.invoices.keys() & other.invoices.keys()}
         found |= {f"all invoices of subscription {s}" for s in self.sweeps & other.subscriptions}
         found |= {f"all invoices of subscription {s}" for s in other.sweeps & self.subscriptions}
         return sorted(found)
 
 
-def _keys(payload: dict) -> set[str]:
-    keys = set()
-    if payload.get("invoice_no"):
-        keys.add(str(payload["invoice_no"]))
-    if payload.get("invoice_id"):
-        keys.add(f"invoice_id {payload['invoice_id']}")
-    return keys
-
-
-def _conflict_message(store: Store, plan: Plan) -> str | None:
+def _conflict(store: Store, plan: Plan) -> JobConflictError | None:
     mine = _Touches()
     for call in plan.calls:
         mine.add(call.operation, call.payload)
@@ -1160,10 +1162,13 @@ def _conflict_message(store: Store, plan: Plan) -> str | None:
         found = mine.overlap(theirs)
         if found:
             shown = ", ".join(found[:5]) + (f" and {len(found) - 5} more" if len(found) > 5 else "")
-            return (
-                f"refused: job {job['job_id']} ({job['state']}, started by {job['created_by']} at "
-                f"{job['created_at']}) has not finished with {shown}. Two jobs may not touch the same "
-                f"invoices at once: wait for it, or cancel it (paynet-ops jobs cancel {job['job_id']})."
+            started = dates.format_display_datetime(datetime.fromisoformat(job["created_at"]))
+            return JobConflictError(
+                f"refused: job {job['job_id']} ({job['state']}, started by {job['created_by']} on "
+                f"{started}) has not finished with {len(found)} of these invoices ({shown}). Two "
+                "jobs may not touch the same invoices at once: wait for it to finish, or cancel it "
+                f"(Jobs page, or paynet-ops jobs cancel {job['job_id']}).",
+                job_id=job["job_id"],
             )
     return None
 

@@ -108,3 +108,28 @@ def test_amount_filter_and_bad_amount_banner(app):
     at.text_input(key="bs_min").input("abc").run()
     assert not at.exception
     assert at.error, "a bad amount filter must show an error banner"
+
+
+def test_a_job_on_invoices_another_job_holds_is_refused_with_a_link_to_it(app, sb, store):
+    from paynet_core.jobs import start_job
+    from paynet_core.planner import plan_status_changes
+
+    at = open_page(app, PAGE)
+    view = at.dataframe(key="bs_table").value
+    held = view.iloc[0]["invoice_no"]
+    other = start_job(  # someone else's job, not started yet: it still holds the invoice
+        plan_status_changes([(held, InvoiceStatus.DONE_SUCCEED)], store=store),
+        store=store, mode="sandbox", created_by="someone@example.com",
+    )
+    _select(at, [0])
+    at.selectbox(key="bs_target").set_value(InvoiceStatus.DONE_SUCCEED).run()
+    at.button(key="bs_sel_start").click().run()
+    assert not at.exception
+    [banner] = texts(at.error)
+    assert f"refused: job {other}" in banner and "with 1 of these invoices" in banner
+    assert "someone@example.com" in banner
+    [link] = at.get("page_link")
+    assert link.proto.label == f"Open job {other}" and link.proto.page == "jobs"
+    assert link.proto.query_string == f"job={other}"
+    assert "job" not in at.query_params  # nothing started
+    assert len(store.jobs()) == 1 and sb.get_invoice(held).status is InvoiceStatus.WAITING

@@ -1,6 +1,7 @@
 import asyncio
 import importlib.util
 import os
+import pickle
 import signal
 import subprocess
 import sys
@@ -15,7 +16,7 @@ import pytest
 from paynet_core import jobs
 from paynet_core.config import Mode
 from paynet_core.dates import ISTANBUL
-from paynet_core.errors import JobError
+from paynet_core.errors import JobConflictError, JobError
 from paynet_core.importing import read_invoice_rows
 from paynet_core.paynet.models import Invoice, InvoiceStatus, Subscription
 from paynet_core.planner import plan_invoices, plan_status_changes
@@ -488,6 +489,12 @@ def test_a_second_job_on_the_same_invoices_is_refused_naming_the_first(sandbox, 
         start(plan_status_changes([(nos[1], CANCEL), (nos[2], CANCEL)], store=store), store)
     assert first in str(refused.value) and nos[1] in str(refused.value)
     assert nos[2] not in str(refused.value)
+    # Items carry both the number and Paynet's id: each invoice is counted once, and the
+    # dashboard gets the job id to link to.
+    assert "with 1 of these invoices" in str(refused.value)
+    assert "invoice_id" not in str(refused.value)
+    assert isinstance(refused.value, JobConflictError) and refused.value.job_id == first
+    assert pickle.loads(pickle.dumps(refused.value)).job_id == first  # crosses process pools
     start(plan_status_changes([(nos[3], CANCEL)], store=store), store)  # no overlap: fine
     run(first, store, factory_for(sandbox))
     start(plan_status_changes([(nos[1], CANCEL)], store=store), store)  # the first is done now

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import Page, expect
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -148,8 +149,6 @@ def browser(app_server):
 
 @pytest.fixture
 def page(browser):
-    from playwright.sync_api import expect
-
     expect.set_options(timeout=20_000)
     context = browser.new_context(viewport={"width": 1400, "height": 1000}, locale="en-GB")
     pg = context.new_page()
@@ -162,3 +161,55 @@ def page(browser):
 def screens() -> Path:
     SCREENS.mkdir(parents=True, exist_ok=True)
     return SCREENS
+
+
+# -- helpers shared by the browser tests -----------------------------------------------------
+
+
+def wait_idle(page: Page, timeout: float = 30_000) -> None:
+    """The script run has finished and no placeholder is left."""
+    page.wait_for_selector(IDLE, timeout=timeout)
+    expect(page.get_by_test_id("stSkeleton")).to_have_count(0)
+
+
+def open_page(page: Page, app, path: str, title: str, **query: str) -> None:
+    page.goto(app.url(path, **query))
+    wait_idle(page)
+    expect(page.locator("h1").first).to_have_text(title)
+    expect(page.get_by_test_id("stException")).to_have_count(0)
+
+
+def screenshot(page: Page, screens, name: str) -> None:
+    """Full page: Streamlit scrolls inside stMain, so grow the viewport to the content first."""
+    size = page.viewport_size
+    height = page.evaluate(
+        """() => Math.max(...['[data-testid="stMain"]', '[data-testid="stAppViewContainer"]']
+              .map(s => document.querySelector(s)).filter(Boolean).map(e => e.scrollHeight),
+              document.documentElement.scrollHeight)"""
+    )
+    if height > size["height"]:
+        page.set_viewport_size({"width": size["width"], "height": min(int(height), 10_000)})
+        page.evaluate(
+            "() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))"
+        )
+    page.screenshot(path=str(screens / f"{name}.png"), full_page=True)
+    page.set_viewport_size(size)
+
+
+def submit_text(page: Page, label: str, text: str, *, exact: bool = True) -> None:
+    box = page.get_by_label(label, exact=exact)
+    box.fill(text)
+    box.press("Enter")
+    wait_idle(page)
+
+
+def poll(check, *, timeout: float, what: str, every: float = 0.25):
+    """Call ``check`` until it returns something truthy; fail with ``what`` at the deadline."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(every)
+    pytest.fail(f"timed out after {timeout} s waiting for {what} (last: {last!r})")

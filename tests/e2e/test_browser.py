@@ -14,11 +14,11 @@ from datetime import date, timedelta
 
 import numpy as np
 import pytest
+from conftest import open_page, poll, screenshot, submit_text, wait_idle
 from playwright.sync_api import Page, expect
 
 pytestmark = pytest.mark.e2e
 
-IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 PAGES = {  # url path -> page title (dashboard/services.py PAGES)
     "overview": ("", "Overview"),
     "issue": ("issue", "Issue invoices"),
@@ -35,43 +35,6 @@ PROGRESS = re.compile(r"Job (\w+) · (\w+) · (\d+)/(\d+) items")
 # -- helpers ---------------------------------------------------------------------------------
 
 
-def wait_idle(page: Page, timeout: float = 30_000) -> None:
-    """The script run has finished and no placeholder is left."""
-    page.wait_for_selector(IDLE, timeout=timeout)
-    expect(page.get_by_test_id("stSkeleton")).to_have_count(0)
-
-
-def open_page(page: Page, app, path: str, title: str, **query: str) -> None:
-    page.goto(app.url(path, **query))
-    wait_idle(page)
-    expect(page.locator("h1").first).to_have_text(title)
-    expect(page.get_by_test_id("stException")).to_have_count(0)
-
-
-def screenshot(page: Page, screens, name: str) -> None:
-    """Full page: Streamlit scrolls inside stMain, so grow the viewport to the content first."""
-    size = page.viewport_size
-    height = page.evaluate(
-        """() => Math.max(...['[data-testid="stMain"]', '[data-testid="stAppViewContainer"]']
-              .map(s => document.querySelector(s)).filter(Boolean).map(e => e.scrollHeight),
-              document.documentElement.scrollHeight)"""
-    )
-    if height > size["height"]:
-        page.set_viewport_size({"width": size["width"], "height": min(int(height), 10_000)})
-        page.evaluate(
-            "() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))"
-        )
-    page.screenshot(path=str(screens / f"{name}.png"), full_page=True)
-    page.set_viewport_size(size)
-
-
-def submit_text(page: Page, label: str, text: str, *, exact: bool = True) -> None:
-    box = page.get_by_label(label, exact=exact)
-    box.fill(text)
-    box.press("Enter")
-    wait_idle(page)
-
-
 def progress(page: Page) -> tuple[str, str, int, int]:
     """(job id, state, finished, total) from the job progress bar's text."""
     text = page.get_by_test_id("stProgress").first.inner_text(timeout=10_000)
@@ -79,18 +42,6 @@ def progress(page: Page) -> tuple[str, str, int, int]:
     assert match, f"unexpected progress text {text!r}"
     job, state, finished, total = match.groups()
     return job, state, int(finished), int(total)
-
-
-def poll(check, *, timeout: float, what: str, every: float = 0.25):
-    """Call ``check`` until it returns something truthy; fail with ``what`` at the deadline."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(every)
-    pytest.fail(f"timed out after {timeout} s waiting for {what} (last: {last!r})")
 
 
 def plotly_values(spec) -> list:

@@ -652,7 +652,7 @@ class _Runner:
         no = p["invoice_no"]
         if reconcile:
             try:
-                found = await _find(client, p)
+                found = await _find_patiently(client, p)
             except AuthenticationError:
                 raise
             except ProviderError as err:
@@ -682,7 +682,7 @@ class _Runner:
                 # Our invoice_no is taken: most likely by an earlier attempt at this very row (a
                 # retried job, a re-uploaded failed row). Ours if the amount matches.
                 try:
-                    found = await _find(client, p)
+                    found = await _find_patiently(client, p)
                 except ProviderError:
                     found = None
                 if found is None:
@@ -694,7 +694,7 @@ class _Runner:
                 if not _maybe_applied(err):
                     raise
                 try:
-                    found = await _find(client, p)
+                    found = await _find_patiently(client, p)
                 except ProviderError as lookup_err:
                     return _Outcome(
                         item,
@@ -966,6 +966,21 @@ async def _find(client: AsyncPaynetClient, p: dict) -> Invoice | None:
         subscription_id=p.get("subscription_id"),
         reference_no=p.get("reference_no"),
     )
+
+
+async def _find_patiently(client: AsyncPaynetClient, p: dict) -> Invoice | None:
+    """Look an invoice up; a walk over many pages can hit a passing fault on one page even
+    after the client's retries, so a transient failure gets another walk (CREATE_ROUNDS in all)."""
+    for round_ in range(1, CREATE_ROUNDS + 1):
+        try:
+            return await _find(client, p)
+        except ProviderError as err:
+            if isinstance(err, AuthenticationError) or not err.is_retryable:
+                raise
+            if round_ == CREATE_ROUNDS:
+                raise
+            log.info("lookup of %s failed (%s); walking again", p["invoice_no"], err)
+    raise AssertionError("unreachable")
 
 
 def _unverified(invoice_no: str, err: ProviderError) -> str:

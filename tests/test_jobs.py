@@ -629,6 +629,20 @@ def test_a_creation_proven_absent_is_sent_again_a_bounded_number_of_rounds(
         assert store.job_items(summary.job_id)["state"].tolist() == [state]
 
 
+def test_a_lookup_that_fails_every_retry_once_is_walked_again_before_giving_up(sandbox, store):
+    sub, _ = seed(sandbox, store, 0)
+    plan = plan_invoices(read_invoice_rows(invoices_file(sub, 1), "one.csv"), store=store)
+    p = plan.calls[0].payload
+    job_id = start(plan, store)
+    store.claim_items(job_id, 1)  # a runner died after sending it...
+    sandbox.add_invoice(subscription_id=sub, amount=p["amount"], invoice_no=p["invoice_no"])
+    sandbox.faults.fail_next("invoice_list", "http_500", count=4)  # ...and the first walk fails
+    summary = run(job_id, store, factory_for(sandbox))
+    assert summary.done == 1 and "found at Paynet" in store.job_items(job_id)["message"][0]
+    assert sandbox.request_counts == {**sandbox.request_counts, "invoice_list": 5}
+    assert "create_invoice" not in sandbox.request_counts  # never sent again
+
+
 def test_an_invoice_no_already_made_by_an_earlier_attempt_counts_as_done(sandbox, store):
     # E.g. a failed row re-uploaded with its invoice_no after its first creation went through.
     sub, _ = seed(sandbox, store, 0)

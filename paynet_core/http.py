@@ -107,6 +107,11 @@ _MAX_CODE = 999_999_999
 _CODE_TEXT = re.compile(r"-?[0-9]{1,9}")
 
 
+def reply_text(value: Any) -> str | None:
+    """A message from a reply, if it is text with something in it (``"\r"`` or a list is not)."""
+    return value.strip() if isinstance(value, str) and value.strip() else None
+
+
 def shown(value: Any, limit: int = 40) -> str:
     """A value from a reply as an error message shows it: its repr, cut short."""
     text = repr(value)  # safe for any JSON value: json.loads refuses ints of 4,300+ digits too

@@ -417,3 +417,11 @@ def test_async_client_wraps_a_failed_lookup_and_stops_an_endless_walk():
 
 async def _no_sleep(seconds):
     return None
+
+
+@pytest.mark.parametrize("message", ["\r", "   ", ["x"], None])
+def test_a_refusal_with_a_blank_or_odd_message_reads_the_code_meaning(message):
+    rec = Recorder(httpx.Response(200, json={"code": 1, "message": message}))
+    with pytest.raises(APIError) as exc:
+        client(rec, max_retries=0).update_invoice_status(invoice_no="1", status=5)
+    assert exc.value.message.strip() and exc.value.message != str(message)

@@ -79,6 +79,14 @@ def test_negative_codes_raise_typed_errors_with_meaning(code, error):
     assert "Hata" in str(exc.value)
 
 
+@pytest.mark.parametrize("message", ["\r\n", 7, None])
+def test_a_blank_or_odd_result_message_reads_the_code_meaning(message):
+    reply = httpx.Response(200, json={"result": False, "resultCode": -11, "resultMessage": message})
+    with pytest.raises(NotFoundError) as exc:
+        payofin(lambda r: reply).invoice_check(5)
+    assert exc.value.message.strip() and exc.value.message != str(message)
+
+
 def test_transient_codes_are_retried():
     replies = [
         httpx.Response(200, json={"result": False, "resultCode": -6, "resultMessage": "Kurum bağlantı hatası"}),

@@ -49,6 +49,7 @@ from ..http import (
     Sender,
     read_json,
     reply_code,
+    reply_text,
     shown,
 )
 from ..money import to_wire
@@ -260,7 +261,11 @@ def interpret(call: Call, response: httpx.Response, request_id: str) -> dict[str
         raise ContractError(f"reply is a JSON {type(body).__name__}, not an object", **ctx)
     code = _code(body.get("code"), call, request_id, status)
     if code not in SUCCESS_CODES:
-        message = body.get("message") or _first_item_message(body) or RETURN_CODES.get(code, "unknown code")
+        message = (
+            reply_text(body.get("message"))
+            or _first_item_message(body)
+            or RETURN_CODES.get(code, "unknown code")
+        )
         cls = _CODE_ERRORS.get(code) or (ServerError if code in _RETRYABLE_CODES else APIError)
         raise cls(str(message), code=code, **ctx)
     body["code"] = code  # read once, here: the models and create_invoice take the int
@@ -271,12 +276,13 @@ def _first_item_message(body: dict) -> str | None:
     # manuel_charge puts the reason in data[0].message with a null top-level message
     data = body.get("data")
     if isinstance(data, list) and data and isinstance(data[0], dict):
-        return data[0].get("message")
+        return reply_text(data[0].get("message"))
     return None
 
 
 def _http_error(status: int, etype: Any, message: Any, result_code: int | None, ctx: dict) -> ProviderError:
-    text = str(message) if message else f"HTTP {status}"
+    text = reply_text(message) or f"HTTP {status}"
+    etype = reply_text(etype)
     if etype:
         text = f"{text} ({etype})"
     ctx = {**ctx, "code": result_code, "error_type": etype if isinstance(etype, str) else None}

@@ -25,7 +25,16 @@ from ..errors import (
     RateLimitError,
     ServerError,
 )
-from ..http import DEFAULT_TIMEOUT, USER_AGENT, Call, Sender, read_json, reply_code, shown
+from ..http import (
+    DEFAULT_TIMEOUT,
+    USER_AGENT,
+    Call,
+    Sender,
+    read_json,
+    reply_code,
+    reply_text,
+    shown,
+)
 from ..retry import RetryPolicy, parse_retry_after
 from .models import (
     AUTH_CODES,
@@ -78,7 +87,11 @@ def interpret(call: Call, response: httpx.Response, request_id: str) -> dict[str
     code = _result_code(body, call, request_id)
     if code == 1:
         return body
-    message = body.get("resultMessage") or body.get("ResultMessage") or RESULT_CODES.get(code, "unknown result code")
+    message = (
+        reply_text(body.get("resultMessage"))
+        or reply_text(body.get("ResultMessage"))
+        or RESULT_CODES.get(code, "unknown result code")
+    )
     if code in AUTH_CODES:
         cls = AuthenticationError
     elif code in NOT_FOUND_CODES:

@@ -971,16 +971,14 @@ async def _find(client: AsyncPaynetClient, p: dict) -> Invoice | None:
 async def _find_patiently(client: AsyncPaynetClient, p: dict) -> Invoice | None:
     """Look an invoice up; a walk over many pages can hit a passing fault on one page even
     after the client's retries, so a transient failure gets another walk (CREATE_ROUNDS in all)."""
-    for round_ in range(1, CREATE_ROUNDS + 1):
+    for _ in range(CREATE_ROUNDS - 1):
         try:
             return await _find(client, p)
         except ProviderError as err:
             if isinstance(err, AuthenticationError) or not err.is_retryable:
                 raise
-            if round_ == CREATE_ROUNDS:
-                raise
             log.info("lookup of %s failed (%s); walking again", p["invoice_no"], err)
-    raise AssertionError("unreachable")
+    return await _find(client, p)
 
 
 def _unverified(invoice_no: str, err: ProviderError) -> str:

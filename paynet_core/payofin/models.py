@@ -78,11 +78,8 @@ class BillPayment:
         status = _text(item, "status")
         if status not in ("Paid", "Cancelled"):
             raise ValueError(f"field 'status': {status!r} is neither 'Paid' nor 'Cancelled'")
-        payment_id = item.get("invoicePaymentId")
-        if isinstance(payment_id, bool) or not isinstance(payment_id, int):
-            raise ValueError(f"field 'invoicePaymentId': {payment_id!r} is not an integer")
         return cls(
-            invoice_payment_id=payment_id,
+            invoice_payment_id=_int(item, "invoicePaymentId"),
             invoice_type=_text(item, "invoiceType"),
             institution=_text(item, "sootName"),
             subscriber_no=_text(item, "subscriberNo"),
@@ -106,15 +103,19 @@ class Institution:
     @classmethod
     def from_wire(cls, item: dict[str, Any]) -> Institution:
         """Build from a ``sootList`` item; raises ``ValueError`` naming the field."""
-        code = item.get("sootCode")
-        if isinstance(code, bool) or not isinstance(code, int):
-            raise ValueError(f"field 'sootCode': {shown(code)} is not an integer")
         return cls(
-            soot_code=code,
+            soot_code=_int(item, "sootCode"),
             name=_text(item, "sootName"),
             invoice_type=_text(item, "invoiceType", required=False),
             description=_text(item, "description", required=False),
         )
+
+
+def _int(item: dict, key: str) -> int:
+    value = item.get(key)
+    if isinstance(value, bool) or not isinstance(value, int):  # JSON true is not an id
+        raise ValueError(f"field {key!r}: {shown(value)} is not an integer")
+    return value
 
 
 def _text(item: dict, key: str, *, required: bool = True) -> str:

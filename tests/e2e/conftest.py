@@ -9,6 +9,7 @@ browser).
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import sqlite3
@@ -213,3 +214,14 @@ def poll(check, *, timeout: float, what: str, every: float = 0.25):
             return last
         time.sleep(every)
     pytest.fail(f"timed out after {timeout} s waiting for {what} (last: {last!r})")
+
+
+def choose_subscription(page: Page, sub) -> None:
+    """On Issue invoices: find ``sub`` (reference_no, subscription_id) and pick it."""
+    ref = sub["reference_no"]
+    submit_text(page, "Find the subscription", ref)
+    combo = page.get_by_role("combobox", name="Subscription")
+    combo.click()
+    page.get_by_role("option", name=re.compile(re.escape(ref))).first.click()
+    wait_idle(page)
+    expect(combo).to_have_value(re.compile(rf"^{ref} · .* · {sub['subscription_id']}$"))

@@ -14,7 +14,7 @@ from datetime import date, timedelta
 
 import numpy as np
 import pytest
-from conftest import open_page, poll, screenshot, submit_text, wait_idle
+from conftest import choose_subscription, open_page, poll, screenshot, submit_text, wait_idle
 from playwright.sync_api import Page, expect
 
 pytestmark = pytest.mark.e2e
@@ -102,12 +102,7 @@ def test_issue_one_invoice(page: Page, app_server, screens):
     ref = sub["reference_no"]
 
     open_page(page, app_server, "issue", "Issue invoices")
-    submit_text(page, "Find the subscription", ref)
-    combo = page.get_by_role("combobox", name="Subscription")
-    combo.click()
-    page.get_by_role("option", name=re.compile(re.escape(ref))).first.click()
-    wait_idle(page)
-    expect(combo).to_have_value(re.compile(rf"^{ref} · .* · {sub['subscription_id']}$"))
+    choose_subscription(page, sub)
 
     submit_text(page, "Amount (TL)", "1.234,56")
     expect(page.get_by_text("= 1.234,56 ₺")).to_be_visible()

@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
-from conftest import open_page, poll, screenshot, submit_text, wait_idle
+from conftest import choose_subscription, open_page, poll, screenshot, submit_text, wait_idle
 from playwright.sync_api import Page, expect
 
 pytestmark = pytest.mark.e2e
@@ -306,12 +306,7 @@ def _prepare_issue(page: Page, app, sub: dict, amount: str, invoice_no: str = ""
         wait_idle(page)
     else:
         open_page(page, app, "issue", "Issue invoices")
-        submit_text(page, "Find the subscription", ref)
-        combo = page.get_by_role("combobox", name="Subscription")
-        combo.click()
-        page.get_by_role("option", name=re.compile(re.escape(ref))).first.click()
-        wait_idle(page)
-        expect(combo).to_have_value(re.compile(rf"^{ref} · .* · {sub['subscription_id']}$"))
+        choose_subscription(page, sub)
     submit_text(page, "Amount (TL)", amount)
     if invoice_no:
         submit_text(page, "Invoice number (blank: generated)", invoice_no)

@@ -121,9 +121,10 @@ def start_sync(user: User) -> bool:
 
         task.error, task.summary = None, {}
         try:
-            reports = sync_all(rt, progress=lambda done, total, msg: setattr(task, "message", msg))
+            reports = sync_all(
+                rt, progress=lambda done, total, msg: setattr(task, "message", msg), actor=user.email
+            )
             task.summary = {name: str(report) for name, report in reports.items()}
-            rt.store.audit(user.email, "sync.run", mode=rt.mode.value, target_type="cache", details=task.summary)
         except PaynetOpsError as err:
             task.error = str(err)
         except Exception as err:  # noqa: BLE001 - shown as a banner, logged in full

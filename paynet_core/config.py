@@ -2,19 +2,27 @@
 
 Keys: ``PAYNET_SECRET_KEY``, ``PAYOFIN_API_KEY``, ``PAYOFIN_SECRET_KEY``, ``PAYNET_OPS_MODE``
 (sandbox | test | live), ``PAYNET_OPS_DB`` (the cache file), ``PAYNET_OPS_SANDBOX_DB`` (sandbox
-state), ``PAYNET_OPS_RATE_LIMIT`` (requests per second for bulk jobs). The environment wins over
-the secrets file. No key at all means sandbox mode.
+state), ``PAYNET_OPS_RATE_LIMIT`` (requests per second for bulk jobs), ``PAYNET_BASE_URL`` and
+``PAYOFIN_BASE_URL`` (another endpoint: an egress proxy, a staging host, or in sandbox mode a
+``paynet-ops sandbox serve`` on loopback), ``PAYNET_SANDBOX_FAULT_RATE`` and
+``PAYNET_SANDBOX_FAULTS`` (faults of the in-process sandbox). The environment wins over the
+secrets file. No key at all means sandbox mode.
 
+Everything is checked here, once, at start: a setting that cannot be right raises
+:class:`ConfigError` with the fix in the message, so nothing fails later in the middle of a job.
 Secrets are held in :class:`Secret`, whose ``repr`` and ``str`` never show the value.
 """
 
 from __future__ import annotations
 
+import ipaddress
+import math
 import os
 import tomllib
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from .errors import ConfigError
 
@@ -31,6 +39,22 @@ class Mode(StrEnum):
 
 #: Conservative default request rates (per second) for bulk jobs, per mode.
 DEFAULT_RATE = {Mode.SANDBOX: 50.0, Mode.TEST: 10.0, Mode.LIVE: 5.0}
+
+#: Where each provider lives when no base URL is set. The sandbox hosts are never resolved:
+#: the runtime routes them to the in-process sandbox.
+PAYNET_URLS = {
+    Mode.SANDBOX: "http://paynet.sandbox",
+    Mode.TEST: "https://pts-api.paynet.com.tr",
+    Mode.LIVE: "https://api.paynet.com.tr",
+}
+PAYOFIN_URLS = {
+    Mode.SANDBOX: "http://payofin.sandbox",
+    Mode.TEST: "https://api-test.payofin.com",
+    Mode.LIVE: "https://api.payofin.com",
+}
+
+#: Keys that only make sense against the sandbox (the example file's and the sandbox's own).
+_PLACEHOLDER_MARKERS = ("sandbox", "...", "…", "example", "changeme", "xxxx")
 
 
 class Secret:
@@ -77,10 +101,69 @@ class Settings:
     rate_limit: float = DEFAULT_RATE[Mode.SANDBOX]
     auth_configured: bool = False
     roles: dict[str, str] = field(default_factory=dict)
+    #: Set only when configured; :attr:`paynet_url` / :attr:`payofin_url` give the effective one.
+    paynet_base_url: str | None = None
+    payofin_base_url: str | None = None
+    #: Faults of the in-process sandbox (``PAYNET_SANDBOX_FAULT_RATE`` / ``PAYNET_SANDBOX_FAULTS``).
+    sandbox_fault_rate: float = 0.0
+    sandbox_faults: tuple[str, ...] = ()
+    #: Things that are allowed but probably not meant (shown at start by the CLI and the app).
+    warnings: tuple[str, ...] = ()
 
     @property
     def is_sandbox(self) -> bool:
         return self.mode is Mode.SANDBOX
+
+    @property
+    def paynet_url(self) -> str:
+        return self.paynet_base_url or self._served_sandbox or PAYNET_URLS[self.mode]
+
+    @property
+    def payofin_url(self) -> str:
+        return self.payofin_base_url or self._served_sandbox or PAYOFIN_URLS[self.mode]
+
+    @property
+    def _served_sandbox(self) -> str | None:
+        # One `sandbox serve` answers both APIs, so in sandbox mode one base URL serves both.
+        return (self.paynet_base_url or self.payofin_base_url) if self.is_sandbox else None
+
+    @property
+    def sandbox_in_process(self) -> bool:
+        """Sandbox mode with no base URL: the sandbox runs inside this process, on
+        :attr:`sandbox_db_path`. With a base URL, sandbox mode means "the sandbox served there"."""
+        return self.is_sandbox and not (self.paynet_base_url or self.payofin_base_url)
+
+    def describe(self) -> list[tuple[str, str]]:
+        """What the Settings page and ``paynet-ops settings`` show: endpoints and mode, and of
+        each key only whether it is set."""
+
+        def is_set(secret: Secret | None) -> str:
+            return "set" if secret else "not set"
+
+        if self.sandbox_in_process:
+            paynet = payofin = f"in-process sandbox ({self.sandbox_db_path})"
+        else:
+            paynet, payofin = self.paynet_url, self.payofin_url
+        faults = (
+            f"{self.sandbox_fault_rate:g} of requests ({', '.join(self.sandbox_faults) or 'default kinds'})"
+            if self.sandbox_fault_rate
+            else "off"
+        )
+        rows = [
+            ("Mode", self.mode.value),
+            ("Paynet endpoint", paynet),
+            ("Payofin endpoint", payofin),
+            ("Paynet secret key", is_set(self.paynet_secret_key)),
+            ("Payofin API key", is_set(self.payofin_api_key)),
+            ("Payofin secret key", is_set(self.payofin_secret_key)),
+            ("Cache database", str(self.db_path)),
+            ("Bulk rate limit", f"{self.rate_limit:g} requests/s"),
+            ("Login (OIDC)", "configured" if self.auth_configured else "not configured"),
+            ("Role assignments", str(len(self.roles))),
+        ]
+        if self.sandbox_in_process:
+            rows.insert(3, ("Sandbox faults", faults))
+        return rows
 
 
 def load_settings(
@@ -110,23 +193,142 @@ def load_settings(
         value = get(key)
         return Secret(value) if value else None
 
+    warnings: list[str] = []
+    keys = {
+        name: secret(name) for name in ("PAYNET_SECRET_KEY", "PAYOFIN_API_KEY", "PAYOFIN_SECRET_KEY")
+    }
+    if mode is Mode.SANDBOX:
+        given = [name for name, value in keys.items() if value is not None]
+        if given:
+            warnings.append(
+                f"sandbox mode ignores {', '.join(given)}: nothing is sent to a provider. Set "
+                "PAYNET_OPS_MODE=test (or live) to use them."
+            )
+        keys = dict.fromkeys(keys)
+    else:
+        _check_real_keys(mode, keys)
+    fault_rate, faults = _sandbox_faults(get("PAYNET_SANDBOX_FAULT_RATE"), get("PAYNET_SANDBOX_FAULTS"))
     settings = Settings(
         mode=mode,
-        paynet_secret_key=secret("PAYNET_SECRET_KEY"),
-        payofin_api_key=secret("PAYOFIN_API_KEY"),
-        payofin_secret_key=secret("PAYOFIN_SECRET_KEY"),
-        db_path=Path(get("PAYNET_OPS_DB") or DEFAULT_DB),
-        sandbox_db_path=Path(get("PAYNET_OPS_SANDBOX_DB") or DEFAULT_SANDBOX_DB),
+        paynet_secret_key=keys["PAYNET_SECRET_KEY"],
+        payofin_api_key=keys["PAYOFIN_API_KEY"],
+        payofin_secret_key=keys["PAYOFIN_SECRET_KEY"],
+        db_path=_path("PAYNET_OPS_DB", get("PAYNET_OPS_DB"), DEFAULT_DB),
+        sandbox_db_path=_path("PAYNET_OPS_SANDBOX_DB", get("PAYNET_OPS_SANDBOX_DB"), DEFAULT_SANDBOX_DB),
         rate_limit=_rate(get("PAYNET_OPS_RATE_LIMIT"), mode),
         auth_configured="auth" in secrets and isinstance(secrets["auth"], dict),
         roles={str(k).lower(): str(v) for k, v in (secrets.get("roles") or {}).items()},
+        paynet_base_url=_base_url("PAYNET_BASE_URL", get("PAYNET_BASE_URL")),
+        payofin_base_url=_base_url("PAYOFIN_BASE_URL", get("PAYOFIN_BASE_URL")),
+        sandbox_fault_rate=fault_rate,
+        sandbox_faults=faults,
+        warnings=tuple(warnings),
     )
-    if mode is not Mode.SANDBOX and settings.paynet_secret_key is None:
+    if settings.is_sandbox and faults and not settings.sandbox_in_process:
+        settings = _with_warning(
+            settings,
+            "PAYNET_SANDBOX_FAULTS applies to the in-process sandbox only; a served sandbox "
+            "takes --fault-rate and --faults on `paynet-ops sandbox serve`.",
+        )
+    return settings
+
+
+def _with_warning(settings: Settings, warning: str) -> Settings:
+    from dataclasses import replace
+
+    return replace(settings, warnings=(*settings.warnings, warning))
+
+
+def _check_real_keys(mode: Mode, keys: dict[str, Secret | None]) -> None:
+    if keys["PAYNET_SECRET_KEY"] is None:
         raise ConfigError(
             f"{mode.value} mode needs PAYNET_SECRET_KEY: set it in the environment or in "
             ".streamlit/secrets.toml (see secrets.toml.example), or use PAYNET_OPS_MODE=sandbox"
         )
-    return settings
+    for name, value in keys.items():
+        if value is not None and any(m in value.reveal().lower() for m in _PLACEHOLDER_MARKERS):
+            raise ConfigError(
+                f"{name} looks like a placeholder or a sandbox key, not a real {mode.value} key: "
+                "put the key from your Paynet/Payofin panel in the environment or in "
+                ".streamlit/secrets.toml, or use PAYNET_OPS_MODE=sandbox"
+            )
+
+
+def _path(name: str, raw: str | None, default: Path) -> Path:
+    """A file path; a URL here is a mistake that would silently create a folder named after it."""
+    if raw is None:
+        return default
+    scheme = raw.split("://", 1)[0].lower() if "://" in raw else ""
+    if scheme.startswith("postgres"):
+        raise ConfigError(
+            f"{name} is a PostgreSQL URL, but this version keeps the cache in SQLite only: "
+            f"set {name} to a file path such as data/paynet_ops.db"
+        )
+    if scheme:
+        raise ConfigError(f"{name} must be a file path such as data/paynet_ops.db, not a {scheme}:// URL")
+    return Path(raw).expanduser()
+
+
+def _base_url(name: str, raw: str | None) -> str | None:
+    """``https://`` anywhere; ``http://`` only on loopback (a local sandbox or proxy): the keys
+    travel in every request's headers."""
+    if raw is None:
+        return None
+    example = f"set {name} to a URL such as https://proxy.example.com or http://127.0.0.1:8765"
+    try:
+        parts = urlsplit(raw)
+        port = parts.port  # raises on a port that is not a number
+    except ValueError as err:
+        raise ConfigError(f"{name} is not a valid URL ({err}): {example}") from err
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"{name} must start with https:// and name a host: {example}")
+    if parts.username or parts.password:
+        raise ConfigError(
+            f"{name} must not carry a user or password: keys go in PAYNET_SECRET_KEY / "
+            "PAYOFIN_*_KEY, proxy credentials in HTTPS_PROXY"
+        )
+    if parts.query or parts.fragment:
+        raise ConfigError(f"{name} must not have a query or fragment: {example}")
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
+        raise ConfigError(
+            f"{name} uses http:// on {parts.hostname}: keys would cross the network in clear. "
+            "Use https://, or http:// only on a loopback host (127.0.0.1, localhost, ::1)"
+        )
+    netloc = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
+    if port is not None:
+        netloc += f":{port}"
+    return f"{parts.scheme}://{netloc}{parts.path.rstrip('/')}"
+
+
+def is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _sandbox_faults(raw_rate: str | None, raw_kinds: str | None) -> tuple[float, tuple[str, ...]]:
+    rate = 0.0
+    if raw_rate is not None:
+        try:
+            rate = float(raw_rate)
+        except ValueError:
+            rate = math.nan
+        if not (0.0 <= rate <= 1.0):
+            raise ConfigError(
+                f"PAYNET_SANDBOX_FAULT_RATE={raw_rate!r} must be a share between 0 and 1, e.g. 0.2"
+            )
+    kinds = tuple(k.strip() for k in (raw_kinds or "").split(",") if k.strip())
+    if kinds:
+        from .sandbox.faults import parse_faults
+
+        try:
+            parse_faults(",".join(kinds))
+        except ValueError as err:
+            raise ConfigError(f"PAYNET_SANDBOX_FAULTS: {err}") from err
+    return rate, kinds
 
 
 def _rate(raw: str | None, mode: Mode) -> float:
@@ -135,9 +337,14 @@ def _rate(raw: str | None, mode: Mode) -> float:
     try:
         rate = float(raw)
     except ValueError:
-        raise ConfigError(f"PAYNET_OPS_RATE_LIMIT={raw!r} is not a number") from None
-    if rate <= 0:
-        raise ConfigError("PAYNET_OPS_RATE_LIMIT must be positive")
+        raise ConfigError(
+            f"PAYNET_OPS_RATE_LIMIT={raw!r} is not a number: give requests per second, e.g. 10"
+        ) from None
+    if not math.isfinite(rate) or rate <= 0:
+        raise ConfigError(
+            f"PAYNET_OPS_RATE_LIMIT={raw!r} must be a positive, finite number of requests per "
+            "second, e.g. 10"
+        )
     return rate
 
 

@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 import httpx
 
 from .config import Secret
-from .errors import ContractError, ProviderError, TransportError
+from .errors import ConfigError, ContractError, ProviderError, TransportError
 from .retry import RetryPolicy, retry_delay, should_retry
 
 log = logging.getLogger("paynet_core.http")
@@ -288,3 +288,20 @@ def _log_reply(call: Call, response: httpx.Response, started: float) -> None:
         response.status_code,
         (time.perf_counter() - started) * 1000,
     )
+
+
+def needs_transport(
+    provider: str, environment: str, base_url: str, sandbox_url: str, transport: Any
+) -> Any:
+    """The transport a client was given; refuses a sandbox client without one.
+
+    Clients never reach for the sandbox themselves (a constructor does no I/O): the runtime
+    passes ``SandboxTransport(sandbox)``, or a script does, or a base URL names a served sandbox.
+    """
+    if transport is None and environment == "sandbox" and base_url == sandbox_url:
+        raise ConfigError(
+            f"a {provider} sandbox client needs the sandbox: use "
+            "paynet_core.open_runtime().paynet() / .payofin(), pass "
+            "transport=SandboxTransport(sandbox), or base_url= a `paynet-ops sandbox serve` URL"
+        )
+    return transport

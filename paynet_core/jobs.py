@@ -360,14 +360,13 @@ def live_runner(store: Store, job_id: str) -> str | None:
 
 
 def paynet_clients(runtime) -> ClientFactory:
-    """Clients for the runtime's mode (the in-process sandbox, or Paynet over HTTPS)."""
-    if runtime.mode is Mode.SANDBOX:
-        from .sandbox import SandboxTransport, open_sandbox
-
-        shared = SandboxTransport(open_sandbox(runtime.settings.sandbox_db_path))
+    """Clients for the runtime's settings: the runtime chooses the network (the in-process
+    sandbox shared by every worker, a served sandbox, or Paynet over HTTPS, through the proxy)."""
+    if runtime.settings.sandbox_in_process:
+        shared = runtime.async_transport(runtime.settings.paynet_url)
         return lambda wrap: runtime.async_paynet(transport=wrap(shared))
-    context = _ssl_context()
-    return lambda wrap: runtime.async_paynet(transport=wrap(_http_transport(context)))
+    url = runtime.settings.paynet_url
+    return lambda wrap: runtime.async_paynet(transport=wrap(runtime.async_transport(url, connections=2)))
 
 
 def paynet_over_http(
@@ -1236,7 +1235,15 @@ def run_job_detached(
             PAYNET_OPS_MODE=s.mode.value,
             PAYNET_OPS_DB=str(Path(s.db_path).resolve()),
             PAYNET_OPS_SANDBOX_DB=str(Path(s.sandbox_db_path).resolve()),
+            PAYNET_SANDBOX_FAULT_RATE=f"{s.sandbox_fault_rate:g}",
+            PAYNET_SANDBOX_FAULTS=",".join(s.sandbox_faults),
         )
+        # The child must reach the same endpoints, whatever file or object these came from.
+        for name, url in (("PAYNET_BASE_URL", s.paynet_base_url), ("PAYOFIN_BASE_URL", s.payofin_base_url)):
+            if url:
+                env[name] = url
+            else:
+                env.pop(name, None)
         log_dir = log_dir or Path(s.db_path).resolve().parent / "jobs"
     log_dir = Path(log_dir or "data/jobs")
     log_dir.mkdir(parents=True, exist_ok=True)

@@ -1,18 +1,35 @@
-"""Everything a caller needs, built once from settings: the store and the provider clients.
+"""Everything a caller needs, built once from settings: the store, the sandbox and the clients.
 
-The dashboard, the CLI and notebooks all start here, so they see the same cache and the same
-mode. In sandbox mode the clients talk to the in-process sandbox (demo data included).
+The dashboard, the CLI, job runners and notebooks all start here, so they see the same cache,
+the same mode and the same endpoints. This is the one place that chooses the network:
+
+- sandbox mode, no base URL: the in-process sandbox on ``settings.sandbox_db_path``, through
+  :class:`~paynet_core.sandbox.SandboxTransport`;
+- sandbox mode with a base URL: a ``paynet-ops sandbox serve`` there, over HTTP, so several
+  processes share one sandbox;
+- test and live: the provider (or ``PAYNET_BASE_URL`` / ``PAYOFIN_BASE_URL``) over HTTPS,
+  through the proxy the environment names (``HTTPS_PROXY``, ``NO_PROXY``), the same for every
+  client, single actions and bulk jobs alike.
 """
 
 from __future__ import annotations
 
+import ssl
+import urllib.request
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
-from .config import Mode, Settings, load_settings
+import httpx
+
+from .config import Mode, Settings, is_loopback, load_settings
 from .paynet import AsyncPaynetClient, PaynetClient
 from .payofin import PayofinClient
 from .store import Store
+
+if TYPE_CHECKING:
+    from .sandbox import Sandbox
 
 
 @dataclass
@@ -27,20 +44,87 @@ class Runtime:
     def store(self) -> Store:
         return Store.open(self.settings.db_path)
 
+    @cached_property
+    def sandbox(self) -> Sandbox:
+        """The in-process sandbox of these settings (one per file and process)."""
+        from .sandbox import open_sandbox
+
+        s = self.settings
+        if not s.sandbox_in_process:
+            raise RuntimeError("these settings talk to a served sandbox or a provider over HTTP")
+        return open_sandbox(s.sandbox_db_path, fault_rate=s.sandbox_fault_rate, faults=s.sandbox_faults)
+
+    # -- transports --------------------------------------------------------------------------
+
+    def transport(self, url: str) -> httpx.BaseTransport:
+        if self.settings.sandbox_in_process:
+            from .sandbox import SandboxTransport
+
+            return SandboxTransport(self.sandbox)
+        return httpx.HTTPTransport(verify=_ssl_context(), proxy=proxy_for(url))
+
+    def async_transport(self, url: str, *, connections: int = 64) -> httpx.AsyncBaseTransport:
+        """A transport for async clients; bulk workers ask for a small pool each (httpcore scans
+        every connection of a pool on each request, which costs more than the request at 32+)."""
+        if self.settings.sandbox_in_process:
+            from .sandbox import SandboxTransport
+
+            return SandboxTransport(self.sandbox)
+        limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+        return httpx.AsyncHTTPTransport(verify=_ssl_context(), proxy=proxy_for(url), limits=limits)
+
+    # -- clients -----------------------------------------------------------------------------
+
     def paynet(self, **kwargs) -> PaynetClient:
-        """A new synchronous Paynet client for this mode (close it, or use ``with``)."""
-        return PaynetClient(self.settings.paynet_secret_key, environment=self.mode.value, **kwargs)
+        """A new synchronous Paynet client for these settings (close it, or use ``with``)."""
+        url = self.settings.paynet_url
+        kwargs.setdefault("transport", self.transport(url))
+        return PaynetClient(
+            self.settings.paynet_secret_key, environment=self.mode.value, base_url=url, **kwargs
+        )
 
     def async_paynet(self, **kwargs) -> AsyncPaynetClient:
-        return AsyncPaynetClient(self.settings.paynet_secret_key, environment=self.mode.value, **kwargs)
+        url = self.settings.paynet_url
+        if "transport" not in kwargs:
+            kwargs["transport"] = self.async_transport(url)
+        return AsyncPaynetClient(
+            self.settings.paynet_secret_key, environment=self.mode.value, base_url=url, **kwargs
+        )
 
     def payofin(self, **kwargs) -> PayofinClient:
+        url = self.settings.payofin_url
+        kwargs.setdefault("transport", self.transport(url))
         return PayofinClient(
             self.settings.payofin_api_key,
             self.settings.payofin_secret_key,
             environment=self.mode.value,
+            base_url=url,
             **kwargs,
         )
+
+
+def proxy_for(url: str) -> str | None:
+    """The proxy the environment gives for ``url`` (``HTTPS_PROXY``/``HTTP_PROXY``, minus
+    ``NO_PROXY``), never for loopback. httpx applies these itself only when it builds its own
+    transport; we always pass one, so the rule is applied here, once, for every client."""
+    host = urlsplit(url).hostname or ""
+    if not host or is_loopback(host) or urllib.request.proxy_bypass_environment(host):
+        return None
+    proxies = urllib.request.getproxies_environment()
+    return proxies.get(urlsplit(url).scheme) or proxies.get("all")
+
+
+_SSL: ssl.SSLContext | None = None
+
+
+def _ssl_context() -> ssl.SSLContext:
+    # Loading the CA bundle costs ~25 ms; every client of the process shares one context.
+    global _SSL
+    if _SSL is None:
+        import certifi
+
+        _SSL = ssl.create_default_context(cafile=certifi.where())
+    return _SSL
 
 
 def open_runtime(settings: Settings | None = None) -> Runtime:

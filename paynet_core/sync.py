@@ -191,16 +191,25 @@ def sync_all(
     since: date | None = None,
     full: bool = False,
     progress: Progress | None = None,
+    progress_for: Callable[[str], Progress | None] | None = None,
     today: date | None = None,
+    actor: str | None = None,
 ) -> dict[str, SyncReport]:
-    """Sync Paynet, then Payofin; progress messages start with the provider's name."""
+    """Sync Paynet, then Payofin, and write one ``sync.run`` audit row for ``actor``.
+
+    Progress goes to ``progress_for(provider)`` when given (one bar each, as the CLI shows),
+    else to ``progress`` with messages that start with the provider's name. The dashboard and
+    the CLI both come here, so a sync is audited the same way whoever starts it.
+    """
 
     def tagged(name: str) -> Progress | None:
+        if progress_for is not None:
+            return progress_for(name)
         if progress is None:
             return None
         return lambda done, total, message: progress(done, total, f"{name}: {message}")
 
-    return {
+    reports = {
         "paynet": sync_paynet(
             runtime, since=since, full=full, progress=tagged("Paynet"), today=today
         ),
@@ -208,6 +217,15 @@ def sync_all(
             runtime, since=since, full=full, progress=tagged("Payofin"), today=today
         ),
     }
+    if actor is not None:
+        runtime.store.audit(
+            actor,
+            "sync.run",
+            mode=runtime.mode.value,
+            target_type="cache",
+            details={name: str(report) for name, report in reports.items()},
+        )
+    return reports
 
 
 # --------------------------------------------------------------------------------------------

@@ -83,7 +83,7 @@ def sb(demo):
     """The in-process sandbox the app's clients talk to (same tmp path, same object)."""
     from paynet_core.sandbox import open_sandbox
 
-    sandbox = open_sandbox()
+    sandbox = open_sandbox(os.environ["PAYNET_OPS_SANDBOX_DB"])
     yield sandbox
     sandbox.faults.clear()
 

@@ -95,21 +95,34 @@ def _every_value(at) -> str:
     return "\n".join(parts)
 
 
-def test_settings_shows_masked_keys_only(keyed_sandbox, demo):
+def test_settings_shows_no_key_and_warns_that_sandbox_ignores_them(keyed_sandbox, demo):
     at = new_app()
     at = open_page(at, "views/settings.py")
     assert_clean(at)
     table = at.table[0].value
     values = dict(zip(table["setting"], table["value"], strict=True))
-    assert values["Mode"] == "SANDBOX"
-    assert values["Paynet secret key"] == "sck_…wxyz"
-    assert values["Payofin API key"].endswith("…abcd")
-    assert values["Payofin secret key"].endswith("…efgh")
+    assert values["Mode"] == "sandbox"
+    assert values["Paynet endpoint"].startswith("in-process sandbox")
+    assert values["Paynet secret key"] == "not set"
+    assert any("sandbox mode ignores PAYNET_SECRET_KEY" in w.value for w in at.warning)
     everything = _every_value(at)
-    assert "sck_…wxyz" in everything  # the walk does see the table
+    assert "Paynet endpoint" in everything  # the walk does see the table
     for raw in (SECRET, PAYOFIN_KEY, PAYOFIN_SECRET):
         assert raw not in everything
         assert raw[8:20] not in everything
+        assert raw[-4:] not in everything
+
+
+def test_settings_shows_the_effective_endpoints(monkeypatch, app):
+    monkeypatch.setenv("PAYNET_BASE_URL", "http://127.0.0.1:9/")
+    from dashboard import services
+
+    services.runtime.clear()
+    at = open_page(new_app(), "views/settings.py")
+    values = dict(zip(at.table[0].value["setting"], at.table[0].value["value"], strict=True))
+    assert values["Paynet endpoint"] == "http://127.0.0.1:9"
+    assert values["Payofin endpoint"] == "http://127.0.0.1:9"  # one served sandbox answers both
+    services.runtime.clear()
 
 
 def test_settings_without_keys_says_not_set(app):
@@ -117,4 +130,4 @@ def test_settings_without_keys_says_not_set(app):
     table = at.table[0].value
     values = dict(zip(table["setting"], table["value"], strict=True))
     assert values["Paynet secret key"] == "not set"
-    assert values["Mode"] == "SANDBOX"
+    assert values["Mode"] == "sandbox"

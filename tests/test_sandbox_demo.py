@@ -152,10 +152,10 @@ def test_file_backed_state_survives_a_reopen(tmp_path):
 
 def test_open_sandbox_is_cached_per_path_and_seeded(tmp_path, monkeypatch):
     target = tmp_path / "nested" / "dir" / "sb.db"
-    monkeypatch.setenv("PAYNET_OPS_SANDBOX_DB", str(target))
-    sb = open_sandbox()
+    sb = open_sandbox(target)
     assert target.exists()
-    assert open_sandbox() is sb and open_sandbox(target) is sb
+    assert open_sandbox(str(target)) is sb
+    assert open_sandbox(tmp_path / "nested" / ".." / "nested" / "dir" / "sb.db") is sb
     assert len(sb.subscriptions()) == 40 and len(sb.payments()) == 600
     other = open_sandbox(tmp_path / "other.db")
     assert other is not sb

@@ -1,4 +1,5 @@
-"""Settings: what this server is configured with (keys masked). Admins only."""
+"""Settings: what this server is configured with: mode and endpoints; of keys only whether they
+are set. Admins only."""
 
 import streamlit as st
 
@@ -8,19 +9,7 @@ services.require("settings")
 s = services.runtime().settings
 st.title("Settings")
 st.caption("Read-only. Change these in the environment or `.streamlit/secrets.toml`, then restart.")
-
-
-def masked(secret) -> str:
-    return secret.masked if secret else "not set"
-
-
-st.table(
-    {
-        "setting": ["Mode", "Paynet secret key", "Payofin API key", "Payofin secret key", "Cache database",
-                    "Sandbox state", "Bulk rate limit", "Login (OIDC)", "Role assignments"],
-        "value": [s.mode.value.upper(), masked(s.paynet_secret_key), masked(s.payofin_api_key),
-                  masked(s.payofin_secret_key), str(s.db_path), str(s.sandbox_db_path),
-                  f"{s.rate_limit:g} requests/s", "configured" if s.auth_configured else "not configured",
-                  str(len(s.roles))],
-    }
-)
+for warning in s.warnings:
+    st.warning(warning, icon="⚠️")
+rows = s.describe()
+st.table({"setting": [name for name, _ in rows], "value": [value for _, value in rows]})

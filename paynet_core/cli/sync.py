@@ -44,7 +44,8 @@ def sync(
     Exits with status 1 when any window failed; the next sync retries it.
     """
     from ..runtime import open_runtime
-    from ..sync import sync_paynet, sync_payofin
+    from ..sync import sync_all
+    from .jobs import _actor
 
     first_day = date.fromisoformat(since) if since else None
     runtime = open_runtime()
@@ -57,15 +58,18 @@ def sync(
         TimeElapsedColumn(),
         TextColumn("{task.description}", style="dim"),
     )
-    reports = {}
     with Progress(*columns, console=console, transient=False) as bar:
-        for name, run in (("Paynet", sync_paynet), ("Payofin", sync_payofin)):
+
+        def progress_for(name: str):
             task = bar.add_task("starting", total=None, provider=name)
 
-            def show(done: int, total: int, message: str, task=task) -> None:
+            def show(done: int, total: int, message: str) -> None:
                 bar.update(task, completed=done, total=max(total, 1), description=message)
 
-            reports[name] = run(runtime, since=first_day, full=full, progress=show)
+            return show
+
+        reports = sync_all(runtime, since=first_day, full=full, progress_for=progress_for, actor=_actor())
+        reports = {"Paynet": reports["paynet"], "Payofin": reports["payofin"]}
 
     table = Table(title="Sync summary")
     for column in ("Provider", "New", "Changed", "Unchanged", "Failed windows", "Requests"):

@@ -47,6 +47,7 @@ from ..http import (
     AsyncSender,
     Call,
     Sender,
+    needs_transport,
     read_json,
     reply_code,
     reply_text,
@@ -403,12 +404,7 @@ class _Base:
         }
 
     def _default_transport(self, transport):
-        # the in-process sandbox, unless a base_url points at a real server (e.g. the loopback door)
-        if transport is None and self.environment == "sandbox" and self.base_url == BASE_URLS["sandbox"]:
-            from ..sandbox import SandboxTransport, open_sandbox
-
-            return SandboxTransport(open_sandbox())
-        return transport
+        return needs_transport(PROVIDER, self.environment, self.base_url, BASE_URLS["sandbox"], transport)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(environment={self.environment!r}, key={self._key.masked!r})"

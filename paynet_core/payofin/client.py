@@ -30,6 +30,7 @@ from ..http import (
     USER_AGENT,
     Call,
     Sender,
+    needs_transport,
     read_json,
     reply_code,
     reply_text,
@@ -134,10 +135,7 @@ class PayofinClient:
         self.environment = environment
         self.base_url = base_url or BASE_URLS[environment]
         self._api_key, self._secret_key = api_key, secret_key
-        if transport is None and environment == "sandbox" and self.base_url == BASE_URLS["sandbox"]:
-            from ..sandbox import SandboxTransport, open_sandbox
-
-            transport = SandboxTransport(open_sandbox())
+        transport = needs_transport(PROVIDER, environment, self.base_url, BASE_URLS["sandbox"], transport)
         self._http = httpx.Client(base_url=self.base_url, timeout=timeout, transport=transport)
         kwargs = {"sleep": sleep} if sleep else {}
         self._sender = Sender(

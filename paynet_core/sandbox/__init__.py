@@ -37,14 +37,19 @@ _open: dict[str, Sandbox] = {}
 _open_lock = threading.Lock()
 
 
-def open_sandbox(path: str | os.PathLike[str] | None = None) -> Sandbox:
-    """The process-wide sandbox for ``path`` (default ``$PAYNET_OPS_SANDBOX_DB`` or
-    ``data/sandbox.db``), created and seeded with demo data on first use."""
-    if path is None:
-        path = os.environ.get("PAYNET_OPS_SANDBOX_DB") or DEFAULT_SANDBOX_DB
-    key = str(path)
+def open_sandbox(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    fault_rate: float = 0.0,
+    faults: tuple[str, ...] | list[str] = (),
+) -> Sandbox:
+    """The process-wide sandbox for ``path`` (default ``data/sandbox.db``), created and seeded
+    with demo data on first use. Callers pass the path from their settings (the runtime does),
+    so single actions and bulk jobs share one sandbox. ``fault_rate`` and ``faults`` (names as
+    ``paynet-ops sandbox serve --faults`` takes them) switch random faults on."""
+    key = str(path if path is not None else DEFAULT_SANDBOX_DB)
     if key != ":memory:":
-        resolved = Path(path).expanduser().resolve()
+        resolved = Path(key).expanduser().resolve()
         resolved.parent.mkdir(parents=True, exist_ok=True)
         key = str(resolved)
     with _open_lock:
@@ -53,4 +58,9 @@ def open_sandbox(path: str | os.PathLike[str] | None = None) -> Sandbox:
             sandbox = Sandbox(key)
             seed_demo(sandbox)
             _open[key] = sandbox
+        if fault_rate:
+            from .faults import DEFAULT_RANDOM_KINDS, parse_faults
+
+            kinds = parse_faults(",".join(faults)) if faults else DEFAULT_RANDOM_KINDS
+            sandbox.faults.set_random(fault_rate, kinds=kinds)
         return sandbox

@@ -52,7 +52,9 @@ class Runtime:
         s = self.settings
         if not s.sandbox_in_process:
             raise RuntimeError("these settings talk to a served sandbox or a provider over HTTP")
-        return open_sandbox(s.sandbox_db_path, fault_rate=s.sandbox_fault_rate, faults=s.sandbox_faults)
+        return open_sandbox(
+            s.sandbox_db_path, fault_rate=s.sandbox_fault_rate, faults=s.sandbox_faults
+        )
 
     # -- transports --------------------------------------------------------------------------
 

@@ -31,7 +31,14 @@ from paynet_core.sandbox import Sandbox, serve
     ],
 )
 def test_base_urls_that_are_accepted(raw, effective):
-    s = load_settings(env={"PAYNET_OPS_MODE": "test", "PAYNET_SECRET_KEY": "sck_real_1234abcd", "PAYNET_BASE_URL": raw}, secrets_file=None)
+    s = load_settings(
+        env={
+            "PAYNET_OPS_MODE": "test",
+            "PAYNET_SECRET_KEY": "sck_real_1234abcd",
+            "PAYNET_BASE_URL": raw,
+        },
+        secrets_file=None,
+    )
     assert s.paynet_url == effective
 
 
@@ -58,13 +65,18 @@ def test_base_urls_that_cannot_be_right_fail_at_start(raw, says):
 
 def test_base_url_from_the_secrets_file(tmp_path):
     f = tmp_path / "secrets.toml"
-    f.write_text('PAYNET_BASE_URL = "https://egress.internal.example"\nPAYNET_OPS_MODE = "test"\nPAYNET_SECRET_KEY = "sck_k_99998888"\n')
+    f.write_text(
+        'PAYNET_BASE_URL = "https://egress.internal.example"\nPAYNET_OPS_MODE = "test"\nPAYNET_SECRET_KEY = "sck_k_99998888"\n'
+    )
     assert load_settings(env={}, secrets_file=f).paynet_url == "https://egress.internal.example"
 
 
 def test_without_base_urls_each_mode_has_its_provider_hosts():
     test = load_settings(env={"PAYNET_SECRET_KEY": "sck_k_99998888"}, secrets_file=None)
-    assert (test.paynet_url, test.payofin_url) == ("https://pts-api.paynet.com.tr", "https://api-test.payofin.com")
+    assert (test.paynet_url, test.payofin_url) == (
+        "https://pts-api.paynet.com.tr",
+        "https://api-test.payofin.com",
+    )
     assert load_settings(env={}, secrets_file=None).sandbox_in_process
 
 
@@ -86,7 +98,9 @@ def _sent(sandbox) -> list[str]:
     return [r.operation for r in sandbox.received()]
 
 
-def test_every_client_the_runtime_builds_goes_to_the_configured_endpoint(served, monkeypatch, tmp_path):
+def test_every_client_the_runtime_builds_goes_to_the_configured_endpoint(
+    served, monkeypatch, tmp_path
+):
     sandbox, url = served
     monkeypatch.setenv("PAYNET_BASE_URL", url)
     rt = open_runtime()
@@ -112,8 +126,12 @@ def test_sync_and_a_bulk_job_in_a_thread_use_the_served_sandbox(served, monkeypa
     synced = len(_sent(sandbox))
     assert synced > 0 and rt.store.query("SELECT count(*) AS n FROM invoices")["n"][0] > 0
     waiting = [i.invoice_no for i in sandbox.invoices(status=InvoiceStatus.WAITING)][:3]
-    rows = read_status_rows(("invoice_no;status\n" + "".join(f"{n};5\n" for n in waiting)).encode(), "s.csv")
-    job_id = start_job(plan_status_changes(rows, store=rt.store), runtime=rt, created_by="t@example.com")
+    rows = read_status_rows(
+        ("invoice_no;status\n" + "".join(f"{n};5\n" for n in waiting)).encode(), "s.csv"
+    )
+    job_id = start_job(
+        plan_status_changes(rows, store=rt.store), runtime=rt, created_by="t@example.com"
+    )
     run_job_in_background(job_id, rt).join(timeout=60)
     assert rt.store.job(job_id)["state"] == "done"
     assert [sandbox.get_invoice(n).status for n in waiting] == [InvoiceStatus.CANCEL] * 3
@@ -144,7 +162,9 @@ def test_a_detached_job_process_gets_the_same_endpoint(served, monkeypatch, tmp_
 def test_one_settings_object_gives_one_sandbox_everywhere(tmp_path):
     from paynet_core.jobs import paynet_clients
 
-    settings = load_settings(env={"PAYNET_OPS_SANDBOX_DB": str(tmp_path / "one.db")}, secrets_file=None)
+    settings = load_settings(
+        env={"PAYNET_OPS_SANDBOX_DB": str(tmp_path / "one.db")}, secrets_file=None
+    )
     rt = open_runtime(settings)
     factory = paynet_clients(rt)
     client = factory(lambda transport: transport)
@@ -188,7 +208,14 @@ def test_live_mode_refuses_a_placeholder_key(key):
 
 
 def test_sandbox_mode_ignores_live_keys_with_a_warning():
-    s = load_settings(env={"PAYNET_OPS_MODE": "sandbox", "PAYNET_SECRET_KEY": "sck_live_0000abcd", "PAYOFIN_API_KEY": "k"}, secrets_file=None)
+    s = load_settings(
+        env={
+            "PAYNET_OPS_MODE": "sandbox",
+            "PAYNET_SECRET_KEY": "sck_live_0000abcd",
+            "PAYOFIN_API_KEY": "k",
+        },
+        secrets_file=None,
+    )
     assert s.paynet_secret_key is None and s.payofin_api_key is None
     assert "ignores PAYNET_SECRET_KEY, PAYOFIN_API_KEY" in s.warnings[0]
 
@@ -201,7 +228,10 @@ def test_a_rate_that_cannot_be_right_fails_at_start(raw):
 
 @pytest.mark.parametrize(
     ("raw", "says"),
-    [("postgresql://u@db/paynet", "PostgreSQL URL"), ("sqlite:///data/x.db", "not a sqlite:// URL")],
+    [
+        ("postgresql://u@db/paynet", "PostgreSQL URL"),
+        ("sqlite:///data/x.db", "not a sqlite:// URL"),
+    ],
 )
 def test_a_database_url_where_a_path_is_expected_fails_at_start(raw, says, tmp_path):
     with pytest.raises(ConfigError, match=says):
@@ -211,7 +241,13 @@ def test_a_database_url_where_a_path_is_expected_fails_at_start(raw, says, tmp_p
 
 def test_the_cli_reports_a_bad_setting_in_one_line_without_a_traceback(tmp_path):
     env = {**os.environ, "PAYNET_OPS_RATE_LIMIT": "inf"}
-    out = subprocess.run([sys.executable, "-m", "paynet_core.cli", "jobs", "list"], capture_output=True, text=True, env=env, cwd=tmp_path)
+    out = subprocess.run(
+        [sys.executable, "-m", "paynet_core.cli", "jobs", "list"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
     assert out.returncode == 2
     assert out.stderr.startswith("configuration error: PAYNET_OPS_RATE_LIMIT='inf'")
     assert "Traceback" not in out.stderr

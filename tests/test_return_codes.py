@@ -416,3 +416,13 @@ def test_a_bulk_status_job_marks_unknown_invoices_not_found_and_applies_the_rest
     assert sorted(i["target_key"] for i in done) == sorted(nos)
     assert all(store.get_invoice(no)["status"] == CANCEL for no in nos)
     assert all(int(a) == code for a in store.audit_rows(target_id=unknown[0])["provider_code"])
+
+
+def test_a_subscription_state_error_survives_pickling():
+    import pickle
+
+    with pytest.raises(SubscriptionStateError) as exc:
+        status_update(reply(200))
+    copy = pickle.loads(pickle.dumps(exc.value))
+    assert type(copy) is SubscriptionStateError and copy.active is True
+    assert str(copy) == str(exc.value) and copy.code == 200

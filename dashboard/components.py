@@ -10,8 +10,9 @@ import streamlit as st
 from streamlit.runtime.scriptrunner_utils.exceptions import RerunException, StopException
 
 from paynet_core.config import Mode
-from paynet_core.errors import InputError, PaynetOpsError, ProviderError
+from paynet_core.errors import InputError, NotFoundError, PaynetOpsError, ProviderError
 from paynet_core.money import format_amount, parse_amount
+from paynet_core.paynet.models import RETURN_CODE_TABLE
 
 log = logging.getLogger("dashboard")
 
@@ -37,9 +38,14 @@ def show_error(err: Exception) -> None:
     """A banner for an error; provider errors show operation, code and message, never a traceback."""
     if isinstance(err, ProviderError):
         code = f" · code {err.code}" if err.code is not None else ""
+        known = RETURN_CODE_TABLE.get(err.code) if err.provider == "Paynet" else None
+        if known is not None:
+            code += f" ({known.name})"
         http = f" · HTTP {err.http_status}" if err.http_status else ""
+        # the error's class, not its code, says "not found" (Paynet 12 and 24 alike)
+        head = "Not found · {} `{}`" if isinstance(err, NotFoundError) else "{} refused `{}`"
         st.error(
-            f"**{err.provider} refused `{err.operation}`**{code}{http}\n\n{err.message}"
+            f"**{head.format(err.provider, err.operation)}**{code}{http}\n\n{err.message}"
             + (f"\n\nRequest id: `{err.request_id}`" if err.request_id else ""),
             icon="🚫",
         )

@@ -152,15 +152,21 @@ def refresh_invoice(runtime: Runtime, invoice_no: str | None = None, invoice_id:
             "not in the cache; sync first, or look it up by its subscription",
             provider="Paynet", operation="invoice_list",
         )
-    with runtime.paynet() as paynet:
-        found = paynet.find_invoice(
-            invoice_no=cached["invoice_no"], subscription_id=cached["subscription_id"],
-            reference_no=cached["reference_no"],
-        )
-    if found is None:
+    gone = f"Paynet no longer lists invoice {cached['invoice_no']}"
+    try:
+        with runtime.paynet() as paynet:
+            found = paynet.find_invoice(
+                invoice_no=cached["invoice_no"], subscription_id=cached["subscription_id"],
+                reference_no=cached["reference_no"],
+            )
+    except NotFoundError as err:  # 12 or 24 alike: an answer that it is not there
         raise NotFoundError(
-            f"Paynet no longer lists invoice {cached['invoice_no']}", provider="Paynet", operation="invoice_list"
-        )
+            f"{gone} ({err.message})", provider=err.provider, operation=err.operation,
+            http_status=err.http_status, code=err.code, request_id=err.request_id,
+            error_type=err.error_type,
+        ) from None
+    if found is None:
+        raise NotFoundError(gone, provider="Paynet", operation="invoice_list")
     store.upsert_invoices([found], source="sync")
     return store.get_invoice(invoice_no=cached["invoice_no"]) or {}
 

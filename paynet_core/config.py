@@ -5,7 +5,8 @@ Keys: ``PAYNET_SECRET_KEY``, ``PAYOFIN_API_KEY``, ``PAYOFIN_SECRET_KEY``, ``PAYN
 state), ``PAYNET_OPS_RATE_LIMIT`` (requests per second for bulk jobs), ``PAYNET_BASE_URL`` and
 ``PAYOFIN_BASE_URL`` (another endpoint: an egress proxy, a staging host, or in sandbox mode a
 ``paynet-ops sandbox serve`` on loopback), ``PAYNET_SANDBOX_FAULT_RATE`` and
-``PAYNET_SANDBOX_FAULTS`` (faults of the in-process sandbox). The environment wins over the
+``PAYNET_SANDBOX_FAULTS`` (faults of the in-process sandbox), ``PAYNET_SANDBOX_UNKNOWN_INVOICE_CODE``
+(12 or 24: how it answers an unknown invoice_no). The environment wins over the
 secrets file. No key at all means sandbox mode.
 
 Everything is checked here, once, at start: a setting that cannot be right raises
@@ -107,6 +108,8 @@ class Settings:
     #: Faults of the in-process sandbox (``PAYNET_SANDBOX_FAULT_RATE`` / ``PAYNET_SANDBOX_FAULTS``).
     sandbox_fault_rate: float = 0.0
     sandbox_faults: tuple[str, ...] = ()
+    #: How the in-process sandbox answers an unknown invoice_no: 12 (Paynet's docs) or 24.
+    sandbox_unknown_invoice_code: int | None = None
     #: Things that are allowed but probably not meant (shown at start by the CLI and the app).
     warnings: tuple[str, ...] = ()
 
@@ -222,6 +225,7 @@ def load_settings(
         payofin_base_url=_base_url("PAYOFIN_BASE_URL", get("PAYOFIN_BASE_URL")),
         sandbox_fault_rate=fault_rate,
         sandbox_faults=faults,
+        sandbox_unknown_invoice_code=_unknown_invoice_code(get("PAYNET_SANDBOX_UNKNOWN_INVOICE_CODE")),
         warnings=tuple(warnings),
     )
     if settings.is_sandbox and faults and not settings.sandbox_in_process:
@@ -307,6 +311,17 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def _unknown_invoice_code(raw: str | None) -> int | None:
+    if raw is None:
+        return None
+    if raw not in ("12", "24"):
+        raise ConfigError(
+            "PAYNET_SANDBOX_UNKNOWN_INVOICE_CODE must be 12 (nodata, as Paynet's docs show) or 24 "
+            f"(InvoiceNoNotFound), got {raw!r}"
+        )
+    return int(raw)
 
 
 def _sandbox_faults(raw_rate: str | None, raw_kinds: str | None) -> tuple[float, tuple[str, ...]]:

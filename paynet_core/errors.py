@@ -11,10 +11,11 @@
         ├── ContractError           a reply that breaks the provider's own contract
         └── APIError                a well-formed reply that says "no"
             ├── AuthenticationError     401/403, Paynet code 7, Payofin -22
-            ├── NotFoundError           404, no_data_error, Paynet code 12, Payofin -11/-19
+            ├── NotFoundError           404, no_data_error, Paynet codes 12/24, Payofin -11/-19
             ├── DuplicateError          Paynet code 5 (duplicatedata)
             ├── RateLimitError          429
-            └── ServerError             5xx, api_error, Paynet codes 8/10, transient Payofin codes
+            ├── ServerError             5xx, api_error, Paynet codes 8/10, transient Payofin codes
+            └── SubscriptionStateError  Paynet codes 200/201: the subscription's state, not a result
 
 Every provider error carries provider, operation, HTTP status, provider code, message and a
 request id; ``str(err)`` reads well in a log line and in a page banner. ``is_retryable`` is
@@ -188,3 +189,13 @@ class ServerError(APIError):
     """The provider failed on its side; usually worth another try."""
 
     retryable_default = True
+
+
+class SubscriptionStateError(APIError):
+    """Paynet answered with the subscription's state (200 SubscriptionOn, 201 SubscriptionOff)
+    instead of the operation's result; ``active`` says which. INFERRED: the request did not do
+    what was asked, so it is not a success."""
+
+    def __init__(self, message: str, *, active: bool, **kwargs):
+        self.active = active
+        super().__init__(message, **kwargs)

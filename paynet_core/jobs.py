@@ -72,6 +72,7 @@ from .errors import (
     InputError,
     JobConflictError,
     JobError,
+    NotFoundError,
     ProviderError,
     RateLimitError,
     ServerError,
@@ -636,6 +637,8 @@ class _Runner:
         except AuthenticationError as err:
             # Refused before anything happened: back in the queue, and the job pauses.
             return _Outcome(item, "pending", err.code, str(err), trips="auth")
+        except NotFoundError as err:  # Paynet 12 or 24 alike: the class decides, not the code
+            return _Outcome(item, "failed", err.code, f"not found at Paynet: {err}")
         except ProviderError as err:
             return _Outcome(item, "failed", err.code, str(err), trips=_trip(err))
         except InputError as err:

@@ -53,7 +53,10 @@ class Runtime:
         if not s.sandbox_in_process:
             raise RuntimeError("these settings talk to a served sandbox or a provider over HTTP")
         return open_sandbox(
-            s.sandbox_db_path, fault_rate=s.sandbox_fault_rate, faults=s.sandbox_faults
+            s.sandbox_db_path,
+            fault_rate=s.sandbox_fault_rate,
+            faults=s.sandbox_faults,
+            unknown_invoice_code=s.sandbox_unknown_invoice_code,
         )
 
     # -- transports --------------------------------------------------------------------------

@@ -39,6 +39,7 @@ from ..errors import (
     ProviderError,
     RateLimitError,
     ServerError,
+    SubscriptionStateError,
     TransportError,
 )
 from ..http import (
@@ -56,7 +57,8 @@ from ..http import (
 from ..money import to_wire
 from ..retry import RetryPolicy, parse_retry_after, retry_delay, should_retry
 from .models import (
-    RETURN_CODES,
+    RETURN_CODE_TABLE,
+    SUBSCRIPTION_STATE_CODES,
     SUCCESS_CODES,
     Invoice,
     InvoiceStatus,
@@ -80,7 +82,13 @@ MAX_PAGES = 10_000
 
 # Business codes that say "try again later" and codes that say "who are you?".
 _RETRYABLE_CODES = {8, 10}
-_CODE_ERRORS: dict[int, type[APIError]] = {5: DuplicateError, 7: AuthenticationError, 12: NotFoundError}
+# 24 (InvoiceNoNotFound) is only in an independent client's list, and means what 12 does for us.
+_CODE_ERRORS: dict[int, type[APIError]] = {
+    5: DuplicateError,
+    7: AuthenticationError,
+    12: NotFoundError,
+    24: NotFoundError,
+}
 _TYPE_ERRORS: dict[str, type[APIError]] = {
     "authorization_error": AuthenticationError,
     "no_data_error": NotFoundError,
@@ -262,15 +270,25 @@ def interpret(call: Call, response: httpx.Response, request_id: str) -> dict[str
         raise ContractError(f"reply is a JSON {type(body).__name__}, not an object", **ctx)
     code = _code(body.get("code"), call, request_id, status)
     if code not in SUCCESS_CODES:
-        message = (
-            reply_text(body.get("message"))
-            or _first_item_message(body)
-            or RETURN_CODES.get(code, "unknown code")
-        )
-        cls = _CODE_ERRORS.get(code) or (ServerError if code in _RETRYABLE_CODES else APIError)
-        raise cls(str(message), code=code, **ctx)
+        raise code_error(code, reply_text(body.get("message")) or _first_item_message(body), ctx)
     body["code"] = code  # read once, here: the models and create_invoice take the int
     return body
+
+
+def code_error(code: int, provider_message: str | None, ctx: dict) -> APIError:
+    """The typed error for a return code that is not a success: the one place a code picks its
+    class. The provider's message is kept; without one, the table's meaning stands in."""
+    known = RETURN_CODE_TABLE.get(code)
+    if known is None:
+        said = provider_message or "no message"
+        return APIError(f"{said} (code {code} is not in the return-code table)", code=code, **ctx)
+    if code in SUBSCRIPTION_STATE_CODES:
+        text = f"Paynet answered with the subscription's state instead of a result: {known.describe()}"
+        if provider_message:
+            text += f"; Paynet said: {provider_message}"
+        return SubscriptionStateError(text, active=SUBSCRIPTION_STATE_CODES[code], code=code, **ctx)
+    cls = _CODE_ERRORS.get(code) or (ServerError if code in _RETRYABLE_CODES else APIError)
+    return cls(provider_message or known.describe(), code=code, **ctx)
 
 
 def _first_item_message(body: dict) -> str | None:
@@ -296,7 +314,10 @@ def _http_error(status: int, etype: Any, message: Any, result_code: int | None, 
         elif status >= 500:
             cls = ServerError
         else:
-            cls = APIError
+            # a plain 4xx: the return code, when it names a class (12/24 not found), decides
+            cls = _CODE_ERRORS.get(result_code, APIError) if result_code is not None else APIError
+    if result_code is not None and result_code not in RETURN_CODE_TABLE:
+        text = f"{text} (code {result_code} is not in the return-code table)"
     return cls(text, **ctx)
 
 

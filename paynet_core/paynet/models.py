@@ -7,6 +7,7 @@ rely on. Amounts are kuruş ints (the wire sends digit strings or JSON numbers; 
 from __future__ import annotations
 
 import unicodedata
+from dataclasses import dataclass
 from datetime import datetime
 from enum import IntEnum
 from typing import Annotated, Any
@@ -38,32 +39,84 @@ OBJECT_NAMES = {
     "subscription_detail": "subscription_detail",  # INFERRED
 }
 
-#: Return codes ("Dönüş Kodları"), documented list.
-RETURN_CODES = {
-    0: "successful",
-    1: "unsuccessful",
-    2: "companyblocked",
-    3: "agentblocked",
-    4: "agentnotfound",
-    5: "duplicatedata",
-    6: "noprocess",
-    7: "unauthorized",
-    8: "servererror",
-    9: "notimplemented",
-    10: "timeout",
-    11: "badrequest",
-    12: "nodata",
-    13: "paynetjnosession",
-    14: "paynetjwrongbin",
-    15: "paynetjunmatchtran",
-    16: "paynetj3derror",
-    17: "paynetjusedsession",
-    18: "wrongcarddata",
-    19: "wrongtransactiontype",
-    20: "wrongpostype",
-    21: "wrongratioget",
-    100: "oldsuccessful",
+DOCS = "Paynet docs"
+#: SEEN-3P: codes an independent, public Paynet client (a Laravel package's enum) knows; Paynet's
+#: own return-code page does not list them.
+INDEPENDENT_CLIENT = "independent client"
+
+
+@dataclass(frozen=True)
+class ReturnCode:
+    """One return code: its name as the source spells it, what it means, and where it was seen.
+
+    INFERRED: the meanings are ours; the docs list names only, the independent client names only.
+    """
+
+    code: int
+    name: str
+    meaning_en: str
+    meaning_tr: str
+    source: str = DOCS
+
+    @property
+    def documented(self) -> bool:
+        return self.source == DOCS
+
+    def describe(self) -> str:
+        """``"InvoiceNoNotFound: invoice number not found (seen in an independent client, not in
+        Paynet's docs)"``: what a banner or an error message says about the code."""
+        where = "" if self.documented else " (seen in an independent client, not in Paynet's docs)"
+        return f"{self.name}: {self.meaning_en}{where}"
+
+
+def _codes(source: str, *rows: tuple[int, str, str, str]) -> dict[int, ReturnCode]:
+    return {code: ReturnCode(code, name, en, tr, source) for code, name, en, tr in rows}
+
+
+#: Return codes ("Dönüş Kodları"): the documented list, then the codes seen only in an
+#: independent client (see INDEPENDENT_CLIENT).
+RETURN_CODE_TABLE: dict[int, ReturnCode] = {
+    **_codes(
+        DOCS,
+        (0, "successful", "successful", "başarılı işlem"),
+        (1, "unsuccessful", "unsuccessful", "başarısız işlem"),
+        (2, "companyblocked", "the company (merchant) is blocked", "firma bloke edilmiş"),
+        (3, "agentblocked", "the agent (dealer) is blocked", "bayi bloke edilmiş"),
+        (4, "agentnotfound", "agent (dealer) not found", "bayi bulunamadı"),
+        (5, "duplicatedata", "duplicate record (e.g. a reused invoice number)", "mükerrer kayıt"),
+        (6, "noprocess", "the operation was not carried out", "işlem yapılamadı"),
+        (7, "unauthorized", "unauthorized: the key was refused", "yetkisiz erişim"),
+        (8, "servererror", "server error", "sunucu hatası"),
+        (9, "notimplemented", "not implemented", "desteklenmeyen işlem"),
+        (10, "timeout", "timeout", "zaman aşımı"),
+        (11, "badrequest", "bad request", "hatalı istek"),
+        (12, "nodata", "no data: the record was not found", "kayıt bulunamadı"),
+        (13, "paynetjnosession", "Paynet.js form: no session", "Paynet.js oturumu bulunamadı"),
+        (14, "paynetjwrongbin", "Paynet.js form: wrong card BIN", "Paynet.js: hatalı kart BIN numarası"),
+        (15, "paynetjunmatchtran", "Paynet.js form: the transaction does not match", "Paynet.js: işlem eşleşmedi"),
+        (16, "paynetj3derror", "Paynet.js form: 3D Secure error", "Paynet.js: 3D doğrulama hatası"),
+        (17, "paynetjusedsession", "Paynet.js form: session already used", "Paynet.js: oturum daha önce kullanılmış"),
+        (18, "wrongcarddata", "wrong card data", "hatalı kart bilgisi"),
+        (19, "wrongtransactiontype", "wrong transaction type", "hatalı işlem tipi"),
+        (20, "wrongpostype", "wrong POS type", "hatalı POS tipi"),
+        (21, "wrongratioget", "the instalment ratio could not be read", "taksit oranı alınamadı"),
+        (100, "oldsuccessful", "an earlier successful transaction (a repeat)", "daha önce başarılı olmuş işlem"),
+    ),
+    **_codes(
+        INDEPENDENT_CLIENT,
+        (22, "PaynetjExpireDateError", "Paynet.js form: wrong card expiry date", "Paynet.js: kartın son kullanma tarihi hatalı"),
+        (23, "RatioCodeNotFound", "instalment ratio code not found", "taksit oranı kodu bulunamadı"),
+        (24, "InvoiceNoNotFound", "invoice number not found", "fatura numarası bulunamadı"),
+        (25, "CardNotFound", "card not found", "kart bulunamadı"),
+        (26, "CardKeyUndefined", "card key not defined", "kart anahtarı tanımsız"),
+        (200, "SubscriptionOn", "the subscription is on (active)", "abonelik açık (aktif)"),
+        (201, "SubscriptionOff", "the subscription is off (not active)", "abonelik kapalı (pasif)"),
+    ),
 }
+#: code → name, for messages that quote the code's name.
+RETURN_CODES = {code: rc.name for code, rc in RETURN_CODE_TABLE.items()}
+#: The codes that report a subscription's state rather than a failure (SubscriptionOn / Off).
+SUBSCRIPTION_STATE_CODES = {200: True, 201: False}
 SUCCESS_CODES = frozenset({0, 100})
 
 

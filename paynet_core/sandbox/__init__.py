@@ -42,11 +42,13 @@ def open_sandbox(
     *,
     fault_rate: float = 0.0,
     faults: tuple[str, ...] | list[str] = (),
+    unknown_invoice_code: int | None = None,
 ) -> Sandbox:
     """The process-wide sandbox for ``path`` (default ``data/sandbox.db``), created and seeded
     with demo data on first use. Callers pass the path from their settings (the runtime does),
     so single actions and bulk jobs share one sandbox. ``fault_rate`` and ``faults`` (names as
-    ``paynet-ops sandbox serve --faults`` takes them) switch random faults on."""
+    ``paynet-ops sandbox serve --faults`` takes them) switch random faults on;
+    ``unknown_invoice_code`` (12 or 24) is how it answers an unknown invoice_no."""
     key = str(path if path is not None else DEFAULT_SANDBOX_DB)
     if key != ":memory:":
         resolved = Path(key).expanduser().resolve()
@@ -63,4 +65,6 @@ def open_sandbox(
 
             kinds = parse_faults(",".join(faults)) if faults else DEFAULT_RANDOM_KINDS
             sandbox.faults.set_random(fault_rate, kinds=kinds)
+        if unknown_invoice_code is not None:
+            sandbox.unknown_invoice_code = unknown_invoice_code
         return sandbox

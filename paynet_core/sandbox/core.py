@@ -136,6 +136,8 @@ class Sandbox(SandboxAdmin):
     ``record_requests``: keep a persistent record of every request received (operation,
     ``invoice_no``, whether the API handled it, its code, the fault shown): the ground truth that
     crash tests judge "sent once" by. Off by default: it costs a row per request.
+    ``unknown_invoice_code``: what an unknown ``invoice_no`` gets: 12 (HTTP 404 nodata, as the
+    docs show) or 24 (HTTP 200 InvoiceNoNotFound, as an independent client knows it).
     """
 
     def __init__(
@@ -148,7 +150,9 @@ class Sandbox(SandboxAdmin):
         clock: Callable[[], datetime] = dates.now,
         max_calls: int = 1000,
         record_requests: bool = False,
+        unknown_invoice_code: int = 12,
     ):
+        self.unknown_invoice_code = unknown_invoice_code
         self.path = str(path)
         self.state = State(path)
         self.paynet_keys = None if paynet_keys is None else frozenset(paynet_keys)
@@ -162,6 +166,16 @@ class Sandbox(SandboxAdmin):
 
     def __repr__(self) -> str:
         return f"Sandbox({self.path!r})"
+
+    @property
+    def unknown_invoice_code(self) -> int:
+        return self._unknown_invoice_code
+
+    @unknown_invoice_code.setter
+    def unknown_invoice_code(self, code: int) -> None:
+        if code not in paynet_api.UNKNOWN_INVOICE_CODES or isinstance(code, bool):
+            raise ValueError(f"unknown_invoice_code must be 12 or 24, got {code!r}")
+        self._unknown_invoice_code = code
 
     def __enter__(self) -> Sandbox:
         return self
@@ -277,7 +291,9 @@ class Sandbox(SandboxAdmin):
             return paynet_api.error_reply(
                 400, "invalid_request_error", "body: must be a JSON object", 11
             )
-        return paynet_api.dispatch(self.state, op, request, self.now())
+        return paynet_api.dispatch(
+            self.state, op, request, self.now(), unknown_invoice_code=self.unknown_invoice_code
+        )
 
     def _payofin(
         self, op: str, method: str, headers: dict[str, str], body: bytes

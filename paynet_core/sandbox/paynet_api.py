@@ -72,6 +72,21 @@ class NoData(Exception):
     """HTTP 404 ``no_data_error`` (result_code 12)."""
 
 
+class NoInvoice(NoData):
+    """No invoice with the given ``invoice_no``: 12 as documented, or 24 when asked for."""
+
+
+#: What the sandbox may answer for an unknown invoice_no: 12 (nodata, as the docs show) or 24
+#: (InvoiceNoNotFound, a code only an independent client knows).
+UNKNOWN_INVOICE_CODES = (12, 24)
+
+
+def unknown_invoice_reply(message: str) -> Reply:
+    """INFERRED shape (the code is not in Paynet's docs): HTTP 200, code 24 and a null
+    object_name, like the documented manual-charge failure sample."""
+    return 200, {"object_name": None, "code": 24, "message": f"{RETURN_CODES[24]}: {message}"}
+
+
 def error_reply(status: int, error_type: str, message: str, result_code: int) -> Reply:
     """The documented non-200 body: ``{type, message, code=<http status>, result_code}``."""
     return status, {
@@ -94,12 +109,18 @@ def refused(op: str, code: int, message: str) -> Reply:
     }
 
 
-def dispatch(state: State, op: str, request: dict[str, Any], now: datetime) -> Reply:
+def dispatch(
+    state: State, op: str, request: dict[str, Any], now: datetime, *, unknown_invoice_code: int = 12
+) -> Reply:
     """Run one operation; turns validation and lookup failures into their error replies."""
     try:
         return HANDLERS[op](state, request, now)
     except BadRequest as e:
         return error_reply(400, "invalid_request_error", str(e), 11)
+    except NoInvoice as e:
+        if unknown_invoice_code == 24:
+            return unknown_invoice_reply(str(e))
+        return error_reply(404, "no_data_error", str(e), 12)
     except NoData as e:
         return error_reply(404, "no_data_error", str(e), 12)
 
@@ -264,7 +285,7 @@ def _invoice(state: State, req: dict[str, Any]) -> InvoiceRecord:
         shown = " and ".join(
             f"{k} {v!r}" for k, v in (("invoice_id", invoice_id), ("invoice_no", invoice_no)) if v
         )
-        raise NoData(f"no invoice with {shown}")
+        raise (NoData if invoice_no is None else NoInvoice)(f"no invoice with {shown}")
     return inv
 
 

@@ -23,6 +23,7 @@ from datetime import date
 
 import httpx
 import pytest
+from test_jobs import seed
 
 from paynet_core import jobs
 from paynet_core.errors import (
@@ -40,7 +41,6 @@ from paynet_core.payofin import PayofinClient
 from paynet_core.planner import plan_status_changes
 from paynet_core.sandbox import Sandbox
 from paynet_core.store import Store
-from test_jobs import seed
 
 PAYNET_KEY = "sck_hostile_test_key_0123456789"
 PAYOFIN_KEYS = ("hostile-api-key-0123456789", "hostile-secret-key-0123456789")
@@ -50,6 +50,10 @@ CAP = 2 * 1024 * 1024
 #: tracemalloc peak allowed for one call: a few copies of a capped body, never the whole reply
 MEMORY_BOUND = 16 * 1024 * 1024
 CLIENTS = ["sync", "async", "payofin"]
+#: For the cases a deadline should not be what ends them (size, messages, Retry-After): room for a
+#: loaded machine; each still has to end well within it.
+ROOMY = dict(deadline=10.0)
+SOON = 5.0
 TICK = 0.05  # seconds between the bytes (or header lines) a slow server sends
 
 Behaviour = Callable[[socket.socket, threading.Event], None]
@@ -267,10 +271,10 @@ def _shows(err: BaseException) -> str:
 @pytest.mark.parametrize("client", CLIENTS)
 def test_an_endless_chunked_reply_stops_at_the_byte_cap(serve, client):
     server = serve(endless_stream)
-    err, elapsed, peak = measured(lambda: call(client, server.url, max_reply_bytes=CAP))
+    err, elapsed, peak = measured(lambda: call(client, server.url, max_reply_bytes=CAP, **ROOMY))
     assert isinstance(err, ReplyTooLargeError), _shows(err)
     assert "larger than the 2 MiB" in str(err) and not err.is_retryable
-    assert elapsed < DEADLINE and peak < MEMORY_BOUND, (elapsed, peak)
+    assert elapsed < SOON and peak < MEMORY_BOUND, (elapsed, peak)
 
 
 @pytest.mark.parametrize("client", CLIENTS)
@@ -278,25 +282,25 @@ def test_an_endless_chunked_reply_stops_at_the_byte_cap(serve, client):
 def test_a_gzip_bomb_is_not_inflated_past_the_cap(serve, client, behaviour):
     bomb()  # built before measuring
     server = serve(behaviour)
-    err, elapsed, peak = measured(lambda: call(client, server.url, max_reply_bytes=CAP))
+    err, elapsed, peak = measured(lambda: call(client, server.url, max_reply_bytes=CAP, **ROOMY))
     assert isinstance(err, ReplyTooLargeError), _shows(err)
     assert "once inflated" in str(err)
-    assert elapsed < 2 * DEADLINE and peak < MEMORY_BOUND, (elapsed, peak)
+    assert elapsed < SOON and peak < MEMORY_BOUND, (elapsed, peak)
 
 
 @pytest.mark.parametrize("client", CLIENTS)
 def test_a_300_mb_body_is_refused_by_its_content_length(serve, client):
     server = serve(oversized_body)
-    err, elapsed, peak = measured(lambda: call(client, server.url, max_reply_bytes=CAP))
+    err, elapsed, peak = measured(lambda: call(client, server.url, max_reply_bytes=CAP, **ROOMY))
     assert isinstance(err, ReplyTooLargeError), _shows(err)
     assert "Content-Length 314,572,800" in str(err)
-    assert elapsed < DEADLINE and peak < MEMORY_BOUND, (elapsed, peak)
+    assert elapsed < SOON and peak < MEMORY_BOUND, (elapsed, peak)
 
 
 @pytest.mark.parametrize("client", CLIENTS)
 def test_an_oversized_reply_is_not_asked_for_again(serve, client):
     server = serve(endless_stream)
-    err = call(client, server.url, max_retries=3, max_reply_bytes=CAP)
+    err = call(client, server.url, max_retries=3, max_reply_bytes=CAP, **ROOMY)
     assert isinstance(err, ReplyTooLargeError), _shows(err)
     assert server.requests == 1
 
@@ -323,8 +327,8 @@ def test_a_reply_trickled_slowly_ends_at_the_deadline(serve, client, behaviour):
     assert isinstance(err, DeadlineExceededError), _shows(err)
     assert isinstance(err, TransportError) and err.is_retryable and err.maybe_applied
     assert "within the 1 s deadline" in str(err)
-    # the per-read timeout is 5 s: only the deadline ends it this soon
-    assert DEADLINE * 0.9 <= elapsed < DEADLINE + 1.0, elapsed
+    # the per-read timeout is 5 s (and each tick resets it): only the deadline ends it this soon
+    assert DEADLINE * 0.9 <= elapsed < DEADLINE + 2.0, elapsed
     assert peak < MEMORY_BOUND
 
 
@@ -337,10 +341,11 @@ def test_each_try_of_a_retried_call_gets_its_own_deadline(serve, client):
         sleeps.append(seconds)
 
     sleep = record if client == "async" else sleeps.append
-    err, elapsed, _ = measured(lambda: call(client, server.url, max_retries=2, sleep=sleep))
+    options = dict(max_retries=2, sleep=sleep, deadline=0.3)
+    err, elapsed, _ = measured(lambda: call(client, server.url, **options))
     assert isinstance(err, DeadlineExceededError), _shows(err)
     assert server.requests == 3 and len(sleeps) == 2
-    assert elapsed < 3 * (DEADLINE + 0.5), elapsed
+    assert 3 * 0.3 <= elapsed < 3 * (0.3 + 1.0), elapsed
 
 
 def test_a_refused_connection_names_its_cause():
@@ -358,11 +363,11 @@ def test_a_refused_connection_names_its_cause():
 @pytest.mark.parametrize("client", CLIENTS)
 def test_a_huge_provider_message_is_cut_in_the_error(serve, client):
     server = serve(huge_message(client))
-    err, elapsed, peak = measured(lambda: call(client, server.url))
+    err, elapsed, peak = measured(lambda: call(client, server.url, **ROOMY))
     assert isinstance(err, APIError), _shows(err)
     assert len(str(err)) < MAX_PROVIDER_TEXT + 200, len(str(err))
     assert "… (cut; 1,500,000 characters in all)" in str(err)
-    assert elapsed < DEADLINE and peak < MEMORY_BOUND, (elapsed, peak)
+    assert elapsed < SOON and peak < MEMORY_BOUND, (elapsed, peak)
 
 
 def test_an_error_message_is_bounded_however_it_was_built():
@@ -387,9 +392,7 @@ def _status_job(store: Store, n: int = 3) -> str:
 
 
 def _run_job(store: Store, job_id: str, url: str):
-    factory = jobs.paynet_over_http(
-        url, secret_key=PAYNET_KEY, deadline=DEADLINE, timeout=READ_TIMEOUT
-    )
+    factory = jobs.paynet_over_http(url, secret_key=PAYNET_KEY, timeout=READ_TIMEOUT, **ROOMY)
     return asyncio.run(jobs.run_job(job_id, store=store, client_factory=factory, poll_interval=0))
 
 
@@ -419,16 +422,16 @@ def test_the_store_cuts_a_message_it_is_given_whole(store):
 def test_a_long_retry_after_is_not_waited_out_by_an_interactive_call(serve, client):
     server = serve(long_retry_after)
     # real sleeps and the default retries (3): waiting 59 s even once would blow the time box
-    err, elapsed, _ = measured(lambda: call(client, server.url, max_retries=3))
+    err, elapsed, _ = measured(lambda: call(client, server.url, max_retries=3, **ROOMY))
     assert isinstance(err, RateLimitError), _shows(err)
     assert err.retry_after == 59 and "try again later" in str(err)
-    assert server.requests == 1 and elapsed < DEADLINE
+    assert server.requests == 1 and elapsed < SOON
 
 
 def test_the_waits_of_one_call_stay_within_its_retry_budget(serve):
     server = serve(json_reply({}, "429 Too Many Requests", Retry_After=4))
     sleeps: list[float] = []
-    err = call("sync", server.url, max_retries=5, sleep=sleeps.append, max_retry_wait=10)
+    err = call("sync", server.url, max_retries=5, sleep=sleeps.append, max_retry_wait=10, **ROOMY)
     assert isinstance(err, RateLimitError), _shows(err)
     assert sleeps == [4, 4] and server.requests == 3  # a third wait would make 12 s
 
@@ -437,9 +440,7 @@ def test_create_invoice_does_not_wait_out_a_long_retry_after(serve):
     server = serve(long_retry_after)
 
     def create():
-        with PaynetClient(
-            PAYNET_KEY, environment="test", base_url=server.url, deadline=DEADLINE
-        ) as c:
+        with PaynetClient(PAYNET_KEY, environment="test", base_url=server.url, **ROOMY) as c:
             return c.create_invoice(subscription_id="s", amount=100, val_date=date(2027, 1, 1))
 
     with pytest.raises(RateLimitError) as exc:

@@ -8,7 +8,9 @@
     ├── JobError                    a bulk job cannot be started, resumed or changed
     └── ProviderError               anything that went wrong talking to Paynet or Payofin
         ├── TransportError          no reply at all (connect failure, timeout, dropped connection)
+        │   └── DeadlineExceededError   the reply did not finish within the request's deadline
         ├── ContractError           a reply that breaks the provider's own contract
+        │   └── ReplyTooLargeError      a body over the byte cap (streamed or inflated)
         └── APIError                a well-formed reply that says "no"
             ├── AuthenticationError     401/403, Paynet code 7, Payofin -22
             ├── NotFoundError           404, no_data_error, Paynet codes 12/24, Payofin -11/-19
@@ -18,11 +20,29 @@
             └── SubscriptionStateError  Paynet codes 200/201: the subscription's state, not a result
 
 Every provider error carries provider, operation, HTTP status, provider code, message and a
-request id; ``str(err)`` reads well in a log line and in a page banner. ``is_retryable`` is
-decided here and nowhere else.
+request id; ``str(err)`` reads well in a log line and in a page banner (its message is cut to
+MAX_ERROR_MESSAGE characters, so a provider's 10 MB message never reaches a log, a page or the
+database whole). ``is_retryable`` is decided here and nowhere else.
 """
 
 from __future__ import annotations
+
+#: A provider's own text (a message, an error type) is cut to this many characters where it is
+#: read from a reply (``http.reply_text``); what the job journal and the audit log store too.
+MAX_PROVIDER_TEXT = 500
+#: An error's whole message (our words around one or two provider texts) is cut to this.
+MAX_ERROR_MESSAGE = 2000
+
+
+def clip(text: str, limit: int = MAX_PROVIDER_TEXT) -> str:
+    """``text`` cut to ``limit`` characters, the cut marked (``…`` first: key masking relies on it)."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… (cut; {len(text):,} characters in all)"
+
+
+def clip_opt(text: str | None, limit: int = MAX_PROVIDER_TEXT) -> str | None:
+    return text if text is None else clip(str(text), limit)
 
 
 class PaynetOpsError(Exception):
@@ -98,7 +118,7 @@ class ProviderError(PaynetOpsError):
         request_id: str | None = None,
         error_type: str | None = None,
     ):
-        self.message = message
+        self.message = clip(message, MAX_ERROR_MESSAGE)
         self.provider = provider
         self.operation = operation
         self.http_status = http_status
@@ -145,6 +165,12 @@ class TransportError(ProviderError):
         super().__init__(message, **kwargs)
 
 
+class DeadlineExceededError(TransportError):
+    """The reply did not finish within the request's overall deadline (a server that trickles
+    its headers or body a byte at a time resets every read timeout, never this one). Treated
+    like a read timeout: the request may have been processed."""
+
+
 class ContractError(ProviderError):
     """The reply breaks the provider's documented contract (not JSON, missing fields, wrong types)."""
 
@@ -157,6 +183,15 @@ class ContractError(ProviderError):
     def is_retryable(self) -> bool:
         return self.transient
 
+
+class ReplyTooLargeError(ContractError):
+    """A reply body over the client's byte cap, as sent or once inflated: reading stopped there.
+    Not retryable: the same request would bring the same body."""
+
+    def __init__(self, message: str, *, limit: int | None = None, **kwargs):
+        self.limit = limit
+        kwargs["transient"] = False
+        super().__init__(message, **kwargs)
 
 
 class APIError(ProviderError):

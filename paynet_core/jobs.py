@@ -66,6 +66,7 @@ import httpx
 from . import dates
 from .config import DEFAULT_RATE, Mode
 from .errors import (
+    MAX_ERROR_MESSAGE,
     AuthenticationError,
     ContractError,
     DuplicateError,
@@ -78,6 +79,7 @@ from .errors import (
     ServerError,
     StoreError,
     TransportError,
+    clip_opt,
 )
 from .paynet.client import AsyncPaynetClient
 from .paynet.models import Invoice, InvoiceStatus
@@ -492,7 +494,11 @@ class _Outcome:
     changed: tuple[str, ...] = ()  # invoices now in status_after
     created: Invoice | None = None  # a created invoice, for the cache
     recovered: bool = False
-    trips: str | None = None  # "auth" or "retryable": counts towards pausing the job
+    trips: str | None = None  # "auth", "rate" or "retryable": counts towards pausing the job
+
+    def __post_init__(self) -> None:
+        # what reaches job_items and the audit log; provider texts are cut where they are read
+        self.message = clip_opt(self.message, MAX_ERROR_MESSAGE)
 
 
 @dataclass
@@ -639,6 +645,10 @@ class _Runner:
             return _Outcome(item, "pending", err.code, str(err), trips="auth")
         except NotFoundError as err:  # Paynet 12 or 24 alike: the class decides, not the code
             return _Outcome(item, "failed", err.code, f"not found at Paynet: {err}")
+        except RateLimitError as err:
+            # Refused before processing, and a wait longer than the client's retry budget: the
+            # job pauses (with the reason) rather than sleeping minutes; resume picks it up.
+            return _Outcome(item, "pending", err.code, str(err), trips="rate")
         except ProviderError as err:
             return _Outcome(item, "failed", err.code, str(err), trips=_trip(err))
         except InputError as err:
@@ -810,6 +820,8 @@ class _Runner:
             self._count("sending", o.state)
             if o.trips == "auth":
                 self.stop = self.stop or "breaker: Paynet refused the key"
+            elif o.trips == "rate":
+                self.stop = self.stop or f"breaker: Paynet is rate limiting ({o.message})"
             elif o.trips == "retryable" and o.state == "failed":
                 self._streak += 1
                 if self._streak >= BREAKER_FAILURES:

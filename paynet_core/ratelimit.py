@@ -36,6 +36,8 @@ from collections.abc import Awaitable, Callable
 
 import httpx
 
+from .http import restart_deadline
+
 NS = 1_000_000_000
 #: Pacing runs this much below the configured rate (see the module docstring): evenly spaced
 #: requests then tolerate about 50 ms of extra delay between leaving the limiter and reaching the
@@ -143,6 +145,8 @@ class RateLimitedTransport(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if self.limiter is not None:
             await self.limiter.acquire()
+            # the request's deadline counts from here: a wait for a slot is not a slow provider
+            restart_deadline()
         return await self.inner.handle_async_request(request)
 
     async def aclose(self) -> None:

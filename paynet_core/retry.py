@@ -19,6 +19,10 @@ class RetryPolicy:
     max_delay: float = 8.0
     #: Retry-After above this is not waited for; the error goes to the caller instead.
     max_retry_after: float = 60.0
+    #: All the waits between tries of one call together stay within this: a page click must
+    #: not sit out ``Retry-After: 59`` three times. A wait that would go over it is not taken;
+    #: the error goes to the caller (a bulk job pauses on it).
+    max_retry_wait: float = 10.0
 
 
 def should_retry(error: Exception, *, attempt: int, policy: RetryPolicy, idempotent: bool) -> bool:
@@ -47,6 +51,12 @@ def retry_delay(
     ceiling = min(policy.max_delay, policy.base_delay * (2**attempt))
     r = (rng or random).random()
     return ceiling / 2 + r * ceiling / 2
+
+
+def within_budget(delay: float, *, waited: float, policy: RetryPolicy) -> bool:
+    """Whether waiting ``delay`` more seconds keeps a call's total wait (``waited`` so far)
+    within ``policy.max_retry_wait``."""
+    return waited + delay <= policy.max_retry_wait
 
 
 def parse_retry_after(value: str | None) -> float | None:

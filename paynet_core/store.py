@@ -36,7 +36,7 @@ import pandas as pd
 from sqlite_utils import Database
 
 from . import dates
-from .errors import StoreError
+from .errors import MAX_ERROR_MESSAGE, StoreError, clip_opt
 from .outcomes import Outcome, payofin_outcome
 from .paynet.models import Invoice, InvoiceStatus, Subscription
 
@@ -1046,7 +1046,8 @@ class Store:
             "status_before": _opt_int(status_before),
             "status_after": _opt_int(status_after),
             "provider_code": provider_code,
-            "provider_message": provider_message,
+            # defensive: a caller's message is bounded here too (the full reply is never stored)
+            "provider_message": clip_opt(provider_message, MAX_ERROR_MESSAGE),
             "job_id": job_id,
             "details": None if details is None else _json("details", details),
         }
@@ -1179,7 +1180,7 @@ class Store:
                 (
                     state,
                     provider_code,
-                    message,
+                    clip_opt(message, MAX_ERROR_MESSAGE),
                     _opt_int(status_before),
                     _opt_int(status_after),
                     None if state == "pending" else self._now(),

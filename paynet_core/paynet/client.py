@@ -41,21 +41,26 @@ from ..errors import (
     ServerError,
     SubscriptionStateError,
     TransportError,
+    clip,
 )
 from ..http import (
+    DEFAULT_DEADLINE,
+    DEFAULT_MAX_REPLY_BYTES,
     DEFAULT_TIMEOUT,
     USER_AGENT,
     AsyncSender,
     Call,
     Sender,
+    bounded_transport,
     needs_transport,
+    next_wait,
     read_json,
     reply_code,
     reply_text,
     shown,
 )
 from ..money import to_wire
-from ..retry import RetryPolicy, parse_retry_after, retry_delay, should_retry
+from ..retry import RetryPolicy, parse_retry_after, should_retry
 from .models import (
     RETURN_CODE_TABLE,
     SUBSCRIPTION_STATE_CODES,
@@ -399,6 +404,7 @@ class _Base:
         base_url: str | None = None,
         max_retries: int = 3,
         sleep: Callable | None = None,
+        max_retry_wait: float = RetryPolicy.max_retry_wait,
     ):
         if environment not in BASE_URLS:
             raise ConfigError(f"environment must be one of {', '.join(BASE_URLS)}, got {environment!r}")
@@ -414,7 +420,7 @@ class _Base:
         self.environment = environment
         self.base_url = base_url or BASE_URLS[environment]
         self._key = secret_key
-        self.policy = RetryPolicy(max_retries=max_retries)
+        self.policy = RetryPolicy(max_retries=max_retries, max_retry_wait=max_retry_wait)
         self._sleep = sleep
 
     def _headers(self) -> dict[str, str]:
@@ -444,13 +450,24 @@ class PaynetClient(_Base):
         max_retries: int = 3,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] | None = None,
+        deadline: float = DEFAULT_DEADLINE,
+        max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES,
+        max_retry_wait: float = RetryPolicy.max_retry_wait,
     ):
-        super().__init__(secret_key, environment=environment, base_url=base_url, max_retries=max_retries, sleep=sleep)
+        """``deadline``: seconds a request may take in all; ``max_reply_bytes``: the largest
+        reply body read; ``max_retry_wait``: seconds one call may wait between its tries."""
+        super().__init__(
+            secret_key, environment=environment, base_url=base_url, max_retries=max_retries,
+            sleep=sleep, max_retry_wait=max_retry_wait,
+        )
         self._http = httpx.Client(
-            base_url=self.base_url, timeout=timeout, transport=self._default_transport(transport)
+            base_url=self.base_url, timeout=timeout, transport=bounded_transport(self._default_transport(transport))
         )
         kwargs = {"sleep": sleep} if sleep else {}
-        self._sender = Sender(self._http, self._headers, interpret, self.policy, secrets=(self._key,), **kwargs)
+        self._sender = Sender(
+            self._http, self._headers, interpret, self.policy, secrets=(self._key,),
+            deadline=deadline, max_reply_bytes=max_reply_bytes, **kwargs,
+        )
 
     def close(self) -> None:
         self._http.close()
@@ -483,7 +500,7 @@ class PaynetClient(_Base):
             reference_no=reference_no, agent_amount=agent_amount, company_amount=company_amount,
             currency=currency,
         )
-        attempts = 0
+        attempts, waited = 0, 0.0
         ambiguous = False
         while True:
             attempts += 1
@@ -509,8 +526,9 @@ class PaynetClient(_Base):
                         return _recovered(call, when, found, attempts)
                     if decision == "last lookup":
                         raise _absent_after_last_try(err, invoice_no) from err
-                delay = retry_delay(attempts - 1, policy=self.policy, retry_after=getattr(err, "retry_after", None))
+                delay = next_wait(err, attempt=attempts - 1, waited=waited, policy=self.policy)
                 (self._sleep or _sync_sleep)(delay)
+                waited += delay
 
     def _lookup_after_failure(self, call: Call, err: ProviderError) -> Invoice | None:
         p = call.payload or {}
@@ -625,15 +643,22 @@ class AsyncPaynetClient(_Base):
         transport: httpx.AsyncBaseTransport | None = None,
         max_connections: int = 64,
         sleep: Callable | None = None,
+        deadline: float = DEFAULT_DEADLINE,
+        max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES,
+        max_retry_wait: float = RetryPolicy.max_retry_wait,
     ):
-        super().__init__(secret_key, environment=environment, base_url=base_url, max_retries=max_retries, sleep=sleep)
+        super().__init__(
+            secret_key, environment=environment, base_url=base_url, max_retries=max_retries,
+            sleep=sleep, max_retry_wait=max_retry_wait,
+        )
         limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
         self._http = httpx.AsyncClient(
             base_url=self.base_url, timeout=timeout, transport=self._default_transport(transport), limits=limits
         )
         kwargs = {"sleep": sleep} if sleep else {}
         self._sender = AsyncSender(
-            self._http, self._headers, interpret, self.policy, secrets=(self._key,), **kwargs
+            self._http, self._headers, interpret, self.policy, secrets=(self._key,),
+            deadline=deadline, max_reply_bytes=max_reply_bytes, **kwargs,
         )
 
     async def aclose(self) -> None:
@@ -664,7 +689,7 @@ class AsyncPaynetClient(_Base):
             reference_no=reference_no, agent_amount=agent_amount, company_amount=company_amount,
             currency=currency,
         )
-        attempts = 0
+        attempts, waited = 0, 0.0
         ambiguous = False
         while True:
             attempts += 1
@@ -688,8 +713,9 @@ class AsyncPaynetClient(_Base):
                         return _recovered(call, when, found, attempts)
                     if decision == "last lookup":
                         raise _absent_after_last_try(err, invoice_no) from err
-                delay = retry_delay(attempts - 1, policy=self.policy, retry_after=getattr(err, "retry_after", None))
+                delay = next_wait(err, attempt=attempts - 1, waited=waited, policy=self.policy)
                 await (self._sleep or _async_sleep)(delay)
+                waited += delay
 
     async def _lookup_after_failure(self, call: Call, err: ProviderError) -> Invoice | None:
         p = call.payload or {}
@@ -769,7 +795,7 @@ def _created(call: Call, when: datetime, body: dict, attempts: int) -> CreatedIn
         reference_no=p.get("reference_no") or None,
         code=body["code"],  # an int: interpret read it
         # a success whose message is not text still created the invoice: drop the message only
-        message=body["message"] if isinstance(body.get("message"), str) else None,
+        message=clip(body["message"]) if isinstance(body.get("message"), str) else None,
         attempts=attempts,
     )
 

@@ -26,10 +26,12 @@ from ..errors import (
     ServerError,
 )
 from ..http import (
+    DEFAULT_DEADLINE,
     DEFAULT_TIMEOUT,
     USER_AGENT,
     Call,
     Sender,
+    bounded_transport,
     needs_transport,
     read_json,
     reply_code,
@@ -54,6 +56,9 @@ BASE_URLS = {
 }
 #: InvoiceList refuses ranges longer than this (code -9).
 MAX_LIST_DAYS = 15
+#: INFERRED: an InvoiceList window (15 days, unpaged) of a busy merchant can hold thousands of
+#: payments at ~500 bytes each, so Payofin replies may be larger than Paynet's pages.
+DEFAULT_MAX_REPLY_BYTES = 8 * 1024 * 1024
 
 
 def _result_code(body: dict, call: Call, request_id: str) -> int:
@@ -120,6 +125,9 @@ class PayofinClient:
         max_retries: int = 3,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] | None = None,
+        deadline: float = DEFAULT_DEADLINE,
+        max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES,
+        max_retry_wait: float = RetryPolicy.max_retry_wait,
     ):
         if environment not in BASE_URLS:
             raise ConfigError(f"environment must be one of {', '.join(BASE_URLS)}, got {environment!r}")
@@ -136,14 +144,16 @@ class PayofinClient:
         self.base_url = base_url or BASE_URLS[environment]
         self._api_key, self._secret_key = api_key, secret_key
         transport = needs_transport(PROVIDER, environment, self.base_url, BASE_URLS["sandbox"], transport)
-        self._http = httpx.Client(base_url=self.base_url, timeout=timeout, transport=transport)
+        self._http = httpx.Client(base_url=self.base_url, timeout=timeout, transport=bounded_transport(transport))
         kwargs = {"sleep": sleep} if sleep else {}
         self._sender = Sender(
             self._http,
             self._headers,
             interpret,
-            RetryPolicy(max_retries=max_retries),
+            RetryPolicy(max_retries=max_retries, max_retry_wait=max_retry_wait),
             secrets=(api_key, secret_key),
+            deadline=deadline,
+            max_reply_bytes=max_reply_bytes,
             **kwargs,
         )
 

@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Iterable
 from pathlib import Path
 
 from ..config import DEFAULT_SANDBOX_DB
 from .core import NetworkFault, Sandbox, SandboxResponse
 from .demo import seed_demo
-from .faults import FaultPlan
+from .faults import FAULT_NAMES, FaultPlan, fault_plan, fault_plan_from_env, parse_faults
 from .server import SandboxServer, create_app, serve
 from .transport import PAYNET_BASE_URL, PAYOFIN_BASE_URL, SandboxTransport
 
 __all__ = [
+    "FAULT_NAMES",
     "PAYNET_BASE_URL",
     "PAYOFIN_BASE_URL",
     "FaultPlan",
@@ -28,7 +30,10 @@ __all__ = [
     "SandboxServer",
     "SandboxTransport",
     "create_app",
+    "fault_plan",
+    "fault_plan_from_env",
     "open_sandbox",
+    "parse_faults",
     "seed_demo",
     "serve",
 ]
@@ -37,11 +42,35 @@ _open: dict[str, Sandbox] = {}
 _open_lock = threading.Lock()
 
 
-def open_sandbox(path: str | os.PathLike[str] | None = None) -> Sandbox:
+def open_sandbox(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    fault_rate: float | None = None,
+    faults: Iterable[str] | str | None = None,
+    latency_ms: float | None = None,
+    jitter_ms: float | None = None,
+) -> Sandbox:
     """The process-wide sandbox for ``path`` (default ``$PAYNET_OPS_SANDBOX_DB`` or
-    ``data/sandbox.db``), created and seeded with demo data on first use."""
+    ``data/sandbox.db``), created and seeded with demo data on first use.
+
+    It records every request it receives (``paynet-ops sandbox log`` reads them). The fault
+    settings, when given, replace those of the sandbox (also of one already open): ``fault_rate``
+    a share 0..1, ``faults`` short names or kinds (see :func:`parse_faults`), latency and jitter
+    in milliseconds. ``ValueError`` on a bad setting, before anything changes.
+    """
     if path is None:
         path = os.environ.get("PAYNET_OPS_SANDBOX_DB") or DEFAULT_SANDBOX_DB
+    given = (fault_rate, faults, latency_ms, jitter_ms) != (None, None, None, None)
+    plan = (
+        fault_plan(
+            fault_rate=fault_rate or 0.0,
+            faults=faults,
+            latency_ms=latency_ms or 0.0,
+            jitter_ms=jitter_ms or 0.0,
+        )
+        if given
+        else None
+    )
     key = str(path)
     if key != ":memory:":
         resolved = Path(path).expanduser().resolve()
@@ -50,7 +79,28 @@ def open_sandbox(path: str | os.PathLike[str] | None = None) -> Sandbox:
     with _open_lock:
         sandbox = _open.get(key)
         if sandbox is None:
-            sandbox = Sandbox(key)
+            sandbox = Sandbox(key, record_requests=True)
             seed_demo(sandbox)
             _open[key] = sandbox
+        if plan is not None:
+            _apply(sandbox.faults, plan, fault_rate, faults, latency_ms, jitter_ms)
         return sandbox
+
+
+def _apply(
+    target: FaultPlan,
+    plan: FaultPlan,
+    fault_rate: float | None,
+    faults: object,
+    latency_ms: float | None,
+    jitter_ms: float | None,
+) -> None:
+    """Copy only the settings that were given (faults alone keep the rate, and so on)."""
+    if latency_ms is not None or jitter_ms is not None:
+        latency = plan.latency if latency_ms is not None else target.latency
+        jitter = plan.jitter if jitter_ms is not None else target.jitter
+        target.set_latency(latency, jitter)
+    if fault_rate is not None or faults is not None:
+        rate = plan.rate if fault_rate is not None else target.rate
+        kinds = plan.random_kinds if faults is not None else target.random_kinds
+        target.set_random(rate, kinds)

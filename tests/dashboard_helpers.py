@@ -7,6 +7,7 @@ directory is on ``sys.path`` under pytest's default rootdir-based import mode.
 from __future__ import annotations
 
 import os
+import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -67,13 +68,43 @@ def download_bytes(at: AppTest, key: str) -> bytes:
     return _MEDIA[file_id].content
 
 
+def _copy_db(source: Path, target: Path) -> None:
+    # SQLite's backup API: a consistent copy even while the source is open in WAL mode.
+    with sqlite3.connect(source) as src, sqlite3.connect(target) as dst:
+        src.backup(dst)
+    src.close()
+    dst.close()
+
+
+@pytest.fixture(scope="session")
+def _demo_files(tmp_path_factory) -> Path:
+    """The sandbox demo (a year of data) seeded and synced into a cache once per session.
+
+    Seeding and the first sync take seconds per test on a busy machine; each test starts from a
+    copy of these two files, which are what that per-test first sync would have written.
+    """
+    from paynet_core.runtime import prepare_demo
+
+    folder = tmp_path_factory.mktemp("demo")
+    with pytest.MonkeyPatch.context() as mp:
+        for key in list(os.environ):
+            if key.startswith(("PAYNET_", "PAYOFIN_")):
+                mp.delenv(key)
+        mp.setenv("PAYNET_OPS_SANDBOX_DB", str(folder / "sandbox.db"))
+        mp.setenv("PAYNET_OPS_DB", str(folder / "cache.db"))
+        prepare_demo()
+    return folder
+
+
 @pytest.fixture
-def demo(media):
+def demo(media, _demo_files):
     """The sandbox demo synced into this test's tmp cache; fresh Streamlit caches."""
     from paynet_core.runtime import prepare_demo
 
     _fresh_caches()
-    prepare_demo()
+    _copy_db(_demo_files / "sandbox.db", Path(os.environ["PAYNET_OPS_SANDBOX_DB"]))
+    _copy_db(_demo_files / "cache.db", Path(os.environ["PAYNET_OPS_DB"]))
+    prepare_demo()  # finds the cache synced: opens it, sends nothing
     yield
     _fresh_caches()
 

@@ -76,8 +76,12 @@ def _copy_db(source: Path, target: Path) -> None:
     dst.close()
 
 
-@pytest.fixture(scope="session")
-def _demo_files(tmp_path_factory) -> Path:
+#: The folder of the session's demo files, once built (a plain cache rather than a session
+#: fixture: the test modules import their fixtures from here by name).
+_DEMO_FILES: list[Path] = []
+
+
+def _demo_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The sandbox demo (a year of data) seeded and synced into a cache once per session.
 
     Seeding and the first sync take seconds per test on a busy machine; each test starts from a
@@ -85,6 +89,8 @@ def _demo_files(tmp_path_factory) -> Path:
     """
     from paynet_core.runtime import prepare_demo
 
+    if _DEMO_FILES:
+        return _DEMO_FILES[0]
     folder = tmp_path_factory.mktemp("demo")
     with pytest.MonkeyPatch.context() as mp:
         for key in list(os.environ):
@@ -93,17 +99,19 @@ def _demo_files(tmp_path_factory) -> Path:
         mp.setenv("PAYNET_OPS_SANDBOX_DB", str(folder / "sandbox.db"))
         mp.setenv("PAYNET_OPS_DB", str(folder / "cache.db"))
         prepare_demo()
+    _DEMO_FILES.append(folder)
     return folder
 
 
 @pytest.fixture
-def demo(media, _demo_files):
+def demo(media, tmp_path_factory):
     """The sandbox demo synced into this test's tmp cache; fresh Streamlit caches."""
     from paynet_core.runtime import prepare_demo
 
     _fresh_caches()
-    _copy_db(_demo_files / "sandbox.db", Path(os.environ["PAYNET_OPS_SANDBOX_DB"]))
-    _copy_db(_demo_files / "cache.db", Path(os.environ["PAYNET_OPS_DB"]))
+    files = _demo_files(tmp_path_factory)
+    _copy_db(files / "sandbox.db", Path(os.environ["PAYNET_OPS_SANDBOX_DB"]))
+    _copy_db(files / "cache.db", Path(os.environ["PAYNET_OPS_DB"]))
     prepare_demo()  # finds the cache synced: opens it, sends nothing
     yield
     _fresh_caches()

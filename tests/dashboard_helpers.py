@@ -7,7 +7,6 @@ directory is on ``sys.path`` under pytest's default rootdir-based import mode.
 from __future__ import annotations
 
 import os
-import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Any
 
 import pytest
 import streamlit as st
+from demo_files import copy_synced_demo
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 
@@ -68,50 +68,13 @@ def download_bytes(at: AppTest, key: str) -> bytes:
     return _MEDIA[file_id].content
 
 
-def _copy_db(source: Path, target: Path) -> None:
-    # SQLite's backup API: a consistent copy even while the source is open in WAL mode.
-    with sqlite3.connect(source) as src, sqlite3.connect(target) as dst:
-        src.backup(dst)
-    src.close()
-    dst.close()
-
-
-#: The folder of the session's demo files, once built (a plain cache rather than a session
-#: fixture: the test modules import their fixtures from here by name).
-_DEMO_FILES: list[Path] = []
-
-
-def _demo_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The sandbox demo (a year of data) seeded and synced into a cache once per session.
-
-    Seeding and the first sync take seconds per test on a busy machine; each test starts from a
-    copy of these two files, which are what that per-test first sync would have written.
-    """
-    from paynet_core.runtime import prepare_demo
-
-    if _DEMO_FILES:
-        return _DEMO_FILES[0]
-    folder = tmp_path_factory.mktemp("demo")
-    with pytest.MonkeyPatch.context() as mp:
-        for key in list(os.environ):
-            if key.startswith(("PAYNET_", "PAYOFIN_")):
-                mp.delenv(key)
-        mp.setenv("PAYNET_OPS_SANDBOX_DB", str(folder / "sandbox.db"))
-        mp.setenv("PAYNET_OPS_DB", str(folder / "cache.db"))
-        prepare_demo()
-    _DEMO_FILES.append(folder)
-    return folder
-
-
 @pytest.fixture
 def demo(media, tmp_path_factory):
     """The sandbox demo synced into this test's tmp cache; fresh Streamlit caches."""
     from paynet_core.runtime import prepare_demo
 
     _fresh_caches()
-    files = _demo_files(tmp_path_factory)
-    _copy_db(files / "sandbox.db", Path(os.environ["PAYNET_OPS_SANDBOX_DB"]))
-    _copy_db(files / "cache.db", Path(os.environ["PAYNET_OPS_DB"]))
+    copy_synced_demo(tmp_path_factory)
     prepare_demo()  # finds the cache synced: opens it, sends nothing
     yield
     _fresh_caches()

@@ -58,20 +58,20 @@ def _sandbox_path() -> Path:
 def sandbox_serve(
     port: int = typer.Option(8765, help="Loopback port (0 picks a free one)."),
     latency_ms: float | None = typer.Option(
-        None, help="Added latency per request, ms [env PAYNET_SANDBOX_LATENCY_MS]."
+        None, help="Added latency per request, ms (env PAYNET_SANDBOX_LATENCY_MS)."
     ),
     jitter_ms: float | None = typer.Option(
-        None, help="Extra random latency 0..J ms per request [env PAYNET_SANDBOX_JITTER_MS]."
+        None, help="Extra random latency 0..J ms per request (env PAYNET_SANDBOX_JITTER_MS)."
     ),
     fault_rate: float | None = typer.Option(
-        None, help="Share of requests (0..1) that fail on purpose [env PAYNET_SANDBOX_FAULT_RATE]."
+        None, help="Share of requests (0..1) that fail on purpose (env PAYNET_SANDBOX_FAULT_RATE)."
     ),
     faults: str | None = typer.Option(
         None,
         metavar="KINDS",
         help="Comma-separated: 500,502,503,429,drop,drop_after,hang,hang_after,malformed,empty "
         "(drop_after applies the request, then drops the reply; hang holds it up to 30 s) "
-        "[env PAYNET_SANDBOX_FAULTS; default 500,502,429,hang,hang_after,drop_after].",
+        "(env PAYNET_SANDBOX_FAULTS; default 500,502,429,hang,hang_after,drop_after).",
     ),
 ) -> None:
     """Serve the sandbox over HTTP on 127.0.0.1 (Paynet under /v1/subscription, Payofin under
@@ -135,20 +135,20 @@ def _faults_option(text: str) -> tuple[str, ...]:
 @sandbox_app.command("seed")
 def sandbox_seed(
     invoices: int | None = typer.Option(
-        None, help="Paynet invoices [default: 3000, or ten per subscription]."
+        None, help="Paynet invoices (default: 3000, or ten per subscription)."
     ),
     payments: int | None = typer.Option(
-        None, help="Payofin payments [default: as many as invoices]."
+        None, help="Payofin payments (default: as many as invoices)."
     ),
     subscriptions: int | None = typer.Option(
-        None, help="Paynet subscriptions [default: 300, or one per ten invoices]."
+        None, help="Paynet subscriptions (default: 300, or one per ten invoices)."
     ),
     seed: int = typer.Option(42, help="Random seed: the same arguments give the same data."),
     months: int = typer.Option(12, help="How many months back the data goes."),
     today: str | None = typer.Option(
         None,
         metavar="DAY",
-        help="The day the data ends at (23.11.2026 or 2026-11-23) [default: today].",
+        help="The day the data ends at (23.11.2026 or 2026-11-23) (default: today).",
     ),
     reset: bool = typer.Option(False, "--reset", help="Empty the sandbox file first."),
 ) -> None:

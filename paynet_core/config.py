@@ -231,8 +231,9 @@ def load_settings(
     if settings.is_sandbox and faults and not settings.sandbox_in_process:
         settings = _with_warning(
             settings,
-            "PAYNET_SANDBOX_FAULTS applies to the in-process sandbox only; a served sandbox "
-            "takes --fault-rate and --faults on `paynet-ops sandbox serve`.",
+            "PAYNET_SANDBOX_FAULTS is ignored here: this process talks to a served sandbox, which "
+            "takes its faults from `paynet-ops sandbox serve --fault-rate/--faults` (or these "
+            "variables in its own environment).",
         )
     return settings
 

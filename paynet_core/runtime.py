@@ -54,8 +54,9 @@ class Runtime:
             raise RuntimeError("these settings talk to a served sandbox or a provider over HTTP")
         return open_sandbox(
             s.sandbox_db_path,
-            fault_rate=s.sandbox_fault_rate,
-            faults=s.sandbox_faults,
+            # only what is configured: faults a test or a person set on the sandbox stay
+            fault_rate=s.sandbox_fault_rate or None,
+            faults=s.sandbox_faults or None,
             unknown_invoice_code=s.sandbox_unknown_invoice_code,
         )
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 import streamlit as st
+from demo_files import copy_synced_demo
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 
@@ -68,12 +69,13 @@ def download_bytes(at: AppTest, key: str) -> bytes:
 
 
 @pytest.fixture
-def demo(media):
+def demo(media, tmp_path_factory):
     """The sandbox demo synced into this test's tmp cache; fresh Streamlit caches."""
     from paynet_core.runtime import prepare_demo
 
     _fresh_caches()
-    prepare_demo()
+    copy_synced_demo(tmp_path_factory)
+    prepare_demo()  # finds the cache synced: opens it, sends nothing
     yield
     _fresh_caches()
 

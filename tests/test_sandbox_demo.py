@@ -59,21 +59,22 @@ def test_seeding_twice_is_a_no_op():
 
 def test_subscriptions_look_real(demo):
     subs = demo.subscriptions()
-    assert len(subs) == 40
-    assert len({s.reference_no for s in subs}) == 40
+    assert len(subs) == 300
+    assert len({s.reference_no for s in subs}) == 300
     for s in subs:
         assert re.fullmatch(r"9000\d{4}", s.reference_no)
         assert uuid.UUID(s.subscription_id).version == 4
         assert len(s.name_surname.split()) == 2
-        assert s.created_at.date() <= TODAY
+        assert TODAY - timedelta(days=366) <= s.created_at.date() <= TODAY
     assert any(ch in "".join(s.name_surname for s in subs) for ch in "ğüşıöçİŞÖÇÜ")
 
 
 def test_invoices_have_a_realistic_status_mix(demo):
     per_sub = Counter(i.subscription_id for i in demo.invoices())
     assert set(per_sub) == {s.subscription_id for s in demo.subscriptions()}
-    assert min(per_sub.values()) >= 2 and max(per_sub.values()) <= 8
+    assert min(per_sub.values()) >= 1 and max(per_sub.values()) <= 100
     invoices = demo.invoices()
+    assert len(invoices) == 3000
     statuses = Counter(i.status for i in invoices)
     assert statuses[InvoiceStatus.DONE_SUCCEED] > len(invoices) / 2
     assert all(statuses[s] > 0 for s in InvoiceStatus)
@@ -81,16 +82,24 @@ def test_invoices_have_a_realistic_status_mix(demo):
     assert (
         future and Counter(i.status for i in future).most_common(1)[0][0] is InvoiceStatus.WAITING
     )
-    assert all(i.val_date.date() >= TODAY - timedelta(days=135) for i in invoices)
+    # a year back and a month ahead, every month with invoices, more in recent months
+    assert all(TODAY - timedelta(days=366) <= i.val_date.date() for i in invoices)
+    assert max(i.val_date.date() for i in invoices) <= TODAY + timedelta(days=60)
+    per_month = Counter((i.val_date.year, i.val_date.month) for i in invoices)
+    assert len(per_month) >= 13
+    assert per_month[(2026, 4)] > per_month[(2025, 6)] > 0
     assert len({i.invoice_no for i in invoices}) == len(invoices)
+    ids = [i.invoice_id for i in sorted(invoices, key=lambda i: (i.created_at, i.invoice_id))]
+    assert ids == sorted(ids)  # ids grow with time
 
 
 def test_payments_look_real(demo):
     payments = demo.payments()
-    assert len(payments) == 600
+    assert len(payments) == 3000
     cancelled = sum(p.status == "Cancelled" for p in payments)
     assert 0.04 < cancelled / len(payments) < 0.13
-    assert all(TODAY - timedelta(days=91) <= p.paid_at.date() < TODAY for p in payments)
+    assert all(TODAY - timedelta(days=366) <= p.paid_at.date() < TODAY for p in payments)
+    assert len({(p.paid_at.year, p.paid_at.month) for p in payments}) >= 12
     assert all(
         re.fullmatch(r"[A-ZÇĞİÖŞÜ]{2}\*+ [A-ZÇĞİÖŞÜ]{2}\*+", p.customer_name) for p in payments
     )
@@ -156,6 +165,7 @@ def test_open_sandbox_is_cached_per_path_and_seeded(tmp_path, monkeypatch):
     assert target.exists()
     assert open_sandbox(str(target)) is sb
     assert open_sandbox(tmp_path / "nested" / ".." / "nested" / "dir" / "sb.db") is sb
-    assert len(sb.subscriptions()) == 40 and len(sb.payments()) == 600
+    assert len(sb.subscriptions()) == 300 and len(sb.payments()) == 3000
+    assert len(sb.invoices()) == 3000
     other = open_sandbox(tmp_path / "other.db")
     assert other is not sb

@@ -7,6 +7,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from demo_files import copy_synced_demo
 from typer.testing import CliRunner
 
 from paynet_core.charts import ChartFilters, outcome_series
@@ -23,7 +24,8 @@ EVIL = {9001: '=HYPERLINK("http://x")', 9002: "+90 555", 9003: "-2+3", 9004: "@S
 
 
 @pytest.fixture
-def runtime():
+def runtime(tmp_path_factory):
+    copy_synced_demo(tmp_path_factory)
     rt = prepare_demo()
     rt.store.upsert_payments(
         {

@@ -137,16 +137,16 @@ def test_first_sync_fills_the_cache_with_everything_the_sandbox_holds(
     pn, pf = run_both(store, paynet, payofin, clock)
 
     subs, invoices, payments = demo.subscriptions(), demo.invoices(), demo.payments()
-    assert store.query("SELECT COUNT(*) AS n FROM subscriptions")["n"][0] == len(subs) == 40
+    assert store.query("SELECT COUNT(*) AS n FROM subscriptions")["n"][0] == len(subs) == 300
     assert store.query("SELECT COUNT(*) AS n FROM invoices")["n"][0] == len(invoices)
-    assert store.query("SELECT COUNT(*) AS n FROM bill_payments")["n"][0] == len(payments) == 600
+    assert store.query("SELECT COUNT(*) AS n FROM bill_payments")["n"][0] == len(payments) == 3000
     assert (pn.new, pn.changed, pn.unchanged) == (len(subs) + len(invoices), 0, 0)
-    assert (pf.new, pf.changed, pf.unchanged) == (600, 0, 0)
+    assert (pf.new, pf.changed, pf.unchanged) == (3000, 0, 0)
     assert pn.ok and pf.ok
     # A year back: 366 days in 31-day windows (12) and 15-day windows (25); one invoice_list
     # per subscription (every demo subscription has fewer than 100 invoices: one page).
-    assert sent(demo, before) == {"list": 12, "invoice_list": 40, "invoicelist": 25}
-    assert (pn.requests, pf.requests, pn.windows, pf.windows) == (52, 25, 12, 25)
+    assert sent(demo, before) == {"list": 12, "invoice_list": 300, "invoicelist": 25}
+    assert (pn.requests, pf.requests, pn.windows, pf.windows) == (312, 25, 12, 25)
     cached = store.get_invoice(invoices[0].invoice_no)
     assert (
         cached["status"] == int(invoices[0].status) and cached["amount_kurus"] == invoices[0].amount
@@ -172,7 +172,7 @@ def test_second_sync_writes_nothing_and_sends_the_minimum_requests(
     assert store.db.conn.total_changes - changes == pn.windows + pf.windows + 2 == 4
     # Today's subscription window, today's payment window, one page per live subscription.
     live = live_subscriptions(demo, TODAY)
-    assert 0 < len(live) < 40
+    assert 0 < len(live) < 300
     assert sent(demo, before) == {"list": 1, "invoicelist": 1, "invoice_list": len(live)}
     assert pn.requests + pf.requests == 2 + len(live)
     assert pn.unchanged == sum(len(demo.invoices(subscription_id=s)) for s in live)
@@ -183,7 +183,7 @@ def test_full_sync_relists_every_subscription_and_every_day(demo, store, paynet,
     before = demo.request_counts
     pn, pf = run_both(store, paynet, payofin, clock, full=True)
     assert (pn.new, pn.changed, pf.new, pf.changed) == (0, 0, 0, 0)
-    assert sent(demo, before) == {"list": 12, "invoice_list": 40, "invoicelist": 25}
+    assert sent(demo, before) == {"list": 12, "invoice_list": 300, "invoicelist": 25}
 
 
 def test_new_subscription_and_invoice_upstream_are_picked_up(demo, store, paynet, payofin, clock):
@@ -369,7 +369,7 @@ def test_progress_reports_every_step_and_ends_complete(demo, store, paynet, cloc
     sync_paynet(store, paynet, today=clock.today, progress=lambda *a: calls.append(a))
     dones = [done for done, _, _ in calls]
     assert dones == sorted(dones)
-    assert calls[-1] == (52, 52, "done")
+    assert calls[-1] == (312, 312, "done")
     assert any("subscriptions" in m for _, _, m in calls) and any(
         "invoices" in m for _, _, m in calls
     )
@@ -381,7 +381,7 @@ def test_sync_all_uses_the_runtime_store_and_clients(tmp_path):
     reports = sync_all(runtime, progress=lambda d, t, m: messages.append(m))
     assert set(reports) == {"paynet", "payofin"}
     assert all(isinstance(r, SyncReport) and r.ok and r.new for r in reports.values())
-    assert runtime.store.query("SELECT COUNT(*) AS n FROM bill_payments")["n"][0] == 600
+    assert runtime.store.query("SELECT COUNT(*) AS n FROM bill_payments")["n"][0] == 3000
     assert messages[0].startswith("Paynet: ") and messages[-1] == "Payofin: done"
 
 
@@ -389,7 +389,7 @@ def test_cli_sync_prints_a_summary_and_fails_when_a_window_failed(tmp_path):
     runner = CliRunner()
     first = runner.invoke(app, ["sync"])
     assert first.exit_code == 0, first.output
-    assert "Sync summary" in first.output and "Paynet" in first.output and "600" in first.output
+    assert "Sync summary" in first.output and "Paynet" in first.output and "3000" in first.output
 
     open_sandbox(os.environ["PAYNET_OPS_SANDBOX_DB"]).faults.fail_next("invoicelist", "http_500", count=4)
     failed = runner.invoke(app, ["sync", "--since", "2026-01-01"])

@@ -133,9 +133,11 @@ class Sandbox(SandboxAdmin):
     ``paynet_keys``: accepted secret keys (default: any key starting with ``sck_``).
     ``payofin_keys``: accepted (ApiKey, SecretKey) pairs (default: any non-empty pair).
     ``clock``: returns "now" (aware, Istanbul); tests pin it for stable dates.
-    ``record_requests``: keep a persistent record of every request received (operation,
-    ``invoice_no``, whether the API handled it, its code, the fault shown): the ground truth that
-    crash tests judge "sent once" by. Off by default: it costs a row per request.
+    ``record_requests``: keep a persistent record of every request received (time, operation,
+    ``invoice_no`` / ``invoice_id`` / subscription / status, whether the API handled it, its code,
+    the fault shown): the ground truth that crash tests judge "sent once" by, and what
+    ``paynet-ops sandbox log`` shows. Off by default (it costs a row per request); on for the
+    file sandbox of :func:`~paynet_core.sandbox.open_sandbox`.
     ``unknown_invoice_code``: what an unknown ``invoice_no`` gets: 12 (HTTP 404 nodata, as the
     docs show) or 24 (HTTP 200 InvoiceNoNotFound, as an independent client knows it).
     """
@@ -338,6 +340,16 @@ class Sandbox(SandboxAdmin):
             return self._respond(500, payofin_api.envelope(-18, "Sunucu hatası (sandbox)"))
         if fault == "http_502_html":
             return SandboxResponse(502, {"content-type": "text/html"}, _BAD_GATEWAY_HTML)
+        if fault == "http_503":
+            # INFERRED: an overloaded service's answer, with a hint when to come back.
+            if paynet:
+                status, reply = paynet_api.error_reply(
+                    503, "api_error", "sandbox: service unavailable", 8
+                )
+            else:
+                reply = payofin_api.envelope(-18, "Hizmet geçici olarak kullanılamıyor")
+                status = 503
+            return self._respond(status, reply, {"retry-after": "1"})
         if fault == "rate_limit":
             # INFERRED: neither provider documents rate limiting; this is what a gateway sends.
             if paynet:
@@ -378,28 +390,33 @@ class Sandbox(SandboxAdmin):
         ``connect_timeout`` ones (they never arrive)."""
         return self.state.request_counts()
 
-    def received(self, operation: str | None = None) -> list[ReceivedRequest]:
-        """Every request received, oldest first (only with ``record_requests=True``)."""
+    def received(
+        self, operation: str | None = None, *, since: datetime | None = None
+    ) -> list[ReceivedRequest]:
+        """Every request received (at or after ``since``), oldest first (only with
+        ``record_requests=True``)."""
         if not self.record_requests:
             raise RuntimeError("this sandbox does not record requests; use record_requests=True")
-        return self.state.received(operation)
+        return self.state.received(operation, since=since)
 
     def _note(
         self, op: str, body: bytes, *, handled: bool, code: int | None, fault: FaultKind | None
     ) -> None:
         if not self.record_requests:
             return
-        parsed = _loggable(body)
-        invoice_no = parsed.get("invoice_no") if isinstance(parsed, dict) else None
+        fields = _identifying(_loggable(body))
         self.state.note_received(
             ReceivedRequest(
                 seq=0,
                 operation=op,
-                invoice_no=invoice_no if isinstance(invoice_no, str) else None,
+                invoice_no=fields.get("invoice_no"),
                 handled=handled,
                 code=code,
                 fault=None if fault is None else str(fault),
                 received_at=self.now(),
+                invoice_id=fields.get("invoice_id"),
+                subscription=fields.get("subscription"),
+                status=fields.get("status"),
             )
         )
 
@@ -420,6 +437,44 @@ def _reply_code(reply: dict[str, Any]) -> int | None:
     the HTTP status), Payofin's ``resultCode``."""
     code = reply.get("result_code", reply.get("code", reply.get("resultCode")))
     return code if isinstance(code, int) else None
+
+
+#: Request fields that say which record a request is about → the log's column. Payofin's keys
+#: are matched case-insensitively (as the service binds them).
+_IDENTIFYING = {
+    "invoice_no": "invoice_no",
+    "invoiceno": "invoice_no",
+    "invoice_id": "invoice_id",
+    "invoicepaymentid": "invoice_id",
+    "invoicequeryid": "invoice_id",
+    "subscription_id": "subscription",
+    "subcription_id": "subscription",
+    "reference_no": "subscription",
+    "subscriberno": "subscription",
+    "status": "status",
+    "invoice_status": "status",
+}
+
+
+def _identifying(parsed: Any) -> dict[str, Any]:
+    """invoice_no / invoice_id / subscription / status of a request body, where present and of a
+    loggable type (a malformed value is logged as text, cut short)."""
+    found: dict[str, Any] = {}
+    if not isinstance(parsed, dict):
+        return found
+    for key, value in parsed.items():
+        column = _IDENTIFYING.get(str(key).lower())
+        if column is None or column in found or value is None or isinstance(value, bool):
+            continue
+        if column in ("invoice_id", "status") and isinstance(value, int):
+            found[column] = value
+        elif isinstance(value, (str, int, float)):
+            text = str(value)[:64]
+            if column in ("invoice_id", "status") and text.strip().lstrip("-").isdigit():
+                found[column] = int(text)
+            elif column not in ("invoice_id", "status"):
+                found[column] = text
+    return found
 
 
 def _loggable(body: bytes) -> Any:

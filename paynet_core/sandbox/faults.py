@@ -10,6 +10,7 @@ kind                          applied  what the caller sees
 ============================  =======  ==========================================================
 ``http_500``                  no       HTTP 500, JSON ``api_error`` body
 ``http_502_html``             no       HTTP 502, an HTML page (like a proxy in front of the API)
+``http_503``                  no       HTTP 503 with ``Retry-After: 1`` (the service is overloaded)
 ``rate_limit``                no       HTTP 429 with ``Retry-After: 1``
 ``error_in_200``              no       HTTP 200 with a non-zero code (Paynet 8, Payofin -18)
 ``("result_code", n)``        no       HTTP 200 with code ``n`` (Paynet) / resultCode ``n`` (Payofin)
@@ -26,6 +27,9 @@ kind                          applied  what the caller sees
 
 ``disconnect`` applies the request first on purpose: a client cannot tell the two cases apart,
 and the applied case is the one that duplicates invoices when a client retries blindly.
+
+From the shell (``sandbox serve --faults``, ``PAYNET_SANDBOX_FAULTS``) the kinds go by short
+names, see :data:`FAULT_NAMES` and :func:`parse_faults`.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from __future__ import annotations
 import random
 import threading
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 FaultKind = str | tuple[str, int]
@@ -43,6 +47,7 @@ PRE_KINDS = frozenset(
     {
         "http_500",
         "http_502_html",
+        "http_503",
         "rate_limit",
         "error_in_200",
         "connect_timeout",
@@ -69,6 +74,121 @@ DEFAULT_RANDOM_KINDS: tuple[str, ...] = (
     "timeout_after",
     "disconnect",
 )
+
+#: The short names the shell uses → fault kinds. ``drop`` loses the request (not applied),
+#: ``drop_after`` applies it and loses the reply; ``hang`` answers nothing until the client gives
+#: up (the loopback door closes the connection after ``FaultPlan.timeout_seconds``).
+FAULT_NAMES: dict[str, str] = {
+    "500": "http_500",
+    "502": "http_502_html",
+    "503": "http_503",
+    "429": "rate_limit",
+    "drop": "disconnect_before",
+    "drop_after": "disconnect",
+    "hang": "timeout_before",
+    "hang_after": "timeout_after",
+    "malformed": "malformed_json",
+    "empty": "empty_body",
+}
+_NAME_OF = {kind: name for name, kind in FAULT_NAMES.items()}
+
+ENV_FAULT_RATE = "PAYNET_SANDBOX_FAULT_RATE"
+ENV_FAULTS = "PAYNET_SANDBOX_FAULTS"
+ENV_LATENCY_MS = "PAYNET_SANDBOX_LATENCY_MS"
+ENV_JITTER_MS = "PAYNET_SANDBOX_JITTER_MS"
+
+
+def fault_name(kind: str) -> str:
+    """The short name of a kind (``disconnect`` → ``drop_after``), or the kind itself."""
+    return _NAME_OF.get(kind, kind)
+
+
+def parse_faults(text: str) -> tuple[str, ...]:
+    """``"500,drop"`` → ``("http_500", "disconnect_before")``.
+
+    Accepts the short names of :data:`FAULT_NAMES` and the kinds themselves; raises
+    ``ValueError`` naming the bad token and the choices.
+    """
+    kinds: list[str] = []
+    for token in (t.strip() for t in text.split(",")):
+        if not token:
+            continue
+        kind = FAULT_NAMES.get(token.lower(), token.lower())
+        if kind not in KINDS:
+            raise ValueError(
+                f"unknown fault {token!r}; choose from {', '.join(FAULT_NAMES)} "
+                f"(or a kind: {', '.join(sorted(KINDS))})"
+            )
+        if kind not in kinds:
+            kinds.append(kind)
+    if not kinds:
+        raise ValueError(f"no fault given; choose from {', '.join(FAULT_NAMES)}")
+    return tuple(kinds)
+
+
+def parse_rate(text: str | float, *, name: str = "fault rate") -> float:
+    """A share between 0 and 1 (``"0.05"``); ``ValueError`` saying what is wrong."""
+    try:
+        rate = float(text)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} {text!r} is not a number; give a share such as 0.05") from None
+    if not 0.0 <= rate <= 1.0:  # also refuses nan
+        raise ValueError(f"{name} {text!r} must be between 0 and 1 (e.g. 0.05 for 5%)")
+    return rate
+
+
+def _milliseconds(text: str, name: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"{name} {text!r} is not a number of milliseconds") from None
+    if not 0.0 <= value <= 600_000:
+        raise ValueError(f"{name} {text!r} must be between 0 and 600000 ms")
+    return value
+
+
+def fault_plan(
+    *,
+    fault_rate: float = 0.0,
+    faults: Iterable[str] | str | None = None,
+    latency_ms: float = 0.0,
+    jitter_ms: float = 0.0,
+    seed: int = 0,
+) -> FaultPlan:
+    """A plan from shell-style settings: ``faults`` as short names or kinds (default: the
+    transient failures of :data:`DEFAULT_RANDOM_KINDS`)."""
+    if isinstance(faults, str):
+        kinds: tuple[str, ...] = parse_faults(faults)
+    elif faults is None:
+        kinds = DEFAULT_RANDOM_KINDS
+    else:
+        kinds = parse_faults(",".join(faults))
+    return FaultPlan(
+        latency=latency_ms / 1000,
+        jitter=jitter_ms / 1000,
+        rate=parse_rate(fault_rate),
+        kinds=kinds,
+        seed=seed,
+    )
+
+
+def fault_plan_from_env(env: Mapping[str, str]) -> FaultPlan:
+    """The plan ``PAYNET_SANDBOX_FAULT_RATE`` / ``_FAULTS`` / ``_LATENCY_MS`` / ``_JITTER_MS``
+    describe (unset or empty: a quiet network); ``ValueError`` naming the variable on bad input."""
+
+    def get(key: str) -> str | None:
+        value = env.get(key)
+        return value.strip() if value is not None and value.strip() else None
+
+    raw_faults = get(ENV_FAULTS)
+    try:
+        kinds = parse_faults(raw_faults) if raw_faults else None
+    except ValueError as exc:
+        raise ValueError(f"{ENV_FAULTS}: {exc}") from None
+    rate = parse_rate(get(ENV_FAULT_RATE) or 0, name=ENV_FAULT_RATE)
+    latency = _milliseconds(get(ENV_LATENCY_MS) or "0", ENV_LATENCY_MS)
+    jitter = _milliseconds(get(ENV_JITTER_MS) or "0", ENV_JITTER_MS)
+    return fault_plan(fault_rate=rate, faults=kinds, latency_ms=latency, jitter_ms=jitter)
 
 
 def validate_kind(kind: FaultKind) -> FaultKind:

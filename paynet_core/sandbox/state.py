@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -106,9 +106,14 @@ CREATE TABLE IF NOT EXISTS received (
     handled INTEGER NOT NULL,
     code INTEGER,
     fault TEXT,
-    received_at TEXT NOT NULL
+    received_at TEXT NOT NULL,
+    invoice_id INTEGER,
+    subscription TEXT,
+    status INTEGER
 );
 """
+#: Columns added to ``received`` after the first files were written (added on open).
+_RECEIVED_ADDED = {"invoice_id": "INTEGER", "subscription": "TEXT", "status": "INTEGER"}
 
 _DATA_TABLES = (
     "invoices",
@@ -130,6 +135,9 @@ class ReceivedRequest:
     ``invoice_no`` that already exists); False when a fault answered first (nothing applied).
     ``fault``: what the caller got instead of the answer, if anything (a post fault such as
     ``disconnect`` means applied, reply lost).
+    ``invoice_id`` / ``subscription`` / ``status``: the request's identifying fields, as sent
+    (``subscription`` is a subscription_id or reference_no, or Payofin's subscriberNo;
+    ``invoice_id`` also holds Payofin's invoicePaymentId / invoiceQueryId).
     """
 
     seq: int
@@ -139,6 +147,9 @@ class ReceivedRequest:
     code: int | None
     fault: str | None
     received_at: datetime
+    invoice_id: int | None = None
+    subscription: str | None = None
+    status: int | None = None
 
 
 @dataclass(frozen=True)
@@ -213,6 +224,11 @@ def _ts(dt: datetime) -> str:
     return to_istanbul(dt).replace(tzinfo=None).isoformat(timespec="seconds")
 
 
+def _ts_ms(dt: datetime) -> str:
+    # The request log wants sub-second order for a human reading it; ISO text still sorts.
+    return to_istanbul(dt).replace(tzinfo=None).isoformat(timespec="milliseconds")
+
+
 def _dt(text: str | None) -> datetime | None:
     return None if text is None else datetime.fromisoformat(text).replace(tzinfo=ISTANBUL)
 
@@ -238,6 +254,11 @@ class State:
         for statement in _SCHEMA.split(";"):
             if statement.strip():
                 self._conn.execute(statement)
+        have = {r["name"] for r in self._all("PRAGMA table_info(received)")}
+        for column, kind in _RECEIVED_ADDED.items():
+            if column not in have:
+                self._conn.execute(f"ALTER TABLE received ADD COLUMN {column} {kind}")
+        self._conn.execute("CREATE INDEX IF NOT EXISTS received_by_time ON received(received_at)")
         self._conn.execute(
             "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)",
             (str(SCHEMA_VERSION),),
@@ -314,18 +335,35 @@ class State:
     def note_received(self, r: ReceivedRequest) -> None:
         with self.transaction():
             self._conn.execute(
-                "INSERT INTO received(operation, invoice_no, handled, code, fault, received_at) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (r.operation, r.invoice_no, int(r.handled), r.code, r.fault, _ts(r.received_at)),
+                "INSERT INTO received(operation, invoice_no, handled, code, fault, received_at, "
+                "invoice_id, subscription, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    r.operation,
+                    r.invoice_no,
+                    int(r.handled),
+                    r.code,
+                    r.fault,
+                    _ts_ms(r.received_at),
+                    r.invoice_id,
+                    r.subscription,
+                    r.status,
+                ),
             )
 
-    def received(self, operation: str | None = None) -> list[ReceivedRequest]:
-        sql = "SELECT * FROM received"
-        params: tuple[str, ...] = ()
+    def received(
+        self, operation: str | None = None, *, since: datetime | None = None
+    ) -> list[ReceivedRequest]:
+        """Received requests, oldest first (of one operation, at or after ``since``)."""
+        where, params = ["1=1"], []
         if operation is not None:
-            sql, params = sql + " WHERE operation = ?", (operation,)
+            where.append("operation = ?")
+            params.append(operation)
+        if since is not None:
+            where.append("received_at >= ?")
+            params.append(_ts_ms(since))
+        sql = f"SELECT * FROM received WHERE {' AND '.join(where)} ORDER BY seq"
         with self.transaction():
-            rows = self._all(sql + " ORDER BY seq", params)
+            rows = self._all(sql, params)
         return [
             ReceivedRequest(
                 seq=r["seq"],
@@ -335,6 +373,9 @@ class State:
                 code=r["code"],
                 fault=r["fault"],
                 received_at=_dt(r["received_at"]),  # type: ignore[arg-type]
+                invoice_id=r["invoice_id"],
+                subscription=r["subscription"],
+                status=r["status"],
             )
             for r in rows
         ]
@@ -368,6 +409,85 @@ class State:
                     _ts(s.created_at),
                 ),
             )
+
+    def insert_many(
+        self,
+        subscriptions: Iterable[SubscriptionRecord] = (),
+        invoices: Iterable[Mapping[str, Any]] = (),
+        payments: Iterable[Mapping[str, Any]] = (),
+    ) -> None:
+        """Bulk load for demo data: one statement per table, no checks beyond the schema's.
+
+        ``invoices``: subscription_id, invoice_no, amount, agent_amount, company_amount, val_date,
+        status, created_at (ids in the given order). ``payments``: the payment columns, with
+        ``invoice_payment_id`` None for the next id and ``paid_at`` a datetime.
+        """
+        sub_rows = [
+            (
+                s.subscription_id, s.reference_no, s.name_surname, s.amount, s.agent_id,
+                s.agent_amount, s.company_amount, s.interval, s.interval_count, s.period,
+                _ts(s.begin_date), int(s.is_fixed_price), s.status, s.group_reference_no,
+                s.end_user_email, s.end_user_gsm, _ts(s.created_at),
+            )
+            for s in subscriptions
+        ]  # fmt: skip
+        invoice_rows = [
+            (
+                i["invoice_no"], i["subscription_id"], i["amount"], i["agent_amount"],
+                i["company_amount"], i.get("currency", "TRY"), _ts(i["val_date"]),
+                int(i["status"]), _ts(i["created_at"]), _ts(i["created_at"]),
+            )
+            for i in invoices
+        ]  # fmt: skip
+        payment_rows = [
+            (
+                p["invoice_payment_id"], p["soot_code"], p["soot_name"], p["invoice_type"],
+                p["subscriber_no"], p["customer_name"], p["invoice_no"], p["exp_date"].isoformat(),
+                p["invoice_amount"], p["profit"], _ts(p["paid_at"]), p["status"],
+                _ts(p["paid_at"]) if p["status"] == "Cancelled" else None,
+            )
+            for p in payments
+        ]  # fmt: skip
+        with self.transaction():
+            self._conn.executemany(
+                "INSERT INTO subscriptions VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", sub_rows
+            )
+            self._conn.executemany(
+                "INSERT INTO invoices(invoice_no, subscription_id, amount, agent_amount, "
+                "company_amount, currency, val_date, status, created_at, updated_at) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?)",
+                invoice_rows,
+            )
+            self._conn.executemany(
+                "INSERT INTO payofin_payments(invoice_payment_id, soot_code, soot_name, "
+                "invoice_type, subscriber_no, customer_name, invoice_no, exp_date, invoice_amount, "
+                "profit, paid_at, status, cancelled_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                payment_rows,
+            )
+
+    def summary(self) -> dict[str, Any]:
+        """Rows per data table (subscriptions, invoices, payments, bills, received) and the
+        first and last day of the invoices (``val_date``) and payments (``paid_at``)."""
+        tables = {
+            "subscriptions": "subscriptions",
+            "invoices": "invoices",
+            "payments": "payofin_payments",
+            "bills": "payofin_bills",
+            "received": "received",
+        }
+        spans = {"invoices": ("invoices", "val_date"), "payments": ("payofin_payments", "paid_at")}
+        out: dict[str, Any] = {}
+        with self.transaction():
+            for name, table in tables.items():
+                out[name] = self._one(f"SELECT COUNT(*) AS n FROM {table}")["n"]  # type: ignore[index]
+            for name, (table, column) in spans.items():
+                row = self._one(f"SELECT MIN({column}) AS lo, MAX({column}) AS hi FROM {table}")
+                out[f"{name}_span"] = (
+                    None
+                    if row is None or row["lo"] is None
+                    else (date.fromisoformat(row["lo"][:10]), date.fromisoformat(row["hi"][:10]))
+                )
+        return out
 
     def find_subscription(
         self, subscription_id: str | None = None, reference_no: str | None = None

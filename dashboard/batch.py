@@ -41,7 +41,7 @@ def batch_upload(rt: Runtime, user: User, *, kind: str) -> None:
     try:
         result = _READERS[kind](upload.getvalue(), upload.name)
     except InputError as err:
-        st.error(f"**{upload.name}** cannot be used: {err}", icon="✋")
+        st.error(f"**{ui.literal(upload.name)}** cannot be used: {ui.literal(err)}", icon="✋")
         return
     validation_table(result)
     if not result.rows:
@@ -60,11 +60,11 @@ def validation_table(result) -> None:
     frame = result.as_dataframe()
     bad = result.errors_by_row()
     st.markdown(
-        f"**{result.total_rows} rows** read from `{result.filename}`: "
+        f"**{result.total_rows} rows** read from {ui.literal(result.filename)}: "
         f":green[{result.valid_count} valid], :red[{len(result.invalid_rows)} invalid]"
     )
     for warning in result.warnings:
-        st.warning(warning)
+        st.warning(ui.literal(warning))
     if frame.empty:
         return
 
@@ -88,7 +88,7 @@ def confirm_and_start(rt: Runtime, user: User, plan: Plan, *, key: str, destruct
     with st.container(border=True):
         st.subheader("Plan")
         for line in plan.describe():
-            st.markdown(f"- {line}")
+            st.markdown(f"- {ui.literal(line)}")
         live = live_requires_confirmation(rt.mode)
         phrase = confirmation_phrase(plan)
         typed = None

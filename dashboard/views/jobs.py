@@ -30,7 +30,7 @@ default = st.query_params.get("job")
 ids = jobs["job_id"].tolist()
 job_id = st.selectbox("Job", ids, index=ids.index(default) if default in ids else 0, key="jobs_pick")
 job = rt.store.job(job_id)
-st.caption(f"Created by {job['created_by']} · {job['mode']} · {job['source_name'] or ''}")
+st.caption(f"Created by {ui.literal(job['created_by'])} · {job['mode']} · {ui.literal(job['source_name'] or '')}")
 
 if user.can("run_job"):
     c1, c2, c3 = st.columns(3)

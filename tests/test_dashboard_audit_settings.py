@@ -6,6 +6,7 @@ import pytest
 from dashboard_helpers import (  # noqa: F401
     _fresh_caches,
     app,
+    as_admin,
     assert_clean,
     demo,
     download_bytes,
@@ -35,7 +36,7 @@ def audited(store):
     return no, User(email="other@example.com", name="Other", role=Role.OPERATOR)
 
 
-def test_audit_lists_filters_and_exports(app, store, audited):
+def test_audit_lists_filters_and_exports(as_admin, app, store, audited):
     no, _ = audited
     at = open_page(app, "views/audit.py")
     assert_clean(at)
@@ -95,7 +96,7 @@ def _every_value(at) -> str:
     return "\n".join(parts)
 
 
-def test_settings_shows_masked_keys_only(keyed_sandbox, demo):
+def test_settings_shows_masked_keys_only(keyed_sandbox, demo, as_admin):
     at = new_app()
     at = open_page(at, "views/settings.py")
     assert_clean(at)
@@ -112,7 +113,7 @@ def test_settings_shows_masked_keys_only(keyed_sandbox, demo):
         assert raw[8:20] not in everything
 
 
-def test_settings_without_keys_says_not_set(app):
+def test_settings_without_keys_says_not_set(as_admin, app):
     at = open_page(app, "views/settings.py")
     table = at.table[0].value
     values = dict(zip(table["setting"], table["value"], strict=True))

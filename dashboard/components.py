@@ -22,7 +22,7 @@ log = logging.getLogger("dashboard")
 # openers everywhere; block markers (#, >, -, +, =, "1.") at a line's start; an underscore at a
 # word's edge; a colon before a letter or "/" (":red[", ":smile:", "http://" autolinks); "www.".
 _ALWAYS = re.compile(r"[\\`*\[\]<&|~$@]")
-_LINE_START = re.compile(r"(?m)^([ \t]*)([#>+=-]|\d+[.)])")
+_LINE_START = re.compile(r"(?m)^([ \t]*)([#>+=-]|\d{1,9}[.)](?=[ \t]|$))")
 _UNDERSCORE = re.compile(r"(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
 _COLON = re.compile(r":(?=[A-Za-z/])")
 _WWW = re.compile(r"(?i)(www)\.")

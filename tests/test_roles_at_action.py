@@ -78,7 +78,9 @@ def test_anonymous_in_test_mode_cannot_refresh_on_lookup(test_mode_without_login
     assert len(store.audit_rows(limit=100_000)) == audit_before
 
 
-def test_anonymous_in_test_mode_cannot_fetch_a_payment_on_lookup(test_mode_without_login, provider_calls):
+def test_anonymous_in_test_mode_cannot_fetch_a_payment_on_lookup(
+    test_mode_without_login, provider_calls
+):
     at = open_page(new_app(), "views/lookup.py")
     at.text_input(key="lookup_payment").input("987654321").run()  # not cached: would ask Payofin
     assert not at.exception

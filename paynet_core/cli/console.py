@@ -50,6 +50,7 @@ def styled(*parts: str | tuple[str, str]) -> Text:
 
 # -- --out ---------------------------------------------------------------------------------------
 
+
 class OutPathError(Exception):
     """A --out file that must not or cannot be written; the message says why and what to do."""
 
@@ -70,7 +71,9 @@ def check_out_path(path: Path | str, *, force: bool = False) -> Path:
             f"{visible(path)} is paynet-ops' own database; write the export somewhere else"
         )
     if resolved.is_dir():
-        raise OutPathError(f"{visible(path)} is a directory; give a file name, e.g. {visible(path / 'export.csv')}")
+        raise OutPathError(
+            f"{visible(path)} is a directory; give a file name, e.g. {visible(path / 'export.csv')}"
+        )
     if resolved.exists() and not force:
         raise OutPathError(f"{visible(path)} already exists; use --force to overwrite it")
     if resolved.exists() and not resolved.is_file():

@@ -61,7 +61,9 @@ def cli(*args, input: str | None = None):
 
 
 def ok(result) -> str:
-    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(
+        result.exception
+    )
     return result.output
 
 
@@ -82,7 +84,10 @@ def test_markup_in_a_sql_result_prints_as_typed(runtime):
 
 
 def test_osc52_in_provider_data_is_made_visible(runtime):
-    for args in (("lookup", "payment", 9100), ("sql", "SELECT institution FROM bill_payments WHERE invoice_payment_id = 9100")):
+    for args in (
+        ("lookup", "payment", 9100),
+        ("sql", "SELECT institution FROM bill_payments WHERE invoice_payment_id = 9100"),
+    ):
         result = cli(*args)
         out = ok(result)
         assert result.exit_code == 0, out
@@ -122,31 +127,41 @@ def test_sql_timeout_ends_a_recursive_cte_within_the_limit(runtime):
 
 
 def test_sql_has_a_default_time_limit():
-    from paynet_core.cli.support import sql
-
     import inspect
+
+    from paynet_core.cli.support import sql
 
     assert inspect.signature(sql).parameters["timeout"].default == 30.0
 
 
 def test_sql_stops_on_ctrl_c(runtime):
-    swallow = signal.signal(signal.SIGINT, lambda *a: None)  # a missing handler must not kill pytest
-    try:
-        ours = signal.getsignal(signal.SIGINT)
+    previous = signal.signal(
+        signal.SIGINT, lambda *a: None
+    )  # a missing handler must not kill pytest
+    ours = signal.getsignal(signal.SIGINT)
+    done = threading.Event()
 
-        def press_ctrl_c() -> None:
-            deadline = time.monotonic() + 10
-            while signal.getsignal(signal.SIGINT) is ours and time.monotonic() < deadline:
-                time.sleep(0.01)  # polling for the command to install its handler
-            time.sleep(0.2)  # let the query get going
+    def press_ctrl_c() -> None:
+        deadline = time.monotonic() + 10
+        while (
+            signal.getsignal(signal.SIGINT) is ours
+            and not done.is_set()
+            and time.monotonic() < deadline
+        ):
+            time.sleep(0.01)  # polling for the command to install its handler
+        if not done.wait(0.2):  # let the query get going
             os.kill(os.getpid(), signal.SIGINT)
 
-        threading.Thread(target=press_ctrl_c, daemon=True).start()
+    presser = threading.Thread(target=press_ctrl_c, daemon=True)
+    presser.start()
+    try:
         started = time.monotonic()
         result = cli("sql", FOREVER + "SELECT count(*) FROM c", "--timeout", "20")
         elapsed = time.monotonic() - started
     finally:
-        signal.signal(signal.SIGINT, swallow)
+        done.set()
+        presser.join()
+        signal.signal(signal.SIGINT, previous)
     out = ok(result)
     assert result.exit_code == 130, out
     assert "Ctrl+C" in out
@@ -176,7 +191,11 @@ def test_out_refuses_an_existing_file_unless_force(runtime, tmp_path):
     out = tmp_path / "mine.csv"
     out.write_text("precious", encoding="utf-8")
     refused = cli(*EXPORT, "--out", out)
-    assert refused.exit_code == 2 and "already exists" in refused.output and "--force" in refused.output
+    assert (
+        refused.exit_code == 2
+        and "already exists" in refused.output
+        and "--force" in refused.output
+    )
     assert out.read_text(encoding="utf-8") == "precious"
     forced = cli(*EXPORT, "--out", out, "--force")
     assert forced.exit_code == 0, forced.output
@@ -261,7 +280,11 @@ def test_live_confirm_count_matching_the_plan_starts_with_a_first_batch(live):
     path, started = live
     result = cli("invoices", "set-status", path, "--yes", "--confirm-count", 2)
     assert result.exit_code == 2 and "stopped by the test" in result.output
-    assert started and started[0]["confirmation"] == "2" and started[0]["first_batch"] == engine.LIVE_FIRST_BATCH
+    assert (
+        started
+        and started[0]["confirmation"] == "2"
+        and started[0]["first_batch"] == engine.LIVE_FIRST_BATCH
+    )
 
 
 def test_live_refuses_to_skip_the_first_batch(live):
@@ -274,13 +297,17 @@ def test_live_refuses_to_skip_the_first_batch(live):
 def test_a_live_job_always_gets_a_first_batch(tmp_path):
     rt = open_runtime()
     plan = plan_status_changes([("A1", InvoiceStatus.CANCEL)], store=rt.store)
-    job_id = engine.start_job(plan, store=rt.store, mode="live", created_by="x", confirmation="1", first_batch=0)
+    job_id = engine.start_job(
+        plan, store=rt.store, mode="live", created_by="x", confirmation="1", first_batch=0
+    )
     assert rt.store.job(job_id)["options"]["first_batch"] == engine.LIVE_FIRST_BATCH
 
 
 def test_live_resume_yes_shows_the_review_and_needs_the_count(monkeypatch, tmp_path):
     rt = open_runtime()
-    plan = plan_status_changes([("A1", InvoiceStatus.CANCEL), ("A2", InvoiceStatus.CANCEL)], store=rt.store)
+    plan = plan_status_changes(
+        [("A1", InvoiceStatus.CANCEL), ("A2", InvoiceStatus.CANCEL)], store=rt.store
+    )
     job_id = engine.start_job(plan, store=rt.store, mode="live", created_by="x", confirmation="2")
     engine.pause_job(job_id, store=rt.store, actor="x")
     monkeypatch.setenv("PAYNET_OPS_MODE", "live")

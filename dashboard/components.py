@@ -21,7 +21,7 @@ log = logging.getLogger("dashboard")
 # "1.234,56" stay readable in the page source and in tests): link/image/HTML/code/emphasis
 # openers everywhere; block markers (#, >, -, +, =, "1.") at a line's start; an underscore at a
 # word's edge; a colon before a letter or "/" (":red[", ":smile:", "http://" autolinks); "www.".
-_ALWAYS = re.compile(r"[\\`*\[\]<&|~$@]")
+_ALWAYS = re.compile(r"[\\`*\[\]<&|~$]")  # "@" stays: an e-mail may become a mailto link, nothing else
 _LINE_START = re.compile(r"(?m)^([ \t]*)([#>+=-]|\d{1,9}[.)](?=[ \t]|$))")
 _UNDERSCORE = re.compile(r"(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
 _COLON = re.compile(r":(?=[A-Za-z/])")

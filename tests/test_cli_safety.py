@@ -228,6 +228,14 @@ def test_out_naming_a_directory_is_a_clear_error(runtime, tmp_path):
     assert result.exception is None or isinstance(result.exception, SystemExit)
 
 
+def test_out_with_a_name_the_file_system_refuses_is_a_clear_error(runtime, tmp_path):
+    for args in ((*EXPORT, "--out"), ("sql", "SELECT 1", "--csv")):
+        result = cli(*args, tmp_path / ("x" * 300 + ".csv"))
+        assert result.exit_code == 2, result.output
+        assert "cannot be used as a file name" in result.output
+        assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
 @pytest.mark.parametrize("name", ["a[1].xlsx", "b:c.xlsx", "what?.xlsx", "x*y.xlsx"])
 def test_xlsx_names_excel_would_refuse_as_a_sheet_title_still_work(runtime, tmp_path, name):
     out = tmp_path / name

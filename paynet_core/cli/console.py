@@ -65,6 +65,14 @@ def check_out_path(path: Path | str, *, force: bool = False) -> Path:
     path = Path(path)
     if not str(path).strip():
         raise OutPathError("--out needs a file name")
+    try:
+        return _check(path, force)
+    except (OSError, ValueError) as exc:  # a name the file system refuses (too long, NUL...)
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise OutPathError(f"{visible(path)} cannot be used as a file name: {reason}") from None
+
+
+def _check(path: Path, force: bool) -> Path:
     resolved = path.expanduser().resolve()
     if resolved in _protected():
         raise OutPathError(

@@ -510,7 +510,10 @@ def sql(
     if csv is not None:
         from ..exports import write_export
 
-        write_export(pd.DataFrame.from_records(rows, columns=columns), "csv", csv)
+        try:
+            write_export(pd.DataFrame.from_records(rows, columns=columns), "csv", csv)
+        except OSError as exc:
+            raise _fail(f"cannot write {visible(csv)}: {exc.strerror or exc}", EXIT_REFUSED) from None
         console.print(styled(f"Wrote {len(rows)} rows to ", str(csv), "."))
         return
     table = Table(show_lines=False)

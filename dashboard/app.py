@@ -21,7 +21,7 @@ if user is None:
 
 if not user.can("view"):
     st.title("paynet-ops")
-    st.error(f"{user.email} has no role here. Ask an admin to add you to [roles].", icon="🔒")
+    st.error(f"{components.literal(user.email)} has no role here. Ask an admin to add you to \\[roles\\].", icon="🔒")
     if st.button("Log out"):
         st.logout()
     st.stop()

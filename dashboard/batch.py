@@ -6,8 +6,8 @@ import pandas as pd
 import streamlit as st
 
 from paynet_core import importing
-from paynet_core.auth import User
-from paynet_core.errors import InputError, JobConflictError, JobError
+from paynet_core.auth import Role, User, require_role
+from paynet_core.errors import InputError, JobConflictError, JobError, PermissionDenied
 from paynet_core.job_exports import export_failed_rows
 from paynet_core.jobs import (
     confirmation_phrase,
@@ -41,7 +41,7 @@ def batch_upload(rt: Runtime, user: User, *, kind: str) -> None:
     try:
         result = _READERS[kind](upload.getvalue(), upload.name)
     except InputError as err:
-        st.error(f"**{upload.name}** cannot be used: {err}", icon="✋")
+        st.error(f"**{ui.literal(upload.name)}** cannot be used: {ui.literal(err)}", icon="✋")
         return
     validation_table(result)
     if not result.rows:
@@ -60,11 +60,11 @@ def validation_table(result) -> None:
     frame = result.as_dataframe()
     bad = result.errors_by_row()
     st.markdown(
-        f"**{result.total_rows} rows** read from `{result.filename}`: "
+        f"**{result.total_rows} rows** read from {ui.literal(result.filename)}: "
         f":green[{result.valid_count} valid], :red[{len(result.invalid_rows)} invalid]"
     )
     for warning in result.warnings:
-        st.warning(warning)
+        st.warning(ui.literal(warning))
     if frame.empty:
         return
 
@@ -88,7 +88,7 @@ def confirm_and_start(rt: Runtime, user: User, plan: Plan, *, key: str, destruct
     with st.container(border=True):
         st.subheader("Plan")
         for line in plan.describe():
-            st.markdown(f"- {line}")
+            st.markdown(f"- {ui.literal(line)}")
         live = live_requires_confirmation(rt.mode)
         phrase = confirmation_phrase(plan)
         typed = None
@@ -107,6 +107,7 @@ def confirm_and_start(rt: Runtime, user: User, plan: Plan, *, key: str, destruct
         ready = typed is None or typed.strip() == phrase
         if st.button("Start job", type="primary", disabled=not ready, key=f"{key}_start"):
             try:
+                require_role(user, Role.OPERATOR, action="start a job")
                 job_id = start_job(
                     plan, runtime=rt, created_by=user.email, first_batch=first_batch,
                     confirmation=phrase if ready else None,
@@ -116,7 +117,7 @@ def confirm_and_start(rt: Runtime, user: User, plan: Plan, *, key: str, destruct
                 st.page_link("views/jobs.py", label=f"Open job {err.job_id}", icon=":material/open_in_new:",
                              query_params={"job": err.job_id})
                 return
-            except JobError as err:
+            except (JobError, PermissionDenied) as err:
                 ui.show_error(err)
                 return
             run_job_in_background(job_id, rt)
@@ -182,6 +183,11 @@ def job_progress(rt: Runtime, user: User, job_id: str) -> None:
 
 def retry_failed(rt: Runtime, user: User, job_id: str) -> None:
     """A new job for the failed items, read back through the importer (same checks, same numbers)."""
+    try:
+        require_role(user, Role.OPERATOR, action="retry failed items")
+    except PermissionDenied as err:
+        ui.show_error(err)
+        return
     job = rt.store.job(job_id)
     data = export_failed_rows(rt.store, job)
     kind = "invoices" if job["kind"] == "create_invoices" else "statuses"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -10,11 +11,44 @@ import streamlit as st
 from streamlit.runtime.scriptrunner_utils.exceptions import RerunException, StopException
 
 from paynet_core.config import Mode
-from paynet_core.errors import InputError, NotFoundError, PaynetOpsError, ProviderError
+from paynet_core.errors import (
+    InputError,
+    NotFoundError,
+    PaynetOpsError,
+    PermissionDenied,
+    ProviderError,
+)
 from paynet_core.money import format_amount, parse_amount
 from paynet_core.paynet.models import RETURN_CODE_TABLE
 
 log = logging.getLogger("dashboard")
+
+# CommonMark lets a backslash escape any ASCII punctuation, and an escaped character is always
+# literal text. Only characters that can open markup are escaped (so "invoice_no", "12:30" and
+# "1.234,56" stay readable in the page source and in tests): link/image/HTML/code/emphasis
+# openers everywhere; block markers (#, >, -, +, =, "1.") at a line's start; an underscore at a
+# word's edge; a colon before a letter or "/" (":red[", ":smile:", "http://" autolinks); "www.".
+_ALWAYS = re.compile(r"[\\`*\[\]<&|~$]")  # "@" stays: an e-mail may become a mailto link, nothing else
+_LINE_START = re.compile(r"(?m)^([ \t]*)([#>+=-]|\d{1,9}[.)](?=[ \t]|$))")
+_UNDERSCORE = re.compile(r"(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
+_COLON = re.compile(r":(?=[A-Za-z/])")
+_WWW = re.compile(r"(?i)(www)\.")
+
+
+def literal(text: object) -> str:
+    """``text`` from outside (a provider, a file, a header, a cell, a URL) for st.markdown,
+    st.error & co, escaped so that Markdown and HTML in it show as typed instead of rendering.
+
+    Every page shows outside text through this; our own markup goes around it, never in it.
+    """
+    if text is None:
+        return ""
+    out = _ALWAYS.sub(lambda m: "\\" + m.group(0), str(text))
+    out = _UNDERSCORE.sub(r"\_", out)
+    out = _COLON.sub(r"\:", out)
+    out = _WWW.sub(r"\1\.", out)
+    return _LINE_START.sub(lambda m: m.group(1) + m.group(2)[:-1] + "\\" + m.group(2)[-1], out)
+
 
 _BADGES = {
     Mode.SANDBOX: (":blue-background[**SANDBOX**]", "Fake money: the built-in simulator."),
@@ -43,16 +77,18 @@ def show_error(err: Exception) -> None:
             code += f" ({known.name})"
         http = f" · HTTP {err.http_status}" if err.http_status else ""
         # the error's class, not its code, says "not found" (Paynet 12 and 24 alike)
-        head = "Not found · {} `{}`" if isinstance(err, NotFoundError) else "{} refused `{}`"
+        head = "Not found · {} {}" if isinstance(err, NotFoundError) else "{} refused {}"
         st.error(
-            f"**{head.format(err.provider, err.operation)}**{code}{http}\n\n{err.message}"
-            + (f"\n\nRequest id: `{err.request_id}`" if err.request_id else ""),
+            f"**{head.format(literal(err.provider), literal(err.operation))}**{code}{http}\n\n{literal(err.message)}"
+            + (f"\n\nRequest id: {literal(err.request_id)}" if err.request_id else ""),
             icon="🚫",
         )
     elif isinstance(err, InputError):
-        st.error(str(err), icon="✋")
+        st.error(literal(err), icon="✋")
+    elif isinstance(err, PermissionDenied):
+        st.error(literal(err), icon="🔒")
     elif isinstance(err, PaynetOpsError):
-        st.error(str(err), icon="⚠️")
+        st.error(literal(err), icon="⚠️")
     else:
         log.exception("unexpected error on a page")
         st.error(
@@ -81,7 +117,7 @@ def money_input(label: str, *, key: str, required: bool = True, help: str | None
     try:
         value = parse_amount(raw, field=label)
     except InputError as err:
-        st.caption(f":red[{err.message}]")
+        st.caption(f":red[{literal(err.message)}]")
         return None
     st.caption(f"= {format_amount(value)}")
     return value
@@ -95,7 +131,7 @@ def sidebar(user) -> None:
 
     rt = services.runtime()
     mode_badge(rt.mode)
-    st.sidebar.caption(f"Signed in as **{user.label}**")
+    st.sidebar.caption(f"Signed in as **{literal(user.label)}**")
     if user.demo:
         st.sidebar.info("Sandbox demo operator — no login configured. Nothing here is real money.", icon=":material/science:")
     elif rt.settings.auth_configured and st.sidebar.button("Log out"):
@@ -104,12 +140,16 @@ def sidebar(user) -> None:
     last = rt.store.last_sync_time()
     st.sidebar.caption(f"Last sync: **{format_display_datetime(last) if last else 'never'}**")
     if task.running:
-        st.sidebar.caption(f"Syncing… {task.message}")
+        st.sidebar.caption(f"Syncing… {literal(task.message)}")
     elif task.error:
-        st.sidebar.error(f"Last sync failed: {task.error}")
+        st.sidebar.error(f"Last sync failed: {literal(task.error)}")
     if user.can("sync") and st.sidebar.button("Sync now", disabled=task.running, help="Refresh the cache from the APIs in the background"):
-        services.start_sync(user)
-        st.rerun()
+        try:
+            services.start_sync(user)
+        except PermissionDenied as err:
+            show_error(err)
+        else:
+            st.rerun()
 
 
 def day(value) -> str:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import streamlit as st
 
-from paynet_core.auth import Role, User, demo_user, role_for
+from paynet_core.auth import Role, User, anonymous_user, demo_user, require_role, role_for
 from paynet_core.config import Mode, load_settings
 from paynet_core.runtime import Runtime, open_runtime
 
@@ -45,7 +45,7 @@ def current_user() -> User | None:
         return User(email=email, name=str(info.get("name") or email), role=role)
     if settings.mode is Mode.SANDBOX:
         return demo_user()
-    return User(email="anonymous@local", name="Not logged in", role=Role.VIEWER)
+    return anonymous_user()
 
 
 PAGES = [
@@ -110,6 +110,7 @@ def sync_task() -> SyncTask:
 
 def start_sync(user: User) -> bool:
     """Start a sync in a background thread; False when one is already running."""
+    require_role(user, Role.OPERATOR, action="sync")
     task = sync_task()
     if task.running:
         return False

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from .auth import User
+from .auth import Role, User, require_role
 from .errors import InputError, NotFoundError, ProviderError
 from .paynet.client import CreatedInvoice, create_invoice_call, generate_invoice_no
 from .paynet.models import Invoice, InvoiceStatus
@@ -77,6 +77,7 @@ def draft_invoice(
 
 def issue_invoice(runtime: Runtime, draft: InvoiceDraft, *, user: User) -> CreatedInvoice:
     """Send one invoice; cache it as Waiting and audit the outcome (success or refusal)."""
+    require_role(user, Role.OPERATOR, action="issue an invoice")
     store = runtime.store
     target = [draft.invoice_no]
     try:
@@ -123,6 +124,7 @@ def _subscription_of(runtime: Runtime, reference_no: str | None) -> str | None:
 
 def change_invoice_status(runtime: Runtime, invoice_no: str, status: InvoiceStatus, *, user: User) -> InvoiceStatus | None:
     """Set one invoice's status at Paynet, then in the cache (with history) and the audit log."""
+    require_role(user, Role.OPERATOR, action="change an invoice's status")
     store = runtime.store
     cached = store.get_invoice(invoice_no=invoice_no)
     before = None if cached is None else cached["status"]
@@ -143,8 +145,11 @@ def change_invoice_status(runtime: Runtime, invoice_no: str, status: InvoiceStat
     return previous
 
 
-def refresh_invoice(runtime: Runtime, invoice_no: str | None = None, invoice_id: str | None = None) -> dict:
+def refresh_invoice(
+    runtime: Runtime, invoice_no: str | None = None, invoice_id: str | None = None, *, user: User
+) -> dict:
     """Ask Paynet for the current state of one cached invoice and update the cache."""
+    require_role(user, Role.OPERATOR, action="refresh from the API")
     store = runtime.store
     cached = store.get_invoice(invoice_no=invoice_no) if invoice_no else store.get_invoice(invoice_id=invoice_id)
     if cached is None:
@@ -171,12 +176,16 @@ def refresh_invoice(runtime: Runtime, invoice_no: str | None = None, invoice_id:
     return store.get_invoice(invoice_no=cached["invoice_no"]) or {}
 
 
-def lookup_payment(runtime: Runtime, invoice_payment_id: int, *, refresh: bool = False) -> dict:
-    """A Payofin payment from the cache, or from InvoiceCheck (then cached) when asked or absent."""
+def lookup_payment(runtime: Runtime, invoice_payment_id: int, *, user: User, refresh: bool = False) -> dict:
+    """A Payofin payment from the cache, or from InvoiceCheck (then cached) when asked or absent.
+
+    Reading the cache is a view; asking Payofin spends the server's keys and writes the cache,
+    so that part needs an operator."""
     store = runtime.store
     cached = None if refresh else store.get_payment(invoice_payment_id)
     if cached is not None:
         return cached
+    require_role(user, Role.OPERATOR, action="look a payment up at Payofin")
     with runtime.payofin() as payofin:
         payment: BillPayment = payofin.invoice_check(invoice_payment_id)
     store.upsert_payments([payment])

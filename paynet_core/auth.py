@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
 
+from .errors import PermissionDenied
+
 
 class Role(IntEnum):
     NONE = 0
@@ -36,6 +38,7 @@ ACTIONS: dict[str, Role] = {
     "view_jobs": Role.VIEWER,
     "view_audit": Role.ADMIN,
     "settings": Role.ADMIN,
+    "refresh": Role.OPERATOR,  # a provider call with the server's keys, and a cache write
 }
 
 DEMO_EMAIL = "demo.operator@sandbox.local"
@@ -47,6 +50,8 @@ class User:
     name: str
     role: Role
     demo: bool = False
+    #: Nobody logged in (test/live without ``[auth]``): may look, never act.
+    anonymous: bool = False
 
     def can(self, action: str) -> bool:
         return self.role >= ACTIONS[action]
@@ -70,5 +75,33 @@ def role_for(email: str | None, claims: dict[str, Any], roles: dict[str, str]) -
 
 
 def demo_user() -> User:
-    """The local operator of sandbox mode without login: may do everything, on fake money."""
-    return User(email=DEMO_EMAIL, name="Demo operator", role=Role.ADMIN, demo=True)
+    """The local operator of sandbox mode without login: issues and runs jobs, on fake money.
+
+    An operator, not an admin (as the README says): audit log and settings need a login."""
+    return User(email=DEMO_EMAIL, name="Demo operator", role=Role.OPERATOR, demo=True)
+
+
+def anonymous_user() -> User:
+    """Test or live mode without ``[auth]``: a visitor who may read and do nothing else."""
+    return User(email="anonymous@local", name="Not logged in", role=Role.VIEWER, anonymous=True)
+
+
+def require_role(user: User | None, role: Role, *, action: str) -> User:
+    """Raise :class:`PermissionDenied` unless ``user`` may do ``action`` (needs ``role``).
+
+    Called inside each action, right where it runs, so a button drawn for the wrong person
+    (or a stale page) still cannot act. An anonymous visitor is refused every action.
+    """
+    if user is None or user.anonymous:
+        raise PermissionDenied(
+            f"{action}: login is not configured, so actions are disabled in test and live mode "
+            "(add [auth] and [roles] to .streamlit/secrets.toml)",
+            action=action,
+        )
+    if user.role < role:
+        raise PermissionDenied(
+            f"{action} needs the {role.name.lower()} role; {user.email} is "
+            f"{user.role.name.lower() if user.role else 'without a role'}",
+            action=action,
+        )
+    return user

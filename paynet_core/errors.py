@@ -6,6 +6,7 @@
     │   └── MoneyError / DateError
     ├── StoreError                  the cache refused an operation
     ├── JobError                    a bulk job cannot be started, resumed or changed
+    ├── PermissionDenied            the person's role does not allow the action
     └── ProviderError               anything that went wrong talking to Paynet or Payofin
         ├── TransportError          no reply at all (connect failure, timeout, dropped connection)
         │   └── DeadlineExceededError   the reply did not finish within the request's deadline
@@ -59,6 +60,21 @@ class StoreError(PaynetOpsError):
 
 class JobError(PaynetOpsError):
     """A bulk job cannot be started, resumed or changed in the requested way."""
+
+
+class PermissionDenied(PaynetOpsError):
+    """The person's role (or the lack of a login) does not allow an action; nothing was done."""
+
+    def __init__(self, message: str, *, action: str):
+        self.action = action
+        super().__init__(message)
+
+    def __reduce__(self):
+        return (_rebuild_denied, (str(self), self.action))
+
+
+def _rebuild_denied(message: str, action: str) -> PermissionDenied:
+    return PermissionDenied(message, action=action)
 
 
 class JobConflictError(JobError):

@@ -153,13 +153,23 @@ def _csv_cell(value: Any) -> str:
 # -- XLSX --------------------------------------------------------------------------------------
 
 
+_SHEET_BAD = re.compile(r"[\[\]:*?/\\]")
+
+
+def sheet_title(name: str) -> str:
+    """A title Excel accepts: no []:*?/\\, no quote at either end, at most 31 characters.
+
+    The sheet is only named after the file, so a file name such as ``a[1].xlsx`` still works."""
+    return _SHEET_BAD.sub("_", name)[:31].strip("'") or "Data"
+
+
 def to_xlsx_bytes(df: pd.DataFrame, *, sheet_name: str = "Data") -> bytes:
     """The frame as an XLSX workbook: text neutralised, integers as integers, dates as dates.
 
     Aware datetimes are written in Istanbul local time (Excel has no time zones).
     """
     wb = Workbook(write_only=True)
-    ws = wb.create_sheet(title=sheet_name[:31])
+    ws = wb.create_sheet(title=sheet_title(sheet_name))
     bold = Font(bold=True)
     header = []
     for name in df.columns:

@@ -234,6 +234,8 @@ def start_job(
             )
     if first_batch is not None and first_batch < 1:
         first_batch = None
+    if live_requires_confirmation(mode) and first_batch is None:
+        first_batch = LIVE_FIRST_BATCH  # a LIVE job always pauses for a review: no way around it
     options = {
         "concurrency": concurrency,
         "rate": rate,

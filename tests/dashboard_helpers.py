@@ -81,6 +81,18 @@ def demo(media, tmp_path_factory):
 
 
 @pytest.fixture
+def as_admin(monkeypatch):
+    """The sandbox session signed in as an admin. The demo user is an operator (audit log and
+    settings need the admin role); this stands in for a login with ``[roles]`` saying admin."""
+    from dashboard import services
+    from paynet_core.auth import Role, User
+
+    admin = User(email="demo.admin@sandbox.local", name="Demo admin", role=Role.ADMIN, demo=True)
+    monkeypatch.setattr(services, "demo_user", lambda: admin)
+    return admin
+
+
+@pytest.fixture
 def sb(demo):
     """The in-process sandbox the app's clients talk to (same tmp path, same object)."""
     from paynet_core.sandbox import open_sandbox

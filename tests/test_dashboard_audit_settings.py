@@ -6,6 +6,7 @@ import pytest
 from dashboard_helpers import (  # noqa: F401
     _fresh_caches,
     app,
+    as_admin,
     assert_clean,
     demo,
     download_bytes,
@@ -35,7 +36,7 @@ def audited(store):
     return no, User(email="other@example.com", name="Other", role=Role.OPERATOR)
 
 
-def test_audit_lists_filters_and_exports(app, store, audited):
+def test_audit_lists_filters_and_exports(as_admin, app, store, audited):
     no, _ = audited
     at = open_page(app, "views/audit.py")
     assert_clean(at)
@@ -95,7 +96,7 @@ def _every_value(at) -> str:
     return "\n".join(parts)
 
 
-def test_settings_shows_no_key_and_warns_that_sandbox_ignores_them(keyed_sandbox, demo):
+def test_settings_shows_no_key_and_warns_that_sandbox_ignores_them(keyed_sandbox, demo, as_admin):
     at = new_app()
     at = open_page(at, "views/settings.py")
     assert_clean(at)
@@ -113,7 +114,7 @@ def test_settings_shows_no_key_and_warns_that_sandbox_ignores_them(keyed_sandbox
         assert raw[-4:] not in everything
 
 
-def test_settings_shows_the_effective_endpoints(monkeypatch, app):
+def test_settings_shows_the_effective_endpoints(monkeypatch, as_admin, app):
     monkeypatch.setenv("PAYNET_BASE_URL", "http://127.0.0.1:9/")
     from dashboard import services
 
@@ -125,7 +126,7 @@ def test_settings_shows_the_effective_endpoints(monkeypatch, app):
     services.runtime.clear()
 
 
-def test_settings_without_keys_says_not_set(app):
+def test_settings_without_keys_says_not_set(as_admin, app):
     at = open_page(app, "views/settings.py")
     table = at.table[0].value
     values = dict(zip(table["setting"], table["value"], strict=True))

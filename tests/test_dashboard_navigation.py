@@ -10,6 +10,7 @@ from dashboard_helpers import (  # noqa: F401
     _fresh_caches,
     all_text,
     app,
+    as_admin,
     assert_clean,
     demo,
     media,
@@ -43,7 +44,7 @@ def test_default_page_is_overview_with_sidebar(app):
     assert "Sync now" in [b.label for b in app.sidebar.button]
 
 
-def test_every_page_renders_and_switching_works(app):
+def test_every_page_renders_and_switching_works(as_admin, app):
     at = app
     for page in PAGES + list(reversed(PAGES)):
         open_page(at, page)

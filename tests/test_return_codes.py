@@ -322,6 +322,7 @@ def test_a_single_status_change_of_an_unknown_invoice_is_not_found_and_audited(m
 @pytest.mark.parametrize("code", [12, 24])
 def test_a_lookup_told_not_found_says_paynet_no_longer_lists_it(monkeypatch, code):
     from paynet_core import actions
+    from paynet_core.auth import demo_user
     from paynet_core.paynet.models import Invoice, InvoiceStatus
     from paynet_core.runtime import open_runtime
 
@@ -340,7 +341,7 @@ def test_a_lookup_told_not_found_says_paynet_no_longer_lists_it(monkeypatch, cod
     )
     monkeypatch.setattr(rt, "paynet", lambda: client(reply(code, "kayıt yok")))
     with pytest.raises(NotFoundError) as exc:
-        actions.refresh_invoice(rt, invoice_no="GONE-1")
+        actions.refresh_invoice(rt, invoice_no="GONE-1", user=demo_user())
     assert exc.value.code == code
     assert (
         "Paynet no longer lists invoice GONE-1" in exc.value.message
@@ -358,7 +359,7 @@ def test_the_banner_says_not_found_for_12_and_24_alike(monkeypatch, code):
         status_update(reply(code, "böyle bir fatura yok"))
     components.show_error(exc.value)
     (text,) = shown
-    assert text.startswith("**Not found · Paynet `invoice_status_update`**")
+    assert text.startswith("**Not found · Paynet invoice_status_update**")
     assert f"code {code} ({RETURN_CODES[code]})" in text and "böyle bir fatura yok" in text
 
 

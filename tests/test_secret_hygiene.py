@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import streamlit as st
+from dashboard_helpers import as_admin  # noqa: F401
 from streamlit.testing.v1 import AppTest
 
 from paynet_core import actions, importing
@@ -63,7 +64,7 @@ def secret_env(monkeypatch):
         yield sandbox
 
 
-def test_known_fake_secrets_appear_nowhere(secret_env, tmp_path, caplog):
+def test_known_fake_secrets_appear_nowhere(secret_env, as_admin, tmp_path, caplog):
     caplog.set_level(logging.DEBUG)
     rt = open_runtime(load_settings())
     assert rt.settings.paynet_secret_key.reveal() == PAYNET_KEY  # the flow really uses them
@@ -83,7 +84,7 @@ def test_known_fake_secrets_appear_nowhere(secret_env, tmp_path, caplog):
     outputs += [str(exc.value), repr(exc.value), repr(rt.paynet()), repr(rt.settings)]
     actions.change_invoice_status(rt, draft.invoice_no, InvoiceStatus.CANCEL, user=user)
     pays = sb.payments(datetime(2026, 1, 1).date(), datetime(2027, 1, 1).date())
-    actions.lookup_payment(rt, pays[0].invoice_payment_id, refresh=True)
+    actions.lookup_payment(rt, pays[0].invoice_payment_id, refresh=True, user=user)
 
     # a bulk job with one bad row, run to the end
     waiting = [i.invoice_no for i in sb.invoices(status=InvoiceStatus.WAITING)][:3]

@@ -21,7 +21,7 @@ st.title("Charts")
 try:
     shared = charts.ChartFilters.from_query_params(st.query_params.to_dict())
 except InputError as err:
-    st.warning(f"The link's filters were ignored: {err}")
+    st.warning(f"The link's filters were ignored: {ui.literal(err)}")
     shared = charts.ChartFilters()
 params = st.query_params.to_dict()
 options = services.chart_options()

@@ -76,8 +76,8 @@ with one_tab:
             st.subheader("Confirm")
             st.markdown(
                 f"Charge **{format_amount(draft.amount)}** on **{format_display_datetime(draft.val_date)}** "
-                f"to subscription **{draft.reference_no or draft.subscription_id}**, "
-                f"invoice number **{draft.invoice_no}**."
+                f"to subscription **{ui.literal(draft.reference_no or draft.subscription_id)}**, "
+                f"invoice number **{ui.literal(draft.invoice_no)}**."
             )
             st.caption("Exactly this request body will be sent to Paynet `create_invoice`:")
             st.json(draft.request)
@@ -94,8 +94,8 @@ with one_tab:
     created = st.session_state.get("issue_result")
     if created is not None:
         st.success(
-            f"Paynet accepted invoice **{created.invoice_no}** for {format_amount(created.amount)} "
-            f"(code {created.code}: {created.message})."
+            f"Paynet accepted invoice **{ui.literal(created.invoice_no)}** for {format_amount(created.amount)} "
+            f"(code {ui.literal(created.code)}: {ui.literal(created.message)})."
             + (" An earlier attempt had already created it; nothing was sent twice." if created.recovered else ""),
             icon="✅",
         )

@@ -4,7 +4,15 @@ import streamlit as st
 
 from dashboard import batch, services
 from dashboard import components as ui
-from paynet_core.jobs import cancel_job, live_runner, pause_job, resume_job, run_job_in_background
+from paynet_core.auth import Role, require_role
+from paynet_core.jobs import (
+    cancel_job,
+    live_requires_confirmation,
+    live_runner,
+    pause_job,
+    resume_job,
+    run_job_in_background,
+)
 
 user = services.require("view_jobs")
 rt = services.runtime()
@@ -30,7 +38,7 @@ default = st.query_params.get("job")
 ids = jobs["job_id"].tolist()
 job_id = st.selectbox("Job", ids, index=ids.index(default) if default in ids else 0, key="jobs_pick")
 job = rt.store.job(job_id)
-st.caption(f"Created by {job['created_by']} · {job['mode']} · {job['source_name'] or ''}")
+st.caption(f"Created by {ui.literal(job['created_by'])} · {job['mode']} · {ui.literal(job['source_name'] or '')}")
 
 if user.can("run_job"):
     c1, c2, c3 = st.columns(3)
@@ -38,14 +46,23 @@ if user.can("run_job"):
         resumable = job["state"] in ("paused", "pending") or (
             job["state"] == "running" and not live_runner(rt.store, job_id)  # its runner died
         )
-        if resumable and c1.button("Resume", key="jobs_resume", type="primary"):
+        left = None
+        if resumable and live_requires_confirmation(job["mode"]):
+            # LIVE: resuming is the first-batch review; the counts are above, type what is left.
+            p = rt.store.job_progress(job_id)
+            left = str(p["pending"] + p["sending"])
+            typed = c1.text_input(f"Type **{left}** (items left) to resume — LIVE: real customers", key="jobs_resume_typed")
+        if resumable and c1.button("Resume", key="jobs_resume", type="primary", disabled=left is not None and typed.strip() != left):
+            require_role(user, Role.OPERATOR, action="resume a job")
             resume_job(job_id, store=rt.store, actor=user.email)
             run_job_in_background(job_id, rt)
             st.rerun()
         if job["state"] in ("running", "pending") and c2.button("Pause", key="jobs_pause"):
+            require_role(user, Role.OPERATOR, action="pause a job")
             pause_job(job_id, store=rt.store, actor=user.email)
             st.rerun()
         if job["state"] not in ("done", "cancelled", "failed") and c3.button("Cancel", key="jobs_cancel"):
+            require_role(user, Role.OPERATOR, action="cancel a job")
             cancel_job(job_id, store=rt.store, actor=user.email)
             st.rerun()
 

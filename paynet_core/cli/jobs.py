@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Column, Table
 
@@ -28,6 +27,7 @@ from ..job_exports import all_items_csv, export_failed_rows
 from ..money import format_amount
 from ..planner import Plan, plan_invoices, plan_status_changes
 from . import app
+from .console import OutPathError, check_out_path, console, err_console, styled, visible
 
 EXIT_OK, EXIT_FAILED, EXIT_REFUSED, EXIT_STOPPED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -45,8 +45,6 @@ def _group(name: str, help_text: str) -> typer.Typer:
 invoices_app = _group("invoices", "Invoices at Paynet: create many, change many statuses.")
 jobs_app = _group("jobs", "Bulk jobs: list, inspect, resume, pause, cancel, export.")
 
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
 
 
 def _actor() -> str:
@@ -67,7 +65,18 @@ def _runtime():
 
 # The options both bulk commands share.
 DryRun = Annotated[bool, typer.Option("--dry-run", help="Validate and plan; send nothing.")]
-Yes = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+Yes = Annotated[
+    bool,
+    typer.Option("--yes", "-y", help="Do not ask for confirmation (on LIVE the typed count is still needed)."),
+]
+ConfirmCount = Annotated[
+    int | None,
+    typer.Option(
+        "--confirm-count",
+        metavar="N",
+        help="LIVE: the number of invoices, instead of typing it at the prompt (must match the plan).",
+    ),
+]
 Concurrency = Annotated[int, typer.Option("--concurrency", min=1, max=64)]
 Rate = Annotated[float | None, typer.Option("--rate", help="Requests per second (default: the mode's).")]
 FirstBatch = Annotated[
@@ -84,9 +93,10 @@ def invoices_create(
     concurrency: Concurrency = engine.DEFAULT_CONCURRENCY,
     rate: Rate = None,
     first_batch: FirstBatch = None,
+    confirm_count: ConfirmCount = None,
 ) -> None:
     """Create one invoice per valid row of FILE (a journaled, resumable job)."""
-    _bulk("invoices", file, dry_run, yes, concurrency, rate, first_batch)
+    _bulk("invoices", file, dry_run, yes, concurrency, rate, first_batch, confirm_count)
 
 
 @invoices_app.command("set-status")
@@ -99,9 +109,10 @@ def invoices_set_status(
     concurrency: Concurrency = engine.DEFAULT_CONCURRENCY,
     rate: Rate = None,
     first_batch: FirstBatch = None,
+    confirm_count: ConfirmCount = None,
 ) -> None:
     """Set the status of every invoice listed in FILE (a journaled, resumable job)."""
-    _bulk("statuses", file, dry_run, yes, concurrency, rate, first_batch)
+    _bulk("statuses", file, dry_run, yes, concurrency, rate, first_batch, confirm_count)
 
 
 def _bulk(
@@ -112,6 +123,7 @@ def _bulk(
     concurrency: int,
     rate: float | None,
     first_batch: int | None,
+    confirm_count: int | None = None,
 ) -> None:
     runtime = _runtime()
     mode = runtime.mode
@@ -119,7 +131,7 @@ def _bulk(
         data, name = read_file(file)
         result = (read_invoice_rows if kind == "invoices" else read_status_rows)(data, name)
     except InputError as err:
-        err_console.print(f"[red]Cannot read {file}:[/red] {err}")
+        err_console.print(styled((f"Cannot read {visible(file)}:", "red"), " ", str(err)))
         raise typer.Exit(EXIT_REFUSED) from None
     store = runtime.store
     plan = (
@@ -130,20 +142,23 @@ def _bulk(
     _print_errors(plan)
     _print_plan(plan, mode.value)
     if dry_run:
-        console.print("[bold]Dry run:[/bold] nothing was sent.")
+        console.print(styled(("Dry run:", "bold"), " nothing was sent."))
         raise typer.Exit(EXIT_FAILED if plan.errors else EXIT_OK)
     if not plan.calls:
-        err_console.print("[red]Nothing to send:[/red] no valid rows.")
+        err_console.print(styled(("Nothing to send:", "red"), " no valid rows."))
         raise typer.Exit(EXIT_FAILED if plan.errors else EXIT_OK)
     rate = engine.default_rate(mode, runtime.settings.rate_limit) if rate is None else rate
     if first_batch is None:
         first_batch = engine.default_first_batch(mode)
+    if engine.live_requires_confirmation(mode) and first_batch < 1:
+        err_console.print("LIVE jobs always pause after a first batch for review: --first-batch must be at least 1.")
+        raise typer.Exit(EXIT_REFUSED)
     if rate == 0 or rate > engine.DEFAULT_RATE[mode]:
         console.print(
-            f"[yellow]Note:[/yellow] {'no rate limit' if rate == 0 else f'{rate:g} requests/s'} "
-            f"is above the {mode.value} default of {engine.DEFAULT_RATE[mode]:g}/s."
+            styled(("Note:", "yellow"), f" {'no rate limit' if rate == 0 else f'{rate:g} requests/s'} "
+                   f"is above the {mode.value} default of {engine.DEFAULT_RATE[mode]:g}/s.")
         )
-    confirmation = _confirm(plan, mode, yes)
+    confirmation = _confirm(plan, mode, yes, confirm_count)
     try:
         job_id = engine.start_job(
             plan,
@@ -156,10 +171,10 @@ def _bulk(
             confirmation=confirmation,
         )
     except JobError as err:
-        err_console.print(f"[red]{err}[/red]")
+        err_console.print(styled((visible(err), "red")))
         raise typer.Exit(EXIT_REFUSED) from None
     console.print(
-        f"Job [bold]{job_id}[/bold] started "
+        f"Job {job_id} started "
         f"({concurrency} at a time, {'no limit' if not rate else f'{rate:g} requests/s'}"
         f"{f', first {first_batch} then a pause for review' if first_batch else ''})."
     )
@@ -167,22 +182,27 @@ def _bulk(
     raise typer.Exit(_finish(store, summary, invalid=len(plan.invalid_rows)))
 
 
-def _confirm(plan: Plan, mode, yes: bool) -> str | None:
+def _confirm(plan: Plan, mode, yes: bool, confirm_count: int | None = None) -> str | None:
     phrase = engine.confirmation_phrase(plan)
+    if engine.live_requires_confirmation(mode):  # --yes never skips this: real money
+        return _typed_count(phrase, confirm_count, "LIVE: this moves real money. Type the number of invoices")
     if yes:
         return phrase
-    if engine.live_requires_confirmation(mode):
-        typed = typer.prompt(
-            f"LIVE: this moves real money. Type the number of invoices ({phrase}) to go on"
-        )
-        if typed.strip() != phrase:
-            err_console.print("Not confirmed; nothing was sent.")
-            raise typer.Exit(EXIT_REFUSED)
-        return typed.strip()
     if not typer.confirm(f"Send {plan.call_count} calls to Paynet ({mode.value})?", default=False):
         err_console.print("Not confirmed; nothing was sent.")
         raise typer.Exit(EXIT_REFUSED)
     return phrase
+
+
+def _typed_count(expected: str, given: int | None, prompt: str) -> str:
+    """The count a person typed (or passed as --confirm-count); exit 2 unless it is ``expected``."""
+    typed = str(given) if given is not None else typer.prompt(f"{prompt} ({expected}) to go on", default="")
+    if typed.strip() != expected:
+        err_console.print(
+            f"Not confirmed ({visible(typed.strip()) or 'nothing'} typed, {expected} needed); nothing was sent."
+        )
+        raise typer.Exit(EXIT_REFUSED)
+    return typed.strip()
 
 
 def _run(job_id: str, runtime, total: int, **options: Any) -> engine.JobSummary:
@@ -209,7 +229,7 @@ def _run(job_id: str, runtime, total: int, **options: Any) -> engine.JobSummary:
             err_console.print(f"\nInterrupted. Resume with: paynet-ops jobs resume {job_id}")
             raise typer.Exit(EXIT_INTERRUPTED) from None
         except JobError as err:
-            err_console.print(f"[red]{err}[/red]")
+            err_console.print(styled((visible(err), "red")))
             raise typer.Exit(EXIT_REFUSED) from None
 
 
@@ -218,7 +238,7 @@ def _finish(store, summary: engine.JobSummary, *, invalid: int = 0) -> int:
     if summary.state not in ("done", "cancelled") or summary.pending or summary.sending:
         reason = f" ({summary.note})" if summary.note else ""
         console.print(
-            f"Job {summary.job_id} is [bold]{summary.state}[/bold]{reason}. "
+            f"Job {summary.job_id} is {summary.state}{visible(reason)}. "
             f"Continue with: paynet-ops jobs resume {summary.job_id}"
         )
         return EXIT_STOPPED
@@ -259,9 +279,9 @@ def jobs_list(limit: int = typer.Option(20, "--limit", min=1)) -> None:
             job["job_id"],
             job["kind"],
             state,
-            job["created_by"],
+            visible(job["created_by"]),
             job["created_at"],
-            job["source_name"] or "",
+            visible(job["source_name"] or ""),
             str(counts["done"]),
             str(counts["failed"]),
             str(counts["skipped"]),
@@ -279,10 +299,11 @@ def jobs_show(job_id: str, failed_limit: int = typer.Option(20, "--failed-limit"
     runner = engine.live_runner(store, job_id)
     plan = job["options"].get("plan") or {}
     console.print(
-        f"[bold]Job {job_id}[/bold]  {job['kind']}  [bold]{job['state']}[/bold]  ({job['mode']})"
+        styled((f"Job {job_id}", "bold"), f"  {job['kind']}  ", (job["state"], "bold"), f"  ({job['mode']})")
     )
     console.print(
-        f"started by {job['created_by']} at {job['created_at']}; file {job['source_name'] or '-'}"
+        f"started by {visible(job['created_by'])} at {job['created_at']}; "
+        f"file {visible(job['source_name'] or '-')}"
     )
     console.print(f"runner: {runner or 'none'}; last heartbeat {job['heartbeat_at'] or '-'}")
     console.print(
@@ -303,24 +324,38 @@ def jobs_show(job_id: str, failed_limit: int = typer.Option(20, "--failed-limit"
 @jobs_app.command("resume")
 def jobs_resume(
     job_id: str,
-    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+    yes: bool = typer.Option(
+        False, "--yes", "-y", help="Do not ask for confirmation (a LIVE job still needs the typed count)."
+    ),
+    confirm_count: ConfirmCount = None,
     concurrency: int | None = typer.Option(None, "--concurrency", min=1, max=64),
     rate: float | None = typer.Option(None, "--rate"),
 ) -> None:
-    """Resume a paused, interrupted or abandoned job here, in the foreground."""
+    """Resume a paused, interrupted or abandoned job here, in the foreground.
+
+    A LIVE job is shown first (its counts and failed items: the first-batch review), and goes
+    on only when the number of items left is typed (or given as --confirm-count), --yes or not.
+    """
     runtime = _runtime()
     store = runtime.store
     job = _job_or_exit(store, job_id)
     left = store.job_progress(job_id)
     remaining = left["pending"] + left["sending"]
-    if not yes and not typer.confirm(
+    if engine.live_requires_confirmation(job["mode"]):
+        _print_counts(engine.job_summary(store, job_id))
+        _print_failed(store, job_id, 20)
+        _typed_count(
+            str(remaining), confirm_count,
+            f"LIVE job {job_id}: review the results above. Type the number of items left",
+        )
+    elif not yes and not typer.confirm(
         f"Resume job {job_id} ({job['mode']}): {remaining} items left?", default=False
     ):
         raise typer.Exit(EXIT_REFUSED)
     try:
         engine.resume_job(job_id, store=store, actor=_actor())
     except JobError as err:
-        err_console.print(f"[red]{err}[/red]")
+        err_console.print(styled((visible(err), "red")))
         raise typer.Exit(EXIT_REFUSED) from None
     summary = _run(job_id, runtime, left["total"], concurrency=concurrency, rate=rate)
     raise typer.Exit(_finish(store, summary))
@@ -334,7 +369,7 @@ def jobs_pause(job_id: str) -> None:
     try:
         engine.pause_job(job_id, store=store, actor=_actor())
     except JobError as err:
-        err_console.print(f"[red]{err}[/red]")
+        err_console.print(styled((visible(err), "red")))
         raise typer.Exit(EXIT_REFUSED) from None
     console.print(f"Job {job_id} paused (in-flight items finish first).")
 
@@ -352,7 +387,7 @@ def jobs_cancel(job_id: str) -> None:
             summary = asyncio.run(engine.run_job(job_id, runtime))
             state = summary.state
     except JobError as err:
-        err_console.print(f"[red]{err}[/red]")
+        err_console.print(styled((visible(err), "red")))
         raise typer.Exit(EXIT_REFUSED) from None
     if state == "cancelling":
         console.print(f"Job {job_id} is cancelling: its runner stops after the items in flight.")
@@ -370,8 +405,15 @@ def jobs_export(
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Write here instead of standard output.")
     ] = None,
+    force: bool = typer.Option(False, "--force", help="Overwrite the --out file if it exists."),
 ) -> None:
     """A CSV of the job's rows. With --failed: the rows to fix and upload again, each with its error."""
+    if out is not None:
+        try:
+            check_out_path(out, force=force)
+        except OutPathError as err:
+            err_console.print(styled(("Error:", "red"), " ", str(err)))
+            raise typer.Exit(EXIT_REFUSED) from None
     store = _runtime().store
     job = _job_or_exit(store, job_id)
     data = export_failed_rows(store, job) if failed else all_items_csv(store, job_id)
@@ -379,9 +421,14 @@ def jobs_export(
         sys.stdout.buffer.write(data)
         sys.stdout.flush()
         return
-    out.write_bytes(data)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_bytes(data)
+    except OSError as err:
+        err_console.print(styled(("Error:", "red"), f" cannot write {visible(out)}: {err.strerror or err}"))
+        raise typer.Exit(EXIT_REFUSED) from None
     rows = max(0, data.count(b"\r\n") - 1)
-    err_console.print(f"Wrote {rows} rows to {out}")
+    err_console.print(f"Wrote {rows} rows to {visible(out)}")
 
 
 # -- printing --------------------------------------------------------------------------------------
@@ -390,7 +437,7 @@ def jobs_export(
 def _job_or_exit(store, job_id: str) -> dict:
     job = store.job(job_id)
     if job is None:
-        err_console.print(f"[red]No job {job_id}[/red] (see paynet-ops jobs list)")
+        err_console.print(styled((f"No job {visible(job_id)}", "red"), " (see paynet-ops jobs list)"))
         raise typer.Exit(EXIT_REFUSED)
     return job
 
@@ -406,18 +453,18 @@ def _print_errors(plan: Plan, limit: int = 50) -> None:
         title_justify="left",
     )
     for error in plan.errors[:limit]:
-        table.add_row(str(error.row), error.field or "", error.message)
+        table.add_row(str(error.row), visible(error.field or ""), visible(error.message))
     console.print(table)
     if len(plan.errors) > limit:
         console.print(f"... and {len(plan.errors) - limit} more problems")
 
 
 def _print_plan(plan: Plan, mode: str) -> None:
-    console.print(f"[bold]Plan[/bold] ({mode}):")
+    console.print(styled(("Plan", "bold"), f" ({mode}):"))
     for line in plan.describe():
-        console.print(f"  {line}")
+        console.print(f"  {visible(line)}")
     for note in plan.warnings:
-        console.print(f"  [yellow]warning:[/yellow] {note}")
+        console.print(styled("  ", ("warning:", "yellow"), " ", note))
 
 
 def _print_counts(summary: engine.JobSummary) -> None:
@@ -457,9 +504,9 @@ def _print_failed(store, job_id: str, limit: int) -> None:
     for item in failed[:limit]:
         table.add_row(
             str(item["source_row"] or ""),
-            item["target_key"],
-            "" if item["provider_code"] is None else str(item["provider_code"]),
-            item["message"] or "",
+            visible(item["target_key"]),
+            "" if item["provider_code"] is None else visible(item["provider_code"]),
+            visible(item["message"] or ""),
         )
     console.print(table)
 

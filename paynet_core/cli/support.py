@@ -6,27 +6,30 @@ input is refused (a bad day or filter, or SQL that would write).
 
 from __future__ import annotations
 
+import math
 import re
+import signal
 import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
 import pandas as pd
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from ..errors import InputError, PaynetOpsError, StoreError
 from ..money import format_amount
 from . import app
+from .console import OutPathError, check_out_path, console, err_console, styled, visible
 from .sync import parse_day
 
 EXIT_NOT_FOUND = 1
 EXIT_REFUSED = 2
-
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+EXIT_INTERRUPTED = 130
 
 lookup_app = typer.Typer(
     help="Look up one invoice or payment: the cache first, the provider with --refresh.",
@@ -48,8 +51,24 @@ class ExportFormat(StrEnum):
 
 
 def _fail(message: str, code: int) -> typer.Exit:
-    err_console.print(f"[red]Error:[/] {message}", soft_wrap=True)
+    err_console.print(styled(("Error:", "red"), " ", message), soft_wrap=True)
     return typer.Exit(code)
+
+
+def _out_or_fail(path: Path, force: bool) -> Path:
+    """``path`` when a command may write it (see :func:`console.check_out_path`), else exit 2."""
+    try:
+        return check_out_path(path, force=force)
+    except OutPathError as exc:
+        raise _fail(str(exc), EXIT_REFUSED) from None
+
+
+def _cli_user():
+    """Whoever runs the CLI holds the server's keys and the cache file: an operator."""
+    from ..auth import Role, User
+    from .jobs import _actor
+
+    return User(email=_actor(), name=_actor(), role=Role.OPERATOR)
 
 
 def _read_only_store():
@@ -106,6 +125,7 @@ def export(
     agent: Annotated[
         str | None, typer.Option("--agent", metavar="AGENT_ID", help="Paynet agent id.")
     ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite FILE if it exists.")] = False,
 ) -> None:
     """Write the records behind the charts page's filters to a file.
 
@@ -128,14 +148,17 @@ def export(
         raise _fail(str(exc), EXIT_REFUSED) from None
     except InputError as exc:
         raise _fail(str(exc), EXIT_REFUSED) from None
+    path = _out_or_fail(out or Path(default_file_name(what.value, filters, fmt.value)), force)
     store = _read_only_store()
     try:
         frame = export_frame(store, what.value, filters)
     finally:
         store.close()
-    path = out or Path(default_file_name(what.value, filters, fmt.value))
-    write_export(frame, fmt.value, path)
-    console.print(f"Wrote {len(frame)} {what.value} to [bold]{path}[/] ({fmt.value}).")
+    try:
+        write_export(frame, fmt.value, path)
+    except OSError as exc:
+        raise _fail(f"cannot write {visible(path)}: {exc.strerror or exc}", EXIT_REFUSED) from None
+    console.print(styled(f"Wrote {len(frame)} {what.value} to ", str(path), f" ({fmt.value})."))
 
 
 # --------------------------------------------------------------------------------------------
@@ -169,7 +192,7 @@ def lookup_invoice(
     source = "cache"
     if refresh:
         try:
-            cached = refresh_invoice(runtime, invoice_no=cached["invoice_no"])
+            cached = refresh_invoice(runtime, invoice_no=cached["invoice_no"], user=_cli_user())
         except PaynetOpsError as exc:
             raise _fail(str(exc), EXIT_NOT_FOUND) from None
         source = f"Paynet ({runtime.mode.value}), just now"
@@ -203,7 +226,7 @@ def lookup_payment_command(
     store = runtime.store
     was_cached = store.get_payment(payment_id) is not None
     try:
-        payment = lookup_payment(runtime, payment_id, refresh=refresh)
+        payment = lookup_payment(runtime, payment_id, refresh=refresh, user=_cli_user())
     except PaynetOpsError as exc:
         raise _fail(str(exc), EXIT_NOT_FOUND) from None
     if not payment:
@@ -222,7 +245,7 @@ def lookup_payment_command(
 
 def _print_record(title: str, record: dict[str, Any], source: str) -> None:
     table = Table(
-        title=title, caption=f"from the {source}" if source == "cache" else f"from {source}"
+        title=visible(title), caption=f"from the {source}" if source == "cache" else f"from {source}"
     )
     table.add_column("Field", style="bold")
     table.add_column("Value", overflow="fold")
@@ -232,9 +255,9 @@ def _print_record(title: str, record: dict[str, Any], source: str) -> None:
         text = (
             format_amount(int(value)) + f"  ({value} kuruş)"
             if key.endswith("_kurus")
-            else str(value)
+            else visible(value)
         )
-        table.add_row(key, text)
+        table.add_row(visible(key), text)
     console.print(table)
 
 
@@ -246,7 +269,7 @@ def _print_history(history: pd.DataFrame, *, columns: dict[str, str]) -> None:
     for label in columns.values():
         table.add_column(label, overflow="fold")
     for row in history.to_dict("records"):
-        table.add_row(*("" if _blank(row[c]) else str(row[c]) for c in columns))
+        table.add_row(*("" if _blank(row[c]) else visible(row[c]) for c in columns))
     console.print(table)
 
 
@@ -322,10 +345,41 @@ class ReadOnlyGuard:
         return sqlite3.SQLITE_DENY
 
 
-def run_read_only_sql(store, sql: str) -> pd.DataFrame:
+def run_read_only_sql(
+    store, sql: str, *, timeout: float | None = None, max_rows: int | None = None
+) -> pd.DataFrame:
     """Run one statement on a read-only store with :class:`ReadOnlyGuard` installed.
 
-    Raises :class:`SqlRefused` with a message for people when the statement would write.
+    Raises :class:`SqlRefused` with a message for people when the statement would write, and
+    :class:`SqlStopped` when it runs past ``timeout`` seconds or Ctrl+C is pressed. At most
+    ``max_rows`` rows are fetched (all when None).
+    """
+    columns, rows, _ = read_only_rows(store, sql, timeout=timeout, max_rows=max_rows)
+    return pd.DataFrame.from_records(rows, columns=columns)
+
+
+class SqlStopped(Exception):
+    """The statement was stopped: past its time limit, or by Ctrl+C (``interrupted``)."""
+
+    def __init__(self, message: str, *, interrupted: bool):
+        self.interrupted = interrupted
+        super().__init__(message)
+
+
+#: SQLite calls the progress handler every this many virtual-machine steps (well under 1 ms).
+_PROGRESS_STEPS = 1_000
+_FETCH_CHUNK = 500
+
+
+def read_only_rows(
+    store, sql: str, *, timeout: float | None = None, max_rows: int | None = None
+) -> tuple[list[str], list[tuple], bool]:
+    """(columns, up to ``max_rows`` rows, whether more rows exist) of one read-only statement.
+
+    Rows are fetched a chunk at a time, so ``LIMIT``-less queries over a big cache stop after
+    ``max_rows``. A progress handler ends the statement after ``timeout`` seconds or on Ctrl+C
+    (SQLite runs the statement in C, where Python would only see the KeyboardInterrupt after it
+    ends: the signal handler sets a flag the progress handler reads).
     """
     match = _FIRST_WORD.match(sql)
     word = match.group(1).lower() if match else ""
@@ -338,7 +392,27 @@ def run_read_only_sql(store, sql: str) -> pd.DataFrame:
     conn = store.db.conn
     conn.set_authorizer(guard)
     try:
-        return store.query(sql)
+        with _stoppable(conn, timeout) as stop:
+            try:
+                cursor = conn.execute(sql)
+                columns = [d[0] for d in cursor.description] if cursor.description else []
+                rows: list[tuple] = []
+                while max_rows is None or len(rows) <= max_rows:
+                    want = _FETCH_CHUNK if max_rows is None else min(_FETCH_CHUNK, max_rows + 1 - len(rows))
+                    chunk = cursor.fetchmany(want)
+                    if not chunk:
+                        break
+                    rows.extend(chunk)
+                cursor.close()
+            except sqlite3.OperationalError:
+                if stop.reason == "interrupted":
+                    raise SqlStopped("stopped by Ctrl+C", interrupted=True) from None
+                if stop.reason == "timeout":
+                    raise SqlStopped(
+                        f"stopped after the time limit of {timeout:g} s (raise it with --timeout)",
+                        interrupted=False,
+                    ) from None
+                raise
     except sqlite3.DatabaseError as exc:
         if guard.denied:
             raise SqlRefused(
@@ -351,6 +425,44 @@ def run_read_only_sql(store, sql: str) -> pd.DataFrame:
         raise SqlRefused(f"refused: {exc}") from None
     finally:
         conn.set_authorizer(None)
+    more = max_rows is not None and len(rows) > max_rows
+    return columns, rows[:max_rows] if more else rows, more
+
+
+class _Stop:
+    def __init__(self, timeout: float | None) -> None:
+        self.deadline = time.monotonic() + timeout if timeout else math.inf
+        self.interrupted = False
+        self.reason: str | None = None
+
+    def __call__(self) -> int:  # SQLite's progress handler: non-zero ends the statement
+        if self.interrupted:
+            self.reason = "interrupted"
+        elif time.monotonic() > self.deadline:
+            self.reason = "timeout"
+        return 1 if self.reason else 0
+
+
+@contextmanager
+def _stoppable(conn: sqlite3.Connection, timeout: float | None) -> Iterator[_Stop]:
+    stop = _Stop(timeout)
+
+    def on_sigint(signum, frame) -> None:
+        stop.interrupted = True
+
+    try:
+        previous = signal.signal(signal.SIGINT, on_sigint)
+    except ValueError:  # not the main thread (a library caller): only the time limit applies
+        previous = None
+    conn.set_progress_handler(stop, _PROGRESS_STEPS)
+    try:
+        yield stop
+    finally:
+        conn.set_progress_handler(None, 0)
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+    if stop.interrupted and stop.reason is None:
+        raise SqlStopped("stopped by Ctrl+C", interrupted=True)
 
 
 @app.command()
@@ -367,18 +479,30 @@ def sql(
         ),
     ] = None,
     limit: Annotated[
-        int, typer.Option("--limit", help="Rows to print (the CSV gets all rows).")
+        int, typer.Option("--limit", min=0, help="Rows to print; no more are read (the CSV gets all rows).")
     ] = 200,
+    timeout: Annotated[
+        float,
+        typer.Option("--timeout", min=0.0, metavar="SECONDS", help="Stop the query after this long (0: no limit)."),
+    ] = 30.0,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite the --csv file if it exists.")] = False,
 ) -> None:
     """Query the cache read-only. Statements that write are refused (exit status 2).
 
-    Tables and columns: see "The cache database" in the README.
+    A query that runs past --timeout, or is stopped with Ctrl+C, ends with a message (exit
+    status 2, or 130 for Ctrl+C). Tables and columns: see "The cache database" in the README.
     """
+    if csv is not None:
+        csv = _out_or_fail(csv, force)
     store = _read_only_store()
     try:
-        frame = run_read_only_sql(store, query)
+        columns, rows, more = read_only_rows(
+            store, query, timeout=timeout or None, max_rows=None if csv is not None else limit
+        )
     except SqlRefused as exc:
         raise _fail(str(exc), EXIT_REFUSED) from None
+    except SqlStopped as exc:
+        raise _fail(str(exc), EXIT_INTERRUPTED if exc.interrupted else EXIT_REFUSED) from None
     except sqlite3.Error as exc:
         raise _fail(f"SQLite: {exc}", EXIT_REFUSED) from None
     finally:
@@ -386,15 +510,19 @@ def sql(
     if csv is not None:
         from ..exports import write_export
 
-        write_export(frame, "csv", csv)
-        console.print(f"Wrote {len(frame)} rows to [bold]{csv}[/].")
+        try:
+            write_export(pd.DataFrame.from_records(rows, columns=columns), "csv", csv)
+        except OSError as exc:
+            raise _fail(f"cannot write {visible(csv)}: {exc.strerror or exc}", EXIT_REFUSED) from None
+        console.print(styled(f"Wrote {len(rows)} rows to ", str(csv), "."))
         return
     table = Table(show_lines=False)
-    for column in frame.columns:
-        table.add_column(str(column), overflow="fold")
-    for row in frame.head(limit).itertuples(index=False, name=None):
-        table.add_row(*("NULL" if _blank(v) else str(v) for v in row))
+    for column in columns:
+        table.add_column(visible(column), overflow="fold")
+    for row in rows:
+        table.add_row(*("NULL" if _blank(v) else visible(v) for v in row))
     console.print(table)
-    shown = min(limit, len(frame))
-    more = f" (first {shown} shown; --csv FILE writes all)" if len(frame) > shown else ""
-    console.print(f"{len(frame)} rows{more}")
+    if more:
+        console.print(f"first {len(rows)} rows shown; there are more (--limit N shows more, --csv FILE writes all)")
+    else:
+        console.print(f"{len(rows)} rows")

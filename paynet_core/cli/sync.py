@@ -5,13 +5,14 @@ from __future__ import annotations
 from datetime import date
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from ..dates import parse_paynet_date, parse_payofin_date
 from ..errors import DateError
 from . import app
+from .console import console, styled, visible
 
 
 def parse_day(text: str | None) -> date | None:
@@ -49,14 +50,13 @@ def sync(
 
     first_day = date.fromisoformat(since) if since else None
     runtime = open_runtime()
-    console = Console()
-    console.print(f"Syncing the cache [bold]{runtime.settings.db_path}[/] ({runtime.mode.value})")
+    console.print(styled("Syncing the cache ", (visible(runtime.settings.db_path), "bold"), f" ({runtime.mode.value})"))
     columns = (
         TextColumn("{task.fields[provider]:<8}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
-        TextColumn("{task.description}", style="dim"),
+        TextColumn("{task.description}", style="dim", markup=False),
     )
     with Progress(*columns, console=console, transient=False) as bar:
 
@@ -64,7 +64,7 @@ def sync(
             task = bar.add_task("starting", total=None, provider=name)
 
             def show(done: int, total: int, message: str) -> None:
-                bar.update(task, completed=done, total=max(total, 1), description=message)
+                bar.update(task, completed=done, total=max(total, 1), description=visible(message))
 
             return show
 
@@ -81,13 +81,13 @@ def sync(
             str(report.new),
             str(report.changed),
             str(report.unchanged),
-            f"[red]{failed}[/]" if failed else "0",
+            Text(str(failed), style="red") if failed else "0",
             str(report.requests),
         )
     console.print(table)
     failures = [w for report in reports.values() for w in report.failed_windows]
     if failures:
-        console.print("[red]Failed windows (the next sync retries them):[/]")
+        console.print("Failed windows (the next sync retries them):", style="red")
         for window in failures:
-            console.print(f"  {window}", markup=False, highlight=False)
+            console.print(f"  {visible(window)}")
         raise typer.Exit(1)

@@ -26,9 +26,7 @@ PAGES = {  # url path -> page title (dashboard/services.py PAGES)
     "charts": ("charts", "Charts"),
     "lookup": ("lookup", "Lookup"),
     "jobs": ("jobs", "Jobs"),
-    "audit": ("audit", "Audit log"),
-    "settings": ("settings", "Settings"),
-}
+}  # the demo operator's pages: audit log and settings need an admin login (test_login.py)
 PROGRESS = re.compile(r"Job (\w+) · (\w+) · (\d+)/(\d+) items")
 
 
@@ -88,6 +86,11 @@ def test_every_page_loads(page: Page, app_server, screens):
             expect(page.locator(".js-plotly-plot").first).to_be_visible()
         screenshot(page, screens, name)
         assert (screens / f"{name}.png").stat().st_size > 10_000
+    for path in ("audit", "settings"):  # not the demo operator's, even by URL
+        page.goto(app_server.url(path))
+        wait_idle(page)
+        assert page.get_by_text("Append-only").count() == 0
+        assert page.get_by_text("Payofin secret key").count() == 0
 
 
 # -- 2. one invoice ---------------------------------------------------------------------------

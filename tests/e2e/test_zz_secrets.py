@@ -9,7 +9,7 @@ from playwright.sync_api import expect
 
 pytestmark = pytest.mark.e2e
 
-PAGES = ["", "issue", "bulk_status", "charts", "lookup", "jobs", "audit", "settings"]
+PAGES = ["", "issue", "bulk_status", "charts", "lookup", "jobs"]  # the demo operator's pages
 
 
 def _leaks(blob: bytes) -> list[str]:
@@ -22,8 +22,6 @@ def test_fake_keys_appear_nowhere(app_server, page):
         page.goto(app_server.url(name))
         wait_idle(page)
         expect(page.locator("h1").first).to_be_visible()
-        if name == "settings":  # the keys are in use, and shown masked (once the table is drawn)
-            expect(page.get_by_test_id("stMain")).to_contain_text("sck_…a4b3")
         html = page.content().encode()
         if leaks := _leaks(html):
             found[f"page /{name}"] = leaks

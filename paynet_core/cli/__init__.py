@@ -12,6 +12,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+from . import db as _db  # noqa: E402,F401  (registers commands)
 from . import jobs as _jobs  # noqa: E402,F401  (registers commands)
 from . import run as _run  # noqa: E402,F401  (registers commands)
 from . import support as _support  # noqa: E402,F401  (registers commands)

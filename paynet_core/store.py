@@ -377,7 +377,7 @@ _STATUS_AND_CLAIM_INDEXES: tuple[str, ...] = (
 # Daily rollup: what every chart and KPI reads (a few thousand rows instead of millions). The
 # store keeps it in step inside each write transaction by applying per-batch deltas (old row
 # values out, new ones in), never by per-row triggers. NULL keys are '' (they are part of the
-# primary key). ``data_version`` is bumped by every write transaction that changed a row, so
+# primary key); ``daily_rollup_totals`` is the same summed over agents. ``data_version`` is bumped by every write transaction that changed a row, so
 # caches in any process can tell when to recompute. Plain SQL a PostgreSQL backend can share.
 ROLLUP_TABLE = "daily_rollup"
 ROLLUP_KEY = ("provider", "day", "outcome", "status", "institution", "invoice_type", "agent_id")
@@ -400,39 +400,84 @@ ROLLUP_SELECT = (
     + _ROLLUP_PAYOFIN.format(sign=1, where="")
 )
 
-_ROLLUP_COLUMNS = ", ".join((*ROLLUP_KEY, "count", "amount_kurus", "fee_kurus"))
-#: Adds a delta row to the rollup (the same statement on PostgreSQL).
-_ROLLUP_MERGE = (
-    f"ON CONFLICT ({', '.join(ROLLUP_KEY)}) DO UPDATE SET "
-    f"count = {ROLLUP_TABLE}.count + excluded.count, "
-    f"amount_kurus = {ROLLUP_TABLE}.amount_kurus + excluded.amount_kurus, "
-    f"fee_kurus = {ROLLUP_TABLE}.fee_kurus + excluded.fee_kurus"
-)
-_ROLLUP_ADD = (
-    f"INSERT INTO {ROLLUP_TABLE} ({_ROLLUP_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-    + _ROLLUP_MERGE
-)
-_ROLLUP_DROP_EMPTY = (
-    f"DELETE FROM {ROLLUP_TABLE} WHERE count = 0 AND "
-    + " AND ".join(f"{k} = ?" for k in ROLLUP_KEY)
-)
+#: The rollup summed over agents: what charts without an agent filter read (Paynet has a few
+#: dozen agents, so this is that many times smaller than ``daily_rollup``).
+ROLLUP_TOTALS_TABLE = "daily_rollup_totals"
+ROLLUP_TOTALS_KEY = ROLLUP_KEY[:-1]
 
-_ROLLUP_AND_VERSION = (
-    f"""CREATE TABLE {ROLLUP_TABLE} (
+
+@dataclass(frozen=True)
+class _RollupLevel:
+    """One rollup table and the statements that apply deltas to it."""
+
+    table: str
+    key: tuple[str, ...]
+
+    @property
+    def columns(self) -> str:
+        return ", ".join((*self.key, "count", "amount_kurus", "fee_kurus"))
+
+    @property
+    def merge(self) -> str:
+        t = self.table
+        return (
+            f"ON CONFLICT ({', '.join(self.key)}) DO UPDATE SET count = {t}.count + excluded.count, "
+            f"amount_kurus = {t}.amount_kurus + excluded.amount_kurus, "
+            f"fee_kurus = {t}.fee_kurus + excluded.fee_kurus"
+        )
+
+    @property
+    def add(self) -> str:
+        marks = ", ".join("?" * (len(self.key) + 3))
+        return f"INSERT INTO {self.table} ({self.columns}) VALUES ({marks}) {self.merge}"
+
+    @property
+    def drop_empty(self) -> str:
+        where = " AND ".join(f"{k} = ?" for k in self.key)
+        return f"DELETE FROM {self.table} WHERE count = 0 AND {where}"
+
+    def grouped(self, select: str) -> str:
+        """``select`` (full-key rollup rows) summed to this level's key."""
+        if self.key == ROLLUP_KEY:
+            return select
+        key = ", ".join(self.key)
+        return (
+            f"SELECT {key}, SUM(count) AS count, SUM(amount_kurus) AS amount_kurus, "
+            f"SUM(fee_kurus) AS fee_kurus FROM ({select}) AS r GROUP BY {key}"
+        )
+
+    def create(self) -> str:
+        extra = "    agent_id TEXT NOT NULL DEFAULT '',\n" if "agent_id" in self.key else ""
+        return f"""CREATE TABLE {self.table} (
     provider TEXT NOT NULL CHECK (provider IN ('paynet', 'payofin')),
     day TEXT NOT NULL,
     outcome TEXT NOT NULL {_OUTCOME_CHECK},
     status TEXT NOT NULL,
     institution TEXT NOT NULL DEFAULT '',
     invoice_type TEXT NOT NULL DEFAULT '',
-    agent_id TEXT NOT NULL DEFAULT '',
-    count INTEGER NOT NULL,
+{extra}    count INTEGER NOT NULL,
     amount_kurus INTEGER NOT NULL,
     fee_kurus INTEGER NOT NULL,
-    PRIMARY KEY (provider, day, outcome, status, institution, invoice_type, agent_id)
-) WITHOUT ROWID""",
-    # Filled from what is cached already.
-    f"INSERT INTO {ROLLUP_TABLE} ({_ROLLUP_COLUMNS}) {ROLLUP_SELECT}",
+    PRIMARY KEY ({", ".join(self.key)})
+) WITHOUT ROWID"""
+
+
+_ROLLUP_LEVELS = (
+    _RollupLevel(ROLLUP_TABLE, ROLLUP_KEY),
+    _RollupLevel(ROLLUP_TOTALS_TABLE, ROLLUP_TOTALS_KEY),
+)
+
+_ROLLUP_AND_VERSION = (
+    *(
+        statement
+        for level in _ROLLUP_LEVELS
+        for statement in (
+            level.create(),
+            # Filled from what is cached already.
+            f"INSERT INTO {level.table} ({level.columns}) "
+            f"SELECT * FROM ({level.grouped(ROLLUP_SELECT)}) AS d WHERE true",
+        )
+    ),
     """CREATE TABLE data_version (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     version INTEGER NOT NULL
@@ -675,19 +720,26 @@ class Store:
         return self.db.conn.execute("SELECT version FROM data_version").fetchone()[0]
 
     def rollup_differences(self) -> list[dict]:
-        """Rows where ``daily_rollup`` differs from a rebuild from the base tables (none: in
-        step). Each: the key columns, ``kept`` and ``rebuilt`` as (count, amount, fee) or None."""
-        kept = self._rollup_rows(f"SELECT {_ROLLUP_COLUMNS} FROM {ROLLUP_TABLE}")
-        rebuilt = self._rollup_rows(ROLLUP_SELECT)
+        """Rows where ``daily_rollup`` or ``daily_rollup_totals`` differs from a rebuild from
+        the base tables (none: in step). Each: ``table``, the key columns, and ``kept`` and
+        ``rebuilt`` as (count, amount, fee) or None."""
+        rebuilt = self._rollup_rows(ROLLUP_SELECT, len(ROLLUP_KEY))
         out = []
-        for key in sorted(kept.keys() | rebuilt.keys()):
-            if kept.get(key) != rebuilt.get(key):
-                row = dict(zip(ROLLUP_KEY, key, strict=True))
-                out.append(row | {"kept": kept.get(key), "rebuilt": rebuilt.get(key)})
+        for level in _ROLLUP_LEVELS:
+            width = len(level.key)
+            kept = self._rollup_rows(f"SELECT {level.columns} FROM {level.table}", width)
+            expected: dict[tuple, tuple] = {}
+            for key, values in rebuilt.items():
+                found = expected.get(key[:width], (0, 0, 0))
+                expected[key[:width]] = tuple(a + b for a, b in zip(found, values, strict=True))
+            for key in sorted(kept.keys() | expected.keys()):
+                if kept.get(key) != expected.get(key):
+                    row = {"table": level.table, **dict.fromkeys(ROLLUP_KEY, "")}
+                    row |= dict(zip(level.key, key, strict=True))
+                    out.append(row | {"kept": kept.get(key), "rebuilt": expected.get(key)})
         return out
 
-    def _rollup_rows(self, sql: str) -> dict[tuple, tuple]:
-        width = len(ROLLUP_KEY)
+    def _rollup_rows(self, sql: str, width: int) -> dict[tuple, tuple]:
         return {row[:width]: row[width:] for row in self.db.conn.execute(sql)}
 
     def migrate(self, to: int | None = None) -> list[int]:
@@ -1625,19 +1677,25 @@ def _rollup_deltas(
 
 
 def _apply_rollup(conn: sqlite3.Connection, deltas: Mapping[tuple, list[int]]) -> None:
-    rows = [(*key, *delta) for key, delta in deltas.items() if any(delta)]
-    if rows:
-        conn.executemany(_ROLLUP_ADD, rows)
-    emptied = [key for key, delta in deltas.items() if delta[0] < 0]
-    if emptied:
-        conn.executemany(_ROLLUP_DROP_EMPTY, emptied)
+    totals: dict[tuple, list[int]] = {}
+    for key, delta in deltas.items():
+        total = totals.setdefault(key[:-1], [0, 0, 0])
+        for i in range(3):
+            total[i] += delta[i]
+    for level, level_deltas in zip(_ROLLUP_LEVELS, (deltas, totals), strict=True):
+        rows = [(*key, *delta) for key, delta in level_deltas.items() if any(delta)]
+        if rows:
+            conn.executemany(level.add, rows)
+        emptied = [key for key, delta in level_deltas.items() if delta[0] < 0]
+        if emptied:
+            conn.executemany(level.drop_empty, emptied)
 
 
 @contextmanager
 def keeping_rollup(conn: sqlite3.Connection, column: str, keys: Sequence[Any]) -> Iterator[None]:
-    """Keep ``daily_rollup`` in step around a write to the invoices whose ``column`` is in
-    ``keys`` (``invoice_no`` or ``subscription_id``) done outside the upserts: their share is
-    taken out before the write and added back after it, in SQL, in the caller's transaction."""
+    """Keep the rollup in step around a write to the invoices whose ``column`` is in ``keys``
+    (``invoice_no`` or ``subscription_id``) done outside the upserts: their share is taken out
+    before the write and added back after it, in SQL, in the caller's transaction."""
     if column not in ("invoice_no", "subscription_id"):
         raise ValueError(f"cannot follow invoices by {column!r}")
     keys = list(dict.fromkeys(k for k in keys if k is not None))
@@ -1645,18 +1703,21 @@ def keeping_rollup(conn: sqlite3.Connection, column: str, keys: Sequence[Any]) -
     yield
     _move_invoices(conn, column, keys, 1)
     if keys:
-        conn.execute(f"DELETE FROM {ROLLUP_TABLE} WHERE provider = 'paynet' AND count = 0")
+        for level in _ROLLUP_LEVELS:
+            conn.execute(f"DELETE FROM {level.table} WHERE provider = 'paynet' AND count = 0")
 
 
 def _move_invoices(conn: sqlite3.Connection, column: str, keys: list[Any], sign: int) -> None:
     for start in range(0, len(keys), _LOOKUP_CHUNK):
         chunk = keys[start : start + _LOOKUP_CHUNK]
         where = f" AND {column} IN ({', '.join('?' * len(chunk))})"
-        conn.execute(
-            f"INSERT INTO {ROLLUP_TABLE} ({_ROLLUP_COLUMNS}) SELECT * FROM "
-            f"({_ROLLUP_PAYNET.format(sign=sign, where=where)}) AS d WHERE true {_ROLLUP_MERGE}",
-            chunk,
-        )
+        select = _ROLLUP_PAYNET.format(sign=sign, where=where)
+        for level in _ROLLUP_LEVELS:
+            conn.execute(
+                f"INSERT INTO {level.table} ({level.columns}) SELECT * FROM "
+                f"({level.grouped(select)}) AS d WHERE true {level.merge}",
+                chunk,
+            )
 
 
 def _istanbul(value: datetime) -> datetime:

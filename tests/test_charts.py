@@ -415,8 +415,12 @@ def test_charts_read_the_rollup_not_the_base_tables(store):
     assert charts.kpis(store, paynet)["paid_kurus"] == 10_000 + 5_000
     with charts.from_base_tables():
         assert charts.kpis(store, paynet)["paid_kurus"] == 1 + 5_000
-    [diff] = store.rollup_differences()
-    assert (diff["day"], diff["kept"], diff["rebuilt"]) == ("2026-03-02", (1, 10_000, 0), (1, 1, 0))
+    assert [(d["table"], d["day"], d["kept"], d["rebuilt"]) for d in store.rollup_differences()] == [
+        ("daily_rollup", "2026-03-02", (1, 10_000, 0), (1, 1, 0)),
+        ("daily_rollup_totals", "2026-03-02", (1, 10_000, 0), (1, 1, 0)),
+    ]
+    agent = ChartFilters(agent_id="AG1")  # read from daily_rollup, the one with agents
+    assert charts.kpis(store, agent)["paid_kurus"] == 10_000
 
 
 def test_filter_options_list_what_the_cache_holds(store):

@@ -164,7 +164,7 @@ def filled(tmp_path, monkeypatch):
 def test_db_check_passes_on_a_consistent_cache(filled):
     result = CliRunner().invoke(app, ["db", "check"])
     assert result.exit_code == 0, result.output
-    assert "consistent" in result.output and "2 rows" in result.output
+    assert "consistent" in result.output and "4 rows" in result.output
 
 
 def test_db_check_finds_a_tampered_rollup_row(filled):
@@ -179,6 +179,7 @@ def test_db_check_finds_a_tampered_rollup_row(filled):
     result = CliRunner().invoke(app, ["db", "check"], terminal_width=200)
     assert result.exit_code == 1, result.output
     assert "differs from a rebuild at 2 keys" in result.output
+    assert result.output.count("daily_rollup ") == 2  # the totals were not touched
     assert "1 / 501 / 50" in result.output and "1 / 500 / 50" in result.output
     assert "2026-01-01" in result.output and "missing" in result.output
 

@@ -48,13 +48,19 @@ def check() -> None:
             raise typer.Exit(EXIT_CANNOT)
         differences = store.rollup_differences()
         rows = store.db.conn.execute("SELECT COUNT(*) FROM daily_rollup").fetchone()[0]
+        rows += store.db.conn.execute("SELECT COUNT(*) FROM daily_rollup_totals").fetchone()[0]
     finally:
         store.close()
     if not differences:
-        console.print(f"daily_rollup is consistent with the base tables ({rows:,} rows) in {path}")
+        console.print(
+            f"daily_rollup and daily_rollup_totals are consistent with the base tables "
+            f"({rows:,} rows) in {path}",
+            soft_wrap=True,
+        )
         return
     console.print(
-        f"[red]daily_rollup differs from a rebuild at {len(differences):,} keys[/] in {path}"
+        f"[red]the rollup differs from a rebuild at {len(differences):,} keys[/] in {path}",
+        soft_wrap=True,
     )
     for diff in differences[:SHOWN]:
         console.print(_line(diff), soft_wrap=True)
@@ -76,7 +82,7 @@ def _line(diff: dict) -> str:
             "agent_id",
         )
     )
-    return f"  {where}: stored {_totals(diff['kept'])}, rebuilt {_totals(diff['rebuilt'])}"
+    return f"  {diff['table']} {where}: stored {_totals(diff['kept'])}, rebuilt {_totals(diff['rebuilt'])}"
 
 
 def _totals(values: tuple | None) -> str:

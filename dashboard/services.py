@@ -159,6 +159,35 @@ def cached_chart(name: str, filters, **kwargs):
     return _chart(name, filters, data_version(), tuple(sorted(kwargs.items())))
 
 
+@st.cache_resource(show_spinner=False, max_entries=64)
+def _figure(figure: str, name: str, filters, version: int, kwargs: tuple, figure_kwargs: tuple):
+    # cache_resource: the figure object itself is shared (st.plotly_chart only reads it), so a
+    # warm run neither rebuilds nor unpickles it; building plotly figures is the slow part.
+    from paynet_core import charts
+
+    data = _chart(name, filters, version, kwargs)
+    return getattr(charts, figure)(data, **dict(figure_kwargs))
+
+
+def cached_figure(figure: str, name: str, filters, *, figure_kwargs: dict | None = None, **kwargs):
+    """``charts.<figure>(charts.<name>(store, filters, **kwargs), **figure_kwargs)``, built
+    once per data version and shared by every session (do not modify it)."""
+    version = data_version()
+    return _figure(
+        figure, name, filters, version, tuple(sorted(kwargs.items())), tuple(sorted((figure_kwargs or {}).items()))
+    )
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _invoices(version: int, kwargs: tuple):
+    return runtime().store.find_invoices(**dict(kwargs))
+
+
+def cached_invoices(**kwargs):
+    """``store.find_invoices(**kwargs)``, computed once per data version."""
+    return _invoices(data_version(), tuple(sorted(kwargs.items())))
+
+
 @st.cache_data(show_spinner=False, max_entries=8)
 def _chart_options(version: int) -> dict[str, list[str]]:
     from paynet_core import charts

@@ -28,8 +28,11 @@ with ui.errors_as_banner():
     cols[4].metric("Failed charges", k["failed_count"], ui.money(k["failed_kurus"]), delta_color="off", delta_arrow="off")
     cols[5].metric("Fees", ui.money(k["fee_kurus"]))
 
-    series = services.cached_chart("outcome_series", filters, grain="day", measure="amount")
-    st.plotly_chart(charts.paid_vs_cancelled_figure(series, "amount", title="Paid vs cancelled per day"), key="ov_trend")
+    trend = services.cached_figure(
+        "paid_vs_cancelled_figure", "outcome_series", filters, grain="day", measure="amount",
+        figure_kwargs={"measure": "amount", "title": "Paid vs cancelled per day"},
+    )
+    st.plotly_chart(trend, key="ov_trend")
 
 st.subheader("Recent jobs")
 jobs = rt.store.jobs(limit=10)

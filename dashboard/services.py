@@ -134,8 +134,7 @@ def start_sync(user: User) -> bool:
             logging.getLogger("dashboard").exception("sync failed")
             task.error = f"sync failed ({type(err).__name__})"
         finally:
-            task.message = ""
-            st.cache_data.clear()
+            task.message = ""  # cached charts follow the data version: nothing to clear
 
     task.thread = threading.Thread(target=work, name="paynet-sync", daemon=True)
     task.thread.start()
@@ -145,36 +144,58 @@ def start_sync(user: User) -> bool:
 # -- cached chart queries: keyed on the filters and on the cache's data version --------------
 
 
-def _data_version() -> str:
-    """Changes whenever the cache's data does (a sync, an action, a job)."""
-    import os
-
-    path = runtime().store.path
-    stamps = []
-    for p in (path, path.with_name(path.name + "-wal")):
-        try:
-            st_ = os.stat(p)
-            stamps.append(f"{st_.st_mtime_ns}:{st_.st_size}")
-        except FileNotFoundError:
-            stamps.append("-")
-    return "|".join(stamps)
+def data_version() -> int:
+    """Changes whenever the cache's data does (a sync, an action, a job; in any process)."""
+    return runtime().store.data_version()
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
-def _chart(name: str, filters, version: str, kwargs: tuple):
+def _chart(name: str, filters, version: int, kwargs: tuple):
     from paynet_core import charts
 
     return getattr(charts, name)(runtime().store, filters=filters, **dict(kwargs))
 
 
 def cached_chart(name: str, filters, **kwargs):
-    return _chart(name, filters, _data_version(), tuple(sorted(kwargs.items())))
+    """``charts.<name>(store, filters=filters, **kwargs)``, computed once per data version."""
+    return _chart(name, filters, data_version(), tuple(sorted(kwargs.items())))
 
 
-@st.cache_data(show_spinner=False, ttl=60)
+@st.cache_resource(show_spinner=False, max_entries=64)
+def _figure(figure: str, name: str, filters, version: int, kwargs: tuple, figure_kwargs: tuple):
+    # cache_resource: the figure object itself is shared (st.plotly_chart only reads it), so a
+    # warm run neither rebuilds nor unpickles it; building plotly figures is the slow part.
+    from paynet_core import charts
+
+    data = _chart(name, filters, version, kwargs)
+    return getattr(charts, figure)(data, **dict(figure_kwargs))
+
+
+def cached_figure(figure: str, name: str, filters, *, figure_kwargs: dict | None = None, **kwargs):
+    """``charts.<figure>(charts.<name>(store, filters, **kwargs), **figure_kwargs)``, built
+    once per data version and shared by every session (do not modify it)."""
+    version = data_version()
+    return _figure(
+        figure, name, filters, version, tuple(sorted(kwargs.items())), tuple(sorted((figure_kwargs or {}).items()))
+    )
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _invoices(version: int, kwargs: tuple):
+    return runtime().store.find_invoices(**dict(kwargs))
+
+
+def cached_invoices(**kwargs):
+    """``store.find_invoices(**kwargs)``, computed once per data version."""
+    return _invoices(data_version(), tuple(sorted(kwargs.items())))
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _chart_options(version: int) -> dict[str, list[str]]:
+    from paynet_core import charts
+
+    return charts.filter_options(runtime().store)
+
+
 def chart_options() -> dict[str, list[str]]:
-    store = runtime().store
-    return {
-        "institutions": store.query("SELECT DISTINCT institution FROM bill_payments WHERE institution IS NOT NULL ORDER BY 1")["institution"].tolist(),
-        "invoice_types": store.query("SELECT DISTINCT invoice_type FROM bill_payments WHERE invoice_type IS NOT NULL ORDER BY 1")["invoice_type"].tolist(),
-    }
+    return _chart_options(data_version())

@@ -5,12 +5,16 @@ numbers. Every function returns a small DataFrame of aggregates; no function rea
 tables into pandas. Money stays integer kuruş (``*_kurus`` columns); ``*_tl`` columns are
 floats for plotting only, and hover texts are formatted with :func:`money.format_amount`.
 
-How the SQL stays fast at a million rows per provider: each provider is one *arm*, aggregated
-by day (and outcome) straight from the store's covering indexes, in index order so SQLite never
-sorts the big table; the outer query rolls the few hundred daily groups up to weeks, months,
-institutions... The Paynet arm (``invoices``) and the Payofin arm (``bill_payments``) are
-independent scans, so when a chart needs both they run at the same time on two connections
-(SQLite releases the GIL while it works).
+How the SQL stays fast at a million rows per provider: every chart reads the store's
+``daily_rollup`` (counts and sums per provider, day, outcome, status, institution, bill type and
+agent, kept in step by the store's writes; ``daily_rollup_totals``, the same summed over agents,
+when no agent is filtered), a few thousand rows instead of millions. Each
+provider is one *arm* aggregated by day and outcome; the outer query rolls the daily groups up to
+weeks, months, institutions... A cache whose schema predates the rollup (a read-only file from an
+older version) is read from the base tables (``invoices``, ``bill_payments``) through their
+covering indexes, with the same numbers; :func:`from_base_tables` forces that path (the tests
+compare the two). When a chart needs both arms they run at the same
+time on two connections (SQLite releases the GIL while it works).
 
 Filters follow the data: institution and bill type exist only for Payofin payments and the
 agent only for Paynet invoices, so filtering on one of them leaves the other provider out.
@@ -19,8 +23,10 @@ agent only for Paynet invoices, so filtering on one of them leaves the other pro
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, fields, replace
 from datetime import date
 from typing import Any
@@ -35,7 +41,7 @@ from .errors import InputError
 from .money import format_amount, kurus_to_tl
 from .outcomes import Outcome
 from .paynet.models import InvoiceStatus
-from .store import Store
+from .store import ROLLUP_TABLE, ROLLUP_TOTALS_TABLE, ROLLUP_VERSION, Store
 
 PROVIDERS = ("paynet", "payofin")
 OUTCOMES = tuple(o.value for o in (Outcome.PAID, Outcome.CANCELLED, Outcome.FAILED, Outcome.OPEN))
@@ -54,103 +60,6 @@ STATUS_OUTCOMES = {s.label: s.outcome.value for s in InvoiceStatus} | {
 }
 #: plotly's number format: decimal comma, thousands dot (1.234,56).
 SEPARATORS = ",."
-
-
-# --------------------------------------------------------------------------------------------
-# Proposed store migrations (store.py is not ours: these are for its owner to adopt)
-# --------------------------------------------------------------------------------------------
-
-#: The status breakdown groups Paynet invoices by ``status``, which no covering index of the
-#: store holds; this one makes it an index scan like the other charts (measured at 1M invoices:
-#: 970 ms → 160 ms; 1 s to build).
-PROPOSED_STATUS_INDEX = (
-    "CREATE INDEX idx_invoices_day_status ON invoices (val_day, status, agent_id, amount_kurus)",
-)
-
-SUMMARY_TABLE = "daily_summary"
-
-_SUMMARY_COLUMNS = (
-    "provider, day, outcome, status, institution, invoice_type, agent_id, "
-    "count, amount_kurus, fee_kurus"
-)
-_SUMMARY_KEY = {
-    "paynet": (
-        "'paynet'", "{r}.val_day", "{r}.outcome", "{r}.status_label", "''", "''",
-        "COALESCE({r}.agent_id, '')",
-    ),
-    "payofin": (
-        "'payofin'", "{r}.paid_day", "{r}.outcome", "{r}.status",
-        "COALESCE({r}.institution, '')", "COALESCE({r}.invoice_type, '')", "''",
-    ),
-}  # fmt: skip
-_SUMMARY_SOURCE = {
-    "paynet": (
-        "invoices",
-        "val_day",
-        "0",
-        "val_day, outcome, status_label, agent_id, amount_kurus",
-    ),
-    "payofin": (
-        "bill_payments",
-        "paid_day",
-        "{r}.fee_kurus",
-        "paid_day, outcome, status, institution, invoice_type, amount_kurus, fee_kurus",
-    ),
-}
-
-
-def _summary_statements() -> tuple[str, ...]:
-    names = ("provider", "day", "outcome", "status", "institution", "invoice_type", "agent_id")
-    out = [
-        f"""CREATE TABLE {SUMMARY_TABLE} (
-    provider TEXT NOT NULL,
-    day TEXT NOT NULL,
-    outcome TEXT NOT NULL,
-    status TEXT NOT NULL,
-    institution TEXT NOT NULL DEFAULT '',
-    invoice_type TEXT NOT NULL DEFAULT '',
-    agent_id TEXT NOT NULL DEFAULT '',
-    count INTEGER NOT NULL,
-    amount_kurus INTEGER NOT NULL,
-    fee_kurus INTEGER NOT NULL,
-    PRIMARY KEY (provider, day, outcome, status, institution, invoice_type, agent_id)
-) WITHOUT ROWID"""
-    ]
-    for provider, (table, day, fee, columns) in _SUMMARY_SOURCE.items():
-        key = _SUMMARY_KEY[provider]
-        new = ", ".join(k.format(r="new") for k in key)
-        match = " AND ".join(f"{n} = {k.format(r='old')}" for n, k in zip(names, key, strict=True))
-        add = f"""INSERT INTO {SUMMARY_TABLE} ({_SUMMARY_COLUMNS})
-    SELECT {new}, 1, new.amount_kurus, {fee.format(r="new")} WHERE new.{day} IS NOT NULL
-    ON CONFLICT DO UPDATE SET count = count + 1,
-        amount_kurus = amount_kurus + excluded.amount_kurus,
-        fee_kurus = fee_kurus + excluded.fee_kurus;"""
-        remove = f"""UPDATE {SUMMARY_TABLE} SET count = count - 1,
-        amount_kurus = amount_kurus - old.amount_kurus,
-        fee_kurus = fee_kurus - {fee.format(r="old")}
-    WHERE {match};
-    DELETE FROM {SUMMARY_TABLE} WHERE {match} AND count = 0;"""
-        out += [
-            f"CREATE TRIGGER {table}_summary_insert AFTER INSERT ON {table}\nBEGIN\n    {add}\nEND",
-            f"CREATE TRIGGER {table}_summary_delete AFTER DELETE ON {table}\nBEGIN\n    {remove}\nEND",
-            f"CREATE TRIGGER {table}_summary_update AFTER UPDATE OF {columns} ON {table}\n"
-            f"BEGIN\n    {remove}\n    {add}\nEND",
-        ]
-        backfill_key = ", ".join(k.format(r="t") for k in key)
-        out.append(
-            f"""INSERT INTO {SUMMARY_TABLE} ({_SUMMARY_COLUMNS})
-SELECT {backfill_key}, COUNT(*), SUM(t.amount_kurus), SUM({fee.format(r="t")})
-FROM {table} AS t WHERE t.{day} IS NOT NULL GROUP BY {", ".join(str(n) for n in range(2, 8))}"""
-        )
-    return tuple(out)
-
-
-#: Proposed migration 4: per-day totals kept in step by triggers, so a chart reads a few
-#: thousand rows instead of scanning a million (measured at 1M + 1M rows: every chart under
-#: 40 ms). The charts use the table when it exists and the base tables otherwise: the same
-#: numbers either way (the tests run both). The triggers double ingest time (measured); keeping
-#: the totals from the store's upsert batches instead would cost almost nothing.
-SUMMARY_MIGRATION = _summary_statements()
 
 
 # --------------------------------------------------------------------------------------------
@@ -275,7 +184,7 @@ class _Arm:
     table: str
     day: str
     has_fees: bool
-    summary: bool = False  # reads the proposed daily_summary table instead of the big one
+    rollup: bool = False  # reads daily_rollup instead of the provider's big table
 
 
 _ARMS = {
@@ -292,7 +201,7 @@ def filter_sql(provider: str, day_column: str, filters: ChartFilters) -> tuple[s
 
 
 def _where(arm: _Arm, filters: ChartFilters) -> tuple[str, list[Any]]:
-    if arm.summary:
+    if arm.rollup:
         terms, params = ["provider = ?"], [arm.provider]
     else:
         terms, params = [f"{arm.day} IS NOT NULL"], []
@@ -329,12 +238,12 @@ def _daily(
     for the sums it shows (and Paynet, which has no fees, sums none).
     """
     where, params = _where(arm, filters)
-    count = "SUM(count)" if arm.summary else "COUNT(*)"
+    count = "SUM(count)" if arm.rollup else "COUNT(*)"
     sums = ", SUM(amount_kurus) AS a" if amounts else ""
     if fees:
         sums += ", SUM(fee_kurus) AS f" if arm.has_fees else ", 0 AS f"
-    # The summary keeps NULL as '' (it is part of its primary key): give NULL back.
-    picked = "".join(f", NULLIF({c}, '') AS {c}" if arm.summary else f", {c}" for c in by)
+    # The rollup keeps NULL as '' (it is part of its primary key): give NULL back.
+    picked = "".join(f", NULLIF({c}, '') AS {c}" if arm.rollup else f", {c}" for c in by)
     grouped = "".join(f", {c}" for c in by)
     sql = (
         f"SELECT {arm.day} AS day, outcome{picked}, {count} AS n{sums} FROM {arm.table} "
@@ -393,18 +302,40 @@ def _run_arms(store: Store, queries: dict[str, tuple[str, list]]) -> pd.DataFram
     return pd.concat(ordered, ignore_index=True) if len(ordered) > 1 else ordered[0]
 
 
+_BASE_TABLES: ContextVar[bool] = ContextVar("paynet_charts_base_tables", default=False)
+
+
+@contextmanager
+def from_base_tables() -> Iterator[None]:
+    """Inside this block charts read ``invoices`` and ``bill_payments`` instead of the rollup
+    (to compare the two: same numbers, much slower at size)."""
+    token = _BASE_TABLES.set(True)
+    try:
+        yield
+    finally:
+        _BASE_TABLES.reset(token)
+
+
 def _arms(store: Store, filters: ChartFilters, only: Sequence[str] = PROVIDERS) -> list[_Arm]:
     wanted = [_ARMS[p] for p in PROVIDERS if p in only and filters.wants(p)]
-    if wanted and _has_summary(store):
-        return [replace(a, table=SUMMARY_TABLE, day="day", summary=True) for a in wanted]
+    if wanted and not _BASE_TABLES.get() and store.schema_version() >= ROLLUP_VERSION:
+        # Summed over agents unless the agent matters: far fewer rows to read.
+        table = ROLLUP_TABLE if filters.agent_id else ROLLUP_TOTALS_TABLE
+        return [replace(a, table=table, day="day", rollup=True) for a in wanted]
     return wanted
 
 
-def _has_summary(store: Store) -> bool:
-    row = store.db.conn.execute(
-        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (SUMMARY_TABLE,)
-    ).fetchone()
-    return row is not None
+def filter_options(store: Store) -> dict[str, list[str]]:
+    """The institutions and bill types the cache holds (for the charts page's pickers)."""
+    if store.schema_version() >= ROLLUP_VERSION:
+        source, where = ROLLUP_TOTALS_TABLE, "provider = 'payofin' AND {c} <> ''"
+    else:
+        source, where = "bill_payments", "{c} IS NOT NULL"
+    out = {}
+    for key, column in (("institutions", "institution"), ("invoice_types", "invoice_type")):
+        sql = f"SELECT DISTINCT {column} FROM {source} WHERE {where.format(c=column)} ORDER BY 1"
+        out[key] = [row[0] for row in store.db.conn.execute(sql)]
+    return out
 
 
 def _ints(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
@@ -414,7 +345,9 @@ def _ints(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
 
 
 def _add_tl(frame: pd.DataFrame, kurus: str, tl: str) -> None:
-    frame[tl] = [float(kurus_to_tl(int(k))) for k in frame[kurus]]
+    # Integer kuruş / 100 in float64 is the correctly rounded TL value (what float(Decimal)
+    # gives) for any amount below 2**53 kuruş; vectorised because day series have thousands.
+    frame[tl] = frame[kurus].astype("int64") / 100
 
 
 def _empty(columns: dict[str, str]) -> pd.DataFrame:
@@ -466,7 +399,7 @@ def outcome_series(
             out["amount_tl"] = pd.Series(dtype="float64")
         return out
     frame = _ints(frame[list(columns)], ["count", *(["amount_kurus"] if amounts else [])])
-    frame["period"] = pd.to_datetime(frame["period"]).astype("datetime64[us]")
+    frame["period"] = pd.to_datetime(frame["period"], format="%Y-%m-%d").astype("datetime64[us]")
     if amounts:
         _add_tl(frame, "amount_kurus", "amount_tl")
     frame.attrs["grain"] = grain
@@ -506,12 +439,10 @@ def breakdown(store: Store, by: str = "institution", filters: ChartFilters | Non
     else:
         for arm in _arms(store, filters):
             where, params = _where(arm, filters)
-            if arm.provider == "paynet" and arm.summary:
+            if arm.rollup:
                 sql = f"""SELECT status, outcome, SUM(count) AS count, SUM(amount_kurus) AS amount_kurus
-                          FROM {SUMMARY_TABLE} WHERE {where} GROUP BY status, outcome"""
+                          FROM {arm.table} WHERE {where} GROUP BY status, outcome"""
             elif arm.provider == "paynet":
-                # Slow at size without an index on invoices(val_day, status, ...): the status
-                # is in no covering index of the store (see PROPOSED_STATUS_INDEX).
                 sql = f"""SELECT s.label AS status, s.outcome AS outcome, SUM(n) AS count,
                               SUM(a) AS amount_kurus
                           FROM (SELECT val_day, status, COUNT(*) AS n, SUM(amount_kurus) AS a
@@ -565,7 +496,7 @@ def cancellation_rate(
     if frame.empty:
         return _empty(columns)
     frame = _ints(frame, ["cancelled", "settled"])
-    frame["period"] = pd.to_datetime(frame["period"]).astype("datetime64[us]")
+    frame["period"] = pd.to_datetime(frame["period"], format="%Y-%m-%d").astype("datetime64[us]")
     frame["rate"] = frame["cancelled"] / frame["settled"].where(frame["settled"] > 0)
     frame.attrs["grain"] = grain
     return frame[list(columns)]
@@ -602,7 +533,7 @@ def fee_totals(
         out["paid_fee_tl"] = pd.Series(dtype="float64")
         return out
     frame = _ints(frame[list(columns)], list(columns)[1:])
-    frame["period"] = pd.to_datetime(frame["period"]).astype("datetime64[us]")
+    frame["period"] = pd.to_datetime(frame["period"], format="%Y-%m-%d").astype("datetime64[us]")
     _add_tl(frame, "fee_kurus", "fee_tl")
     _add_tl(frame, "paid_fee_kurus", "paid_fee_tl")
     frame.attrs["grain"] = grain

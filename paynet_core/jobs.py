@@ -85,7 +85,7 @@ from .paynet.client import AsyncPaynetClient
 from .paynet.models import Invoice, InvoiceStatus
 from .planner import CREATE, SET_STATUS, SET_STATUS_ALL, Plan
 from .ratelimit import RateLimitedTransport, RateLimiter
-from .store import JOB_FINAL_STATES, Store
+from .store import JOB_FINAL_STATES, Store, keeping_rollup
 
 log = logging.getLogger("paynet_core.jobs")
 
@@ -952,10 +952,11 @@ def _record_status_changes(
         if invoice_no in before:
             updates.append((int(status), status.label, status.outcome.value, now, invoice_no))
         history.append((invoice_no, old, int(status), "job", job_id, actor, now))
-    conn.executemany(
-        "UPDATE invoices SET status = ?, status_label = ?, outcome = ?, updated_at = ? WHERE invoice_no = ?",
-        updates,
-    )
+    with keeping_rollup(conn, "invoice_no", [u[-1] for u in updates]):
+        conn.executemany(
+            "UPDATE invoices SET status = ?, status_label = ?, outcome = ?, updated_at = ? WHERE invoice_no = ?",
+            updates,
+        )
     conn.executemany(
         """INSERT INTO invoice_status_history
                (invoice_no, old_status, new_status, source, job_id, actor, observed_at)

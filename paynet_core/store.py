@@ -374,12 +374,126 @@ _STATUS_AND_CLAIM_INDEXES: tuple[str, ...] = (
     "CREATE INDEX idx_job_items_claim ON job_items (job_id, state, seq)",
 )
 
+# Daily rollup: what every chart and KPI reads (a few thousand rows instead of millions). The
+# store keeps it in step inside each write transaction by applying per-batch deltas (old row
+# values out, new ones in), never by per-row triggers. NULL keys are '' (they are part of the
+# primary key); ``daily_rollup_totals`` is the same summed over agents. ``data_version`` is bumped by every write transaction that changed a row, so
+# caches in any process can tell when to recompute. Plain SQL a PostgreSQL backend can share.
+ROLLUP_TABLE = "daily_rollup"
+ROLLUP_KEY = ("provider", "day", "outcome", "status", "institution", "invoice_type", "agent_id")
+# Each provider's rollup rows computed from its base table; ``{where}`` narrows the rows and
+# ``{sign}`` (1 or -1) turns them into a delta to add or take out.
+_ROLLUP_PAYNET = """SELECT 'paynet' AS provider, val_day AS day, outcome, status_label AS status,
+    '' AS institution, '' AS invoice_type, COALESCE(agent_id, '') AS agent_id,
+    {sign} * COUNT(*) AS count, {sign} * SUM(amount_kurus) AS amount_kurus, 0 AS fee_kurus
+FROM invoices WHERE val_day IS NOT NULL{where}
+GROUP BY val_day, outcome, status_label, COALESCE(agent_id, '')"""
+_ROLLUP_PAYOFIN = """SELECT 'payofin', paid_day, outcome, status, COALESCE(institution, ''),
+    COALESCE(invoice_type, ''), '', {sign} * COUNT(*), {sign} * SUM(amount_kurus),
+    {sign} * SUM(fee_kurus)
+FROM bill_payments WHERE paid_day IS NOT NULL{where}
+GROUP BY paid_day, outcome, status, COALESCE(institution, ''), COALESCE(invoice_type, '')"""
+#: The whole rollup computed from the base tables (what ``paynet-ops db check`` compares).
+ROLLUP_SELECT = (
+    _ROLLUP_PAYNET.format(sign=1, where="")
+    + "\nUNION ALL\n"
+    + _ROLLUP_PAYOFIN.format(sign=1, where="")
+)
+
+#: The rollup summed over agents: what charts without an agent filter read (Paynet has a few
+#: dozen agents, so this is that many times smaller than ``daily_rollup``).
+ROLLUP_TOTALS_TABLE = "daily_rollup_totals"
+ROLLUP_TOTALS_KEY = ROLLUP_KEY[:-1]
+
+
+@dataclass(frozen=True)
+class _RollupLevel:
+    """One rollup table and the statements that apply deltas to it."""
+
+    table: str
+    key: tuple[str, ...]
+
+    @property
+    def columns(self) -> str:
+        return ", ".join((*self.key, "count", "amount_kurus", "fee_kurus"))
+
+    @property
+    def merge(self) -> str:
+        t = self.table
+        return (
+            f"ON CONFLICT ({', '.join(self.key)}) DO UPDATE SET count = {t}.count + excluded.count, "
+            f"amount_kurus = {t}.amount_kurus + excluded.amount_kurus, "
+            f"fee_kurus = {t}.fee_kurus + excluded.fee_kurus"
+        )
+
+    @property
+    def add(self) -> str:
+        marks = ", ".join("?" * (len(self.key) + 3))
+        return f"INSERT INTO {self.table} ({self.columns}) VALUES ({marks}) {self.merge}"
+
+    @property
+    def drop_empty(self) -> str:
+        where = " AND ".join(f"{k} = ?" for k in self.key)
+        return f"DELETE FROM {self.table} WHERE count = 0 AND {where}"
+
+    def grouped(self, select: str) -> str:
+        """``select`` (full-key rollup rows) summed to this level's key."""
+        if self.key == ROLLUP_KEY:
+            return select
+        key = ", ".join(self.key)
+        return (
+            f"SELECT {key}, SUM(count) AS count, SUM(amount_kurus) AS amount_kurus, "
+            f"SUM(fee_kurus) AS fee_kurus FROM ({select}) AS r GROUP BY {key}"
+        )
+
+    def create(self) -> str:
+        extra = "    agent_id TEXT NOT NULL DEFAULT '',\n" if "agent_id" in self.key else ""
+        return f"""CREATE TABLE {self.table} (
+    provider TEXT NOT NULL CHECK (provider IN ('paynet', 'payofin')),
+    day TEXT NOT NULL,
+    outcome TEXT NOT NULL {_OUTCOME_CHECK},
+    status TEXT NOT NULL,
+    institution TEXT NOT NULL DEFAULT '',
+    invoice_type TEXT NOT NULL DEFAULT '',
+{extra}    count INTEGER NOT NULL,
+    amount_kurus INTEGER NOT NULL,
+    fee_kurus INTEGER NOT NULL,
+    PRIMARY KEY ({", ".join(self.key)})
+) WITHOUT ROWID"""
+
+
+_ROLLUP_LEVELS = (
+    _RollupLevel(ROLLUP_TABLE, ROLLUP_KEY),
+    _RollupLevel(ROLLUP_TOTALS_TABLE, ROLLUP_TOTALS_KEY),
+)
+
+_ROLLUP_AND_VERSION = (
+    *(
+        statement
+        for level in _ROLLUP_LEVELS
+        for statement in (
+            level.create(),
+            # Filled from what is cached already.
+            f"INSERT INTO {level.table} ({level.columns}) "
+            f"SELECT * FROM ({level.grouped(ROLLUP_SELECT)}) AS d WHERE true",
+        )
+    ),
+    """CREATE TABLE data_version (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    version INTEGER NOT NULL
+)""",
+    "INSERT INTO data_version (id, version) VALUES (1, 1)",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema", _INITIAL_SCHEMA),
     Migration(2, "analyst views: outcomes, daily_totals, daily_breakdown", _VIEWS),
     Migration(3, "covering indexes for chart aggregates", _CHART_INDEXES),
     Migration(4, "status breakdown and job-claim indexes", _STATUS_AND_CLAIM_INDEXES),
+    Migration(5, "daily rollup kept at write time; data version", _ROLLUP_AND_VERSION),
 )
+#: The first schema version with the rollup and the data version.
+ROLLUP_VERSION = 5
 LATEST_VERSION = MIGRATIONS[-1].version
 
 
@@ -465,6 +579,7 @@ class Store:
         self._handles: weakref.WeakSet[_Handle] = weakref.WeakSet()
         self._lock = threading.Lock()
         self._closed = False
+        self._has_version = False
 
     # ---- opening ----------------------------------------------------------------------------
 
@@ -574,8 +689,11 @@ class Store:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
             raise StoreError(f"cannot start a write transaction on {self.path}: {exc}") from exc
+        changes = conn.total_changes
         try:
             yield db
+            if conn.total_changes != changes and self._versioned(conn):
+                conn.execute("UPDATE data_version SET version = version + 1")
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
@@ -584,6 +702,45 @@ class Store:
 
     def schema_version(self) -> int:
         return self.db.conn.execute("PRAGMA user_version").fetchone()[0]
+
+    def _versioned(self, conn: sqlite3.Connection) -> bool:
+        if not self._has_version:  # a schema from before the data version (mid-migration)
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            self._has_version = version >= ROLLUP_VERSION
+        return self._has_version
+
+    def data_version(self) -> int:
+        """A number that changes whenever a write transaction changed a row, in any process.
+
+        Caches key on it, so nothing recomputes until the data changes (0: a schema too old to
+        keep one).
+        """
+        if self.schema_version() < ROLLUP_VERSION:
+            return 0
+        return self.db.conn.execute("SELECT version FROM data_version").fetchone()[0]
+
+    def rollup_differences(self) -> list[dict]:
+        """Rows where ``daily_rollup`` or ``daily_rollup_totals`` differs from a rebuild from
+        the base tables (none: in step). Each: ``table``, the key columns, and ``kept`` and
+        ``rebuilt`` as (count, amount, fee) or None."""
+        rebuilt = self._rollup_rows(ROLLUP_SELECT, len(ROLLUP_KEY))
+        out = []
+        for level in _ROLLUP_LEVELS:
+            width = len(level.key)
+            kept = self._rollup_rows(f"SELECT {level.columns} FROM {level.table}", width)
+            expected: dict[tuple, tuple] = {}
+            for key, values in rebuilt.items():
+                found = expected.get(key[:width], (0, 0, 0))
+                expected[key[:width]] = tuple(a + b for a, b in zip(found, values, strict=True))
+            for key in sorted(kept.keys() | expected.keys()):
+                if kept.get(key) != expected.get(key):
+                    row = {"table": level.table, **dict.fromkeys(ROLLUP_KEY, "")}
+                    row |= dict(zip(level.key, key, strict=True))
+                    out.append(row | {"kept": kept.get(key), "rebuilt": expected.get(key)})
+        return out
+
+    def _rollup_rows(self, sql: str, width: int) -> dict[tuple, tuple]:
+        return {row[:width]: row[width:] for row in self.db.conn.execute(sql)}
 
     def migrate(self, to: int | None = None) -> list[int]:
         """Apply pending migrations up to ``to`` (default: latest), each in its own transaction.
@@ -700,7 +857,14 @@ class Store:
             with self.transaction() as db:
                 new, changed = self._classify("subscriptions", "subscription_id", batch)
                 rows = new + [row for row, _ in changed]
-                _upsert(db, "subscriptions", "subscription_id", rows, {"synced_at": self._now()})
+                # The agent triggers re-file these subscriptions' invoices under the new agent.
+                moved = [r["subscription_id"] for r in new] + [
+                    r["subscription_id"] for r, old in changed if r["agent_id"] != old["agent_id"]
+                ]
+                with keeping_rollup(db.conn, "subscription_id", moved):
+                    _upsert(
+                        db, "subscriptions", "subscription_id", rows, {"synced_at": self._now()}
+                    )
             total += UpsertResult(len(new), len(changed), len(batch) - len(new) - len(changed))
         return total
 
@@ -755,6 +919,7 @@ class Store:
                     raise StoreError(f"invoice batch refused by the cache: {exc}") from exc
                 if history:
                     db["invoice_status_history"].insert_all(history)
+                _apply_rollup(db.conn, _rollup_deltas(_invoice_share, new, changed))
             total += UpsertResult(len(new), len(changed), len(batch) - len(new) - len(changed))
         return total
 
@@ -791,6 +956,7 @@ class Store:
                 ]
                 if history:
                     db["payment_status_history"].insert_all(history)
+                _apply_rollup(db.conn, _rollup_deltas(_payment_share, new, changed))
             total += UpsertResult(len(new), len(changed), len(batch) - len(new) - len(changed))
         return total
 
@@ -819,11 +985,12 @@ class Store:
             if before == status:
                 return before
             if old is not None:
-                db.conn.execute(
-                    """UPDATE invoices SET status = ?, status_label = ?, outcome = ?, updated_at = ?
-                    WHERE invoice_no = ?""",
-                    (int(status), status.label, status.outcome.value, now, invoice_no),
-                )
+                with keeping_rollup(db.conn, "invoice_no", [invoice_no]):
+                    db.conn.execute(
+                        """UPDATE invoices SET status = ?, status_label = ?, outcome = ?,
+                        updated_at = ? WHERE invoice_no = ?""",
+                        (int(status), status.label, status.outcome.value, now, invoice_no),
+                    )
             row = {"invoice_no": invoice_no, "status": int(status)}
             db["invoice_status_history"].insert(_history(row, before, source, actor, job_id, now))
         return before
@@ -1456,6 +1623,102 @@ def _upsert(db: Database, table: str, pk: str, rows: list[dict], stamps: Mapping
     shared = tuple(stamps.values())
     values = itemgetter(*rows[0])
     db.conn.executemany(sql, (values(row) + shared for row in rows))
+
+
+# ---- the daily rollup: per-batch deltas -----------------------------------------------------
+
+
+def _invoice_share(row: Mapping[str, Any]) -> tuple[tuple, int, int] | None:
+    """An invoice row's rollup key, amount and fee (None: no charge day, not in the rollup)."""
+    day = row["val_day"]
+    if day is None:
+        return None
+    key = ("paynet", day, row["outcome"], row["status_label"], "", "", row["agent_id"] or "")
+    return key, row["amount_kurus"], 0
+
+
+def _payment_share(row: Mapping[str, Any]) -> tuple[tuple, int, int] | None:
+    day = row["paid_day"]
+    if day is None:
+        return None
+    key = (
+        "payofin", day, row["outcome"], row["status"], row["institution"] or "",
+        row["invoice_type"] or "", "",
+    )  # fmt: skip
+    return key, row["amount_kurus"], row["fee_kurus"]
+
+
+def _rollup_deltas(
+    share: Callable[[Mapping[str, Any]], tuple[tuple, int, int] | None],
+    new: Iterable[Mapping[str, Any]],
+    changed: Iterable[tuple[Mapping[str, Any], Mapping[str, Any]]],
+) -> dict[tuple, list[int]]:
+    """What a batch does to the rollup: new rows in; changed rows' old values out, new ones in."""
+    deltas: dict[tuple, list[int]] = {}
+
+    def add(row: Mapping[str, Any], sign: int) -> None:
+        found = share(row)
+        if found is None:
+            return
+        key, amount, fee = found
+        delta = deltas.get(key)
+        if delta is None:
+            deltas[key] = [sign, sign * amount, sign * fee]
+        else:
+            delta[0] += sign
+            delta[1] += sign * amount
+            delta[2] += sign * fee
+
+    for row in new:
+        add(row, 1)
+    for row, old in changed:
+        add(old, -1)
+        add(row, 1)
+    return deltas
+
+
+def _apply_rollup(conn: sqlite3.Connection, deltas: Mapping[tuple, list[int]]) -> None:
+    totals: dict[tuple, list[int]] = {}
+    for key, delta in deltas.items():
+        total = totals.setdefault(key[:-1], [0, 0, 0])
+        for i in range(3):
+            total[i] += delta[i]
+    for level, level_deltas in zip(_ROLLUP_LEVELS, (deltas, totals), strict=True):
+        rows = [(*key, *delta) for key, delta in level_deltas.items() if any(delta)]
+        if rows:
+            conn.executemany(level.add, rows)
+        emptied = [key for key, delta in level_deltas.items() if delta[0] < 0]
+        if emptied:
+            conn.executemany(level.drop_empty, emptied)
+
+
+@contextmanager
+def keeping_rollup(conn: sqlite3.Connection, column: str, keys: Sequence[Any]) -> Iterator[None]:
+    """Keep the rollup in step around a write to the invoices whose ``column`` is in ``keys``
+    (``invoice_no`` or ``subscription_id``) done outside the upserts: their share is taken out
+    before the write and added back after it, in SQL, in the caller's transaction."""
+    if column not in ("invoice_no", "subscription_id"):
+        raise ValueError(f"cannot follow invoices by {column!r}")
+    keys = list(dict.fromkeys(k for k in keys if k is not None))
+    _move_invoices(conn, column, keys, -1)
+    yield
+    _move_invoices(conn, column, keys, 1)
+    if keys:
+        for level in _ROLLUP_LEVELS:
+            conn.execute(f"DELETE FROM {level.table} WHERE provider = 'paynet' AND count = 0")
+
+
+def _move_invoices(conn: sqlite3.Connection, column: str, keys: list[Any], sign: int) -> None:
+    for start in range(0, len(keys), _LOOKUP_CHUNK):
+        chunk = keys[start : start + _LOOKUP_CHUNK]
+        where = f" AND {column} IN ({', '.join('?' * len(chunk))})"
+        select = _ROLLUP_PAYNET.format(sign=sign, where=where)
+        for level in _ROLLUP_LEVELS:
+            conn.execute(
+                f"INSERT INTO {level.table} ({level.columns}) SELECT * FROM "
+                f"({level.grouped(select)}) AS d WHERE true {level.merge}",
+                chunk,
+            )
 
 
 def _istanbul(value: datetime) -> datetime:

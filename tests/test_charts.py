@@ -66,23 +66,10 @@ def fill(s):
     )
 
 
-def add_summary(s):
-    with s.transaction() as db:
-        for statement in charts.SUMMARY_MIGRATION:
-            db.conn.execute(statement)
-
-
-# Every chart test runs on the store as it is, and with the proposed summary table (created
-# before the rows, so triggers fill it, or after them, so the backfill does): same numbers.
-@pytest.fixture(params=["tables", "summary_by_triggers", "summary_by_backfill"])
-def store(request, tmp_path):
+@pytest.fixture
+def store(tmp_path):
     with Store.open(tmp_path / "cache.db", clock=lambda: NOW) as s:
-        if request.param == "summary_by_triggers":
-            add_summary(s)
         fill(s)
-        if request.param == "summary_by_backfill":
-            add_summary(s)
-        assert charts._has_summary(s) is (request.param != "tables")
         yield s
 
 
@@ -381,7 +368,7 @@ def test_breakdown_rate_and_fee_figures_use_the_shared_colours(store):
     assert [c[1] for c in fees.data[1].customdata] == ["1,75 ₺", "0,00 ₺"]
 
 
-# -- the proposed summary table stays in step -----------------------------------------------
+# -- the rollup gives the numbers the base tables give ----------------------------------------
 
 
 def every_chart(store):
@@ -397,32 +384,47 @@ def every_chart(store):
     return out
 
 
-def test_summary_triggers_follow_status_agent_and_amount_changes(tmp_path):
-    plain = Store.open(tmp_path / "plain.db", clock=lambda: NOW)
-    summed = Store.open(tmp_path / "summed.db", clock=lambda: NOW)
-    add_summary(summed)
-    for s in (plain, summed):
-        fill(s)
-        s.record_status_change("I4", 3, source="action", actor="a@example.com")
-        s.upsert_invoices(
-            [{"invoice_no": "I1", "subscription_id": "S1", "amount": 9_999, "status": 5,
-              "val_date": "2026-03-20T10:00:00"}]
-        )  # fmt: skip
-        s.upsert_subscriptions([{"subscription_id": "S2", "agent_id": "AG9"}])
-        s.upsert_payments(
-            [{"invoice_payment_id": 1, "invoice_type": "Su Faturası", "institution": "İSKİ",
-              "amount_kurus": 12_345, "fee_kurus": 50, "paid_at": "2026-03-02T14:30:00",
-              "status": "Cancelled"}]
-        )  # fmt: skip
-    try:
-        assert not charts._has_summary(plain) and charts._has_summary(summed)
-        expected, got = every_chart(plain), every_chart(summed)
-        for name, frame in expected.items():
-            pd.testing.assert_frame_equal(got[name], frame, obj=name)
-        assert charts.kpis(summed)["cancelled_count"] == 5
-        agent = got["agent"]
-        assert agent["count"].sum() == 3  # S2's invoices moved to AG9 with their subscription
-        assert summed.query("SELECT MIN(count) AS m FROM daily_summary")["m"][0] > 0
-    finally:
-        plain.close()
-        summed.close()
+def test_rollup_follows_status_agent_and_amount_changes(store):
+    store.record_status_change("I4", 3, source="action", actor="a@example.com")
+    store.upsert_invoices(
+        [{"invoice_no": "I1", "subscription_id": "S1", "amount": 9_999, "status": 5,
+          "val_date": "2026-03-20T10:00:00"}]
+    )  # fmt: skip
+    store.upsert_subscriptions([{"subscription_id": "S2", "agent_id": "AG9"}])
+    store.upsert_payments(
+        [{"invoice_payment_id": 1, "invoice_type": "Su Faturası", "institution": "İSKİ",
+          "amount_kurus": 12_345, "fee_kurus": 50, "paid_at": "2026-03-02T14:30:00",
+          "status": "Cancelled"}]
+    )  # fmt: skip
+    got = every_chart(store)
+    with charts.from_base_tables():
+        expected = every_chart(store)
+    for name, frame in expected.items():
+        pd.testing.assert_frame_equal(got[name], frame, obj=name)
+    assert charts.kpis(store)["cancelled_count"] == 5
+    assert got["agent"]["count"].sum() == 3  # S2's invoices moved to AG9 with their subscription
+    assert store.query("SELECT MIN(count) AS m FROM daily_rollup")["m"][0] > 0
+    assert store.rollup_differences() == []
+
+
+def test_charts_read_the_rollup_not_the_base_tables(store):
+    """A row changed behind the store's back shows in the base-table path only: so the
+    charts really read the rollup."""
+    store.db.conn.execute("UPDATE invoices SET amount_kurus = 1 WHERE invoice_no = 'I1'")
+    paynet = ChartFilters(providers=("paynet",))
+    assert charts.kpis(store, paynet)["paid_kurus"] == 10_000 + 5_000
+    with charts.from_base_tables():
+        assert charts.kpis(store, paynet)["paid_kurus"] == 1 + 5_000
+    assert [(d["table"], d["day"], d["kept"], d["rebuilt"]) for d in store.rollup_differences()] == [
+        ("daily_rollup", "2026-03-02", (1, 10_000, 0), (1, 1, 0)),
+        ("daily_rollup_totals", "2026-03-02", (1, 10_000, 0), (1, 1, 0)),
+    ]
+    agent = ChartFilters(agent_id="AG1")  # read from daily_rollup, the one with agents
+    assert charts.kpis(store, agent)["paid_kurus"] == 10_000
+
+
+def test_filter_options_list_what_the_cache_holds(store):
+    assert charts.filter_options(store) == {
+        "institutions": ["BEDAŞ", "İGDAŞ", "İSKİ"],
+        "invoice_types": ["Doğalgaz Faturası", "Elektrik Faturası", "Su Faturası"],
+    }

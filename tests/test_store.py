@@ -97,7 +97,10 @@ def test_a_second_identical_sync_writes_nothing(store):
     assert writes_of(store, lambda: store.upsert_invoices(invoices)) == 0
     assert writes_of(store, lambda: store.upsert_payments(payments)) == 0
     assert store.upsert_invoices(invoices) == UpsertResult(unchanged=10)
-    assert writes_of(store, lambda: store.upsert_invoices([invoice("N1", amount=2000)])) == 1
+    version = store.data_version()
+    # The invoice, its two rollup rows (same key, new amount) and the data version.
+    assert writes_of(store, lambda: store.upsert_invoices([invoice("N1", amount=2000)])) == 4
+    assert store.data_version() == version + 1
 
 
 def test_invoice_row_holds_kurus_istanbul_times_and_labels(store):

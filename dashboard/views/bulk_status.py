@@ -36,7 +36,7 @@ with cache_tab:
     with ui.errors_as_banner():
         min_amount = parse_amount(min_raw, field="min amount") if min_raw.strip() else None
         max_amount = parse_amount(max_raw, field="max amount") if max_raw.strip() else None
-        found = rt.store.find_invoices(
+        found = services.cached_invoices(
             status=statuses or None, day_from=day_from, day_to=day_to, subscription_id=subscription,
             min_amount=min_amount, max_amount=max_amount, limit=5_000,
         )

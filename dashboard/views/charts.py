@@ -44,15 +44,20 @@ with ui.errors_as_banner():
     st.query_params.from_dict({**filters.to_query_params(), "grain": grain, "measure": measure})
 
     series = services.cached_chart("outcome_series", filters, grain=grain, measure=measure)
-    st.plotly_chart(charts.paid_vs_cancelled_figure(series, measure, title=f"Paid vs cancelled per {grain}"), key="ch_main")
+    main = services.cached_figure(
+        "paid_vs_cancelled_figure", "outcome_series", filters, grain=grain, measure=measure,
+        figure_kwargs={"measure": measure, "title": f"Paid vs cancelled per {grain}"},
+    )
+    st.plotly_chart(main, key="ch_main")
     st.download_button("Download chart data (CSV)", to_csv_bytes(series), "paid_vs_cancelled.csv", "text/csv", key="ch_csv")
 
     left, right = st.columns(2)
-    by_inst = services.cached_chart("breakdown", filters, by="institution")
-    left.plotly_chart(charts.breakdown_figure(by_inst, "institution", measure, title="By institution"), key="ch_inst")
-    by_type = services.cached_chart("breakdown", filters, by="invoice_type")
-    right.plotly_chart(charts.breakdown_figure(by_type, "invoice_type", measure, title="By invoice type"), key="ch_type")
-    rate = services.cached_chart("cancellation_rate", filters, grain=grain)
-    left.plotly_chart(charts.cancellation_rate_figure(rate, title="Cancellation rate"), key="ch_rate")
-    fees = services.cached_chart("fee_totals", filters, grain=grain)
-    right.plotly_chart(charts.fee_figure(fees, title="Fees"), key="ch_fees")
+    for column, by, title, key in ((left, "institution", "By institution", "ch_inst"), (right, "invoice_type", "By invoice type", "ch_type")):
+        figure = services.cached_figure(
+            "breakdown_figure", "breakdown", filters, by=by, figure_kwargs={"by": by, "measure": measure, "title": title}
+        )
+        column.plotly_chart(figure, key=key)
+    rate = services.cached_figure("cancellation_rate_figure", "cancellation_rate", filters, grain=grain, figure_kwargs={"title": "Cancellation rate"})
+    left.plotly_chart(rate, key="ch_rate")
+    fees = services.cached_figure("fee_figure", "fee_totals", filters, grain=grain, figure_kwargs={"title": "Fees"})
+    right.plotly_chart(fees, key="ch_fees")

@@ -18,7 +18,7 @@ day_from = c1.date_input("From", value=today() - timedelta(days=30), format="DD.
 day_to = c2.date_input("To", value=today(), format="DD.MM.YYYY", key="ov_to")
 with ui.errors_as_banner():
     filters = charts.ChartFilters(day_from=day_from, day_to=day_to)
-    k = charts.kpis(rt.store, filters)
+    k = services.cached_chart("kpis", filters)
     cols = st.columns(6)
     cols[0].metric("Paid", f"{k['paid_count']:,}".replace(",", "."), ui.money(k["paid_kurus"]), delta_color="off", delta_arrow="off")
     cols[1].metric("Cancelled", f"{k['cancelled_count']:,}".replace(",", "."), ui.money(k["cancelled_kurus"]), delta_color="off", delta_arrow="off")
@@ -28,8 +28,11 @@ with ui.errors_as_banner():
     cols[4].metric("Failed charges", k["failed_count"], ui.money(k["failed_kurus"]), delta_color="off", delta_arrow="off")
     cols[5].metric("Fees", ui.money(k["fee_kurus"]))
 
-    series = charts.outcome_series(rt.store, grain="day", measure="amount", filters=filters)
-    st.plotly_chart(charts.paid_vs_cancelled_figure(series, "amount", title="Paid vs cancelled per day"), key="ov_trend")
+    trend = services.cached_figure(
+        "paid_vs_cancelled_figure", "outcome_series", filters, grain="day", measure="amount",
+        figure_kwargs={"measure": "amount", "title": "Paid vs cancelled per day"},
+    )
+    st.plotly_chart(trend, key="ov_trend")
 
 st.subheader("Recent jobs")
 jobs = rt.store.jobs(limit=10)

@@ -44,6 +44,7 @@ def main() -> None:
         raise SystemExit(1) from None
 
 
+from . import db as _db  # noqa: E402,F401  (registers commands)
 from . import jobs as _jobs  # noqa: E402,F401  (registers commands)
 from . import run as _run  # noqa: E402,F401  (registers commands)
 from . import settings as _settings  # noqa: E402,F401  (registers commands)

@@ -21,11 +21,12 @@ import csv
 import io
 import math
 import re
+import time as _clock
 import unicodedata
 import warnings
 import zipfile
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
@@ -34,7 +35,9 @@ from typing import Any, Literal
 
 import openpyxl
 import pandas as pd
-from charset_normalizer import from_bytes
+from openpyxl.utils import get_column_letter
+from openpyxl.utils.cell import column_index_from_string
+from openpyxl.worksheet._reader import FORMULA_TAG, INLINE_STRING, VALUE_TAG, WorkSheetParser
 
 from .dates import ISTANBUL, parse_any_datetime
 from .errors import DateError, InputError, MoneyError
@@ -44,8 +47,41 @@ from .paynet.models import InvoiceStatus
 
 ImportKind = Literal["invoices", "statuses"]
 
-DEFAULT_MAX_BYTES = 20 * 1024 * 1024
-DEFAULT_MAX_ROWS = 100_000
+_MB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ReadBudget:
+    """The most work one upload may cost, the same for CSV and XLSX, the dashboard and the CLI.
+
+    Every limit is counted while the file is read (never after), so a hostile file stops as
+    soon as it crosses one, and the refusal names the limit it crossed.
+    """
+
+    #: The upload itself, in bytes.
+    max_bytes: int = 20 * _MB
+    #: Data rows; blank rows and the header are not counted.
+    max_rows: int = 100_000
+    #: Columns read. Empty cells further right are skipped (counted, never kept); a value
+    #: there refuses the file rather than being dropped unseen.
+    max_columns: int = 64
+    #: Cells read, empty ones included: wide rows cost work even when they hold nothing.
+    max_cells: int = 2_000_000
+    #: Characters in one cell; 32,767 is Excel's own limit, so a longer cell is not data.
+    max_cell_chars: int = 32_767
+    #: An XLSX is a zip: the bytes all its parts inflate to, counted while inflating.
+    max_unpacked_bytes: int = 50 * _MB
+    #: Distinct texts in an XLSX (its shared-strings table, which openpyxl loads whole).
+    max_shared_strings: int = 400_000
+    #: Members of the XLSX zip; a real workbook has a few dozen.
+    max_parts: int = 1_000
+    #: Wall-clock seconds for reading and checking one file.
+    max_seconds: float = 30.0
+
+
+DEFAULT_BUDGET = ReadBudget()
+DEFAULT_MAX_BYTES = DEFAULT_BUDGET.max_bytes
+DEFAULT_MAX_ROWS = DEFAULT_BUDGET.max_rows
 
 #: Our own guard (Paynet documents no length): longer identifiers are typos or pasted junk.
 MAX_IDENTIFIER_CHARS = 64
@@ -58,8 +94,6 @@ _MAX_CURRENCY_CHARS = 20
 #: Cells shown in messages and in the validation table are cut to this many characters.
 _SHOW_CHARS = 60
 _TABLE_CHARS = 500
-#: An XLSX is a zip: refuse one that would unpack to more than this many times the size limit.
-_MAX_UNPACK_RATIO = 20
 #: Excel keeps 15 significant digits: a bigger number in an identifier cell has lost digits.
 _EXCEL_EXACT_LIMIT = 10**15
 _YEARS = range(2000, 2100)  # a typo guard for charge dates
@@ -187,22 +221,42 @@ def read_invoice_rows(
     data: bytes,
     filename: str,
     *,
-    max_bytes: int = DEFAULT_MAX_BYTES,
-    max_rows: int = DEFAULT_MAX_ROWS,
+    budget: ReadBudget = DEFAULT_BUDGET,
+    max_bytes: int | None = None,
+    max_rows: int | None = None,
+    allow_formulas: bool = False,
 ) -> ImportResult:
     """Read a file of invoices to create (see :class:`InvoiceRow`)."""
-    return read_rows(data, filename, "invoices", max_bytes=max_bytes, max_rows=max_rows)
+    return read_rows(
+        data,
+        filename,
+        "invoices",
+        budget=budget,
+        max_bytes=max_bytes,
+        max_rows=max_rows,
+        allow_formulas=allow_formulas,
+    )
 
 
 def read_status_rows(
     data: bytes,
     filename: str,
     *,
-    max_bytes: int = DEFAULT_MAX_BYTES,
-    max_rows: int = DEFAULT_MAX_ROWS,
+    budget: ReadBudget = DEFAULT_BUDGET,
+    max_bytes: int | None = None,
+    max_rows: int | None = None,
+    allow_formulas: bool = False,
 ) -> ImportResult:
     """Read a file of status changes (see :class:`StatusRow`)."""
-    return read_rows(data, filename, "statuses", max_bytes=max_bytes, max_rows=max_rows)
+    return read_rows(
+        data,
+        filename,
+        "statuses",
+        budget=budget,
+        max_bytes=max_bytes,
+        max_rows=max_rows,
+        allow_formulas=allow_formulas,
+    )
 
 
 def read_rows(
@@ -210,21 +264,38 @@ def read_rows(
     filename: str,
     kind: ImportKind,
     *,
-    max_bytes: int = DEFAULT_MAX_BYTES,
-    max_rows: int = DEFAULT_MAX_ROWS,
+    budget: ReadBudget = DEFAULT_BUDGET,
+    max_bytes: int | None = None,
+    max_rows: int | None = None,
+    allow_formulas: bool = False,
 ) -> ImportResult:
-    """Read and validate a CSV or XLSX file of ``kind``; raise InputError only for file-level problems."""
+    """Read and validate a CSV or XLSX file of ``kind``; raise InputError only for file-level problems.
+
+    ``budget`` bounds the work (``max_bytes``/``max_rows`` override its two fields). XLSX
+    formula cells in the columns read are row errors unless ``allow_formulas``, which reads
+    the results Excel saved with the file and warns, naming the cells.
+    """
     spec = _SPECS.get(kind)
     if spec is None:
         raise ValueError(f"unknown import kind {kind!r}; use 'invoices' or 'statuses'")
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError(f"data must be bytes, got {type(data).__name__}")
     data = bytes(data)
-    table = _read_table(data, filename, max_bytes=max_bytes, max_rows=max_rows)
+    budget = _with_overrides(budget, max_bytes, max_rows)
+    meter = _Meter(budget)
+    table = _read_table(data, filename, meter)
     columns, column_warnings = _map_columns(table.header, spec)
-    checked = [_check_row(n, cells, table, columns, spec) for n, cells in table.rows]
+    checked = []
+    for n, cells in table.rows:
+        meter.tick()
+        checked.append(_check_row(n, cells, table, columns, spec, allow_formulas))
     spec.find_duplicates(checked)
-    warnings_ = [*table.warnings, *column_warnings, *spec.warn_lookalikes(checked)]
+    warnings_ = [
+        *table.warnings,
+        *column_warnings,
+        *_formula_warnings(table, columns, allow_formulas),
+        *spec.warn_lookalikes(checked),
+    ]
     return ImportResult(
         kind=kind,
         filename=filename,
@@ -240,7 +311,74 @@ def read_rows(
     )
 
 
-def read_file(path: str | Path, *, max_bytes: int = DEFAULT_MAX_BYTES) -> tuple[bytes, str]:
+def _with_overrides(budget: ReadBudget, max_bytes: int | None, max_rows: int | None) -> ReadBudget:
+    changes = {
+        k: v for k, v in (("max_bytes", max_bytes), ("max_rows", max_rows)) if v is not None
+    }
+    return replace(budget, **changes) if changes else budget
+
+
+class _Meter:
+    """Counts one upload's work against its budget as it is done; raises the moment it is over."""
+
+    def __init__(self, budget: ReadBudget) -> None:
+        self.budget = budget
+        self.cells = 0
+        self.unpacked = 0
+        self._deadline = _clock.monotonic() + budget.max_seconds
+
+    def add_cells(self, n: int = 1) -> None:
+        self.cells += n
+        if self.cells > self.budget.max_cells:
+            raise InputError(
+                f"the file has more than {self.budget.max_cells:,} cells (the cell budget, empty "
+                "cells included); delete unused rows and columns or split it into smaller files",
+                field=_FILE,
+            )
+
+    def add_unpacked(self, n: int) -> None:
+        self.unpacked += n
+        if self.unpacked > self.budget.max_unpacked_bytes:
+            raise InputError(
+                f"the workbook unpacks to more than {_mb(self.budget.max_unpacked_bytes)} "
+                "(the unpacked-size budget), more than a real upload needs; "
+                "save only the data as .xlsx or CSV",
+                field=_FILE,
+            )
+
+    def tick(self) -> None:
+        if _clock.monotonic() > self._deadline:
+            raise InputError(
+                f"reading the file took more than {self.budget.max_seconds:g} seconds "
+                "(the time budget); split it into smaller files",
+                field=_FILE,
+            )
+
+    def check_text(self, value: Any, row: int, column: int) -> None:
+        if isinstance(value, str) and len(value) > self.budget.max_cell_chars:
+            raise InputError(
+                f"row {row}, column {get_column_letter(column)} holds {len(value):,} characters; "
+                f"a cell may hold at most {self.budget.max_cell_chars:,} (the cell-size budget)",
+                field=_FILE,
+            )
+
+    def far_value(self, row: int, column: int) -> InputError:
+        last = get_column_letter(self.budget.max_columns)
+        return InputError(
+            f"row {row} has a value in column {get_column_letter(column)} ({column:,}); only the "
+            f"first {self.budget.max_columns} columns (A to {last}) are read (the column "
+            f"budget): delete the columns after {last} or move the data left",
+            field=_FILE,
+        )
+
+
+def _mb(n: int) -> str:
+    return f"{n / _MB:g} MB"
+
+
+def read_file(
+    path: str | Path, *, max_bytes: int = DEFAULT_BUDGET.max_bytes
+) -> tuple[bytes, str]:
     """Read an upload from disk for the CLI: ``(data, file name)``, refusing oversized files early."""
     path = Path(path)
     if not path.is_file():
@@ -361,9 +499,12 @@ class _Table:
     encoding: str | None = None
     delimiter: str | None = None
     warnings: list[str] = field(default_factory=list)
+    #: XLSX formula cells: (row, 1-based column) → the formula as written ("=SUM(A1:A3)").
+    formulas: dict[tuple[int, int], str] = field(default_factory=dict)
 
 
-def _read_table(data: bytes, filename: str, *, max_bytes: int, max_rows: int) -> _Table:
+def _read_table(data: bytes, filename: str, meter: _Meter) -> _Table:
+    max_bytes = meter.budget.max_bytes
     if len(data) > max_bytes:
         raise InputError(_too_big(len(data), max_bytes), field=_FILE)
     if not data.strip():
@@ -371,11 +512,11 @@ def _read_table(data: bytes, filename: str, *, max_bytes: int, max_rows: int) ->
     file_format = _sniff_format(data)
     extension = Path(filename).suffix.lower()
     if file_format == "xlsx":
-        table = _read_xlsx(data, max_bytes=max_bytes, max_rows=max_rows)
+        table = _read_xlsx(data, meter)
         if extension not in (".xlsx", ".xlsm"):
             table.warnings.append(f"{filename!r} holds an XLSX workbook; it was read as one")
     else:
-        table = _read_csv(data, max_rows=max_rows)
+        table = _read_csv(data, meter)
         if extension in (".xlsx", ".xlsm", ".xls"):
             table.warnings.append(
                 f"{filename!r} is named like a workbook but holds text; it was read as CSV"
@@ -421,7 +562,7 @@ def _too_many_rows(limit: int) -> InputError:
     )
 
 
-def _read_csv(data: bytes, *, max_rows: int) -> _Table:
+def _read_csv(data: bytes, meter: _Meter) -> _Table:
     text, encoding = _decode(data)
     text = text.lstrip("\ufeff")  # a second BOM left by tools that prepend one blindly
     if "\x00" in text:
@@ -433,24 +574,32 @@ def _read_csv(data: bytes, *, max_rows: int) -> _Table:
     text, delimiter = _excel_sep_line(text)
     if delimiter is None:
         delimiter = _sniff_delimiter(text)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    reader = csv.reader(_counted_lines(text, delimiter, meter), delimiter=delimiter)
     header_row, header, rows = 0, None, []
     row_no = 0
     try:
         for row_no, record in enumerate(reader, start=1):
-            cells = [_clean(c) for c in record]
+            meter.tick()
+            cells = [_clean(c) for c in _first_columns(record, row_no, meter)]
+            for column, cell in enumerate(cells, start=1):
+                meter.check_text(cell, row_no, column)
             if all(c is None for c in cells):
                 continue
             if header is None:
                 header_row, header = row_no, [c or "" for c in cells]
                 continue
-            if len(rows) >= max_rows:
-                raise _too_many_rows(max_rows)
+            if len(rows) >= meter.budget.max_rows:
+                raise _too_many_rows(meter.budget.max_rows)
             rows.append((row_no, cells))
     except csv.Error as exc:
         # Only malformed text gets here: an over-long cell (csv.field_size_limit) or similar.
+        reason = (
+            f"a cell holds more than {meter.budget.max_cell_chars:,} characters (the cell-size budget)"
+            if "field limit" in str(exc)
+            else str(exc)
+        )
         raise InputError(
-            f"row {row_no + 1} cannot be read as CSV ({exc}); check the quotes in that row",
+            f"row {row_no + 1} cannot be read as CSV ({reason}); check the quotes in that row",
             field=_FILE,
         ) from None
     if header is None:
@@ -458,36 +607,107 @@ def _read_csv(data: bytes, *, max_rows: int) -> _Table:
     return _Table(header_row, header, rows, "csv", encoding=encoding, delimiter=delimiter)
 
 
-def _decode(data: bytes) -> tuple[str, str]:
-    """UTF-8 (with or without BOM) first, then Windows-1254, which Turkish Excel writes.
+def _counted_lines(text: str, delimiter: str, meter: _Meter) -> Iterator[str]:
+    """Feed the CSV reader line by line, counting cells before it builds them.
 
-    Strict decoding, in that order: cp1254 decodes nearly any byte string, so a detector would
-    too often guess a wrong code page for short Turkish files. charset-normalizer is the last
-    resort, e.g. for UTF-16 without a BOM.
+    A line's delimiters bound its cells from above (quoted ones only over-count), so a
+    20 MB line of ``;;;;`` is refused here instead of becoming 20 million empty strings.
     """
-    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):  # Excel's "Unicode text"
-        try:
-            return data.decode("utf-16"), "utf-16"
-        except UnicodeDecodeError:
-            raise InputError(
-                "the file starts like UTF-16 text but is damaged", field=_FILE
-            ) from None
+    for line in io.StringIO(text, newline=""):
+        meter.add_cells(line.count(delimiter) + 1)
+        yield line
+
+
+def _first_columns(record: list[str], row_no: int, meter: _Meter) -> list[str]:
+    """The first ``max_columns`` cells; empty ones further right are dropped, a value refuses."""
+    limit = meter.budget.max_columns
+    for column in range(limit, len(record)):
+        if record[column].strip():
+            raise meter.far_value(row_no, column + 1)
+    return record[:limit]
+
+
+def _decode(data: bytes) -> tuple[str, str]:
+    """One clean decode of the whole file, or a refusal that names the line that breaks it.
+
+    UTF-16 (Excel's "Unicode text", with or without BOM), UTF-8 (with or without BOM), then
+    Windows-1254, which Turkish Excel writes. No detector guesses: cp1254 decodes nearly any
+    byte string, and a file that is UTF-8 in some lines and not in others was pasted together
+    from two sources; any single reading mangles some of its letters (Ş read as Ňě), so it is
+    refused instead.
+    """
+    utf16 = _utf16_codec(data)
+    if utf16:
+        return _strict_decode(data, utf16, "UTF-16"), "utf-16"
+    if data.startswith(codecs.BOM_UTF8):
+        return _strict_decode(data, "utf-8-sig", "UTF-8"), "utf-8"
     try:
-        return data.decode("utf-8-sig"), "utf-8"
+        return data.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
         pass
-    if b"\x00" not in data:
-        try:
-            return data.decode("cp1254"), "cp1254"
-        except UnicodeDecodeError:
-            pass
-    best = from_bytes(data).best()
-    if best is None:
+    _refuse_mixed_lines(data)
+    try:
+        return data.decode("cp1254"), "cp1254"
+    except UnicodeDecodeError as exc:
         raise InputError(
-            "cannot tell the text encoding of the file; save it from Excel as 'CSV UTF-8'",
+            f"line {_line_at(data, exc.start)} holds the byte 0x{data[exc.start]:02X}, which is "
+            "neither UTF-8 nor Windows-1254 (Turkish) text; save the file from Excel as 'CSV UTF-8'",
             field=_FILE,
-        )
-    return str(best), best.encoding
+        ) from None
+
+
+def _utf16_codec(data: bytes) -> str | None:
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    # Without a BOM: ASCII text in UTF-16 has a NUL in every other byte, and no other text does.
+    head = data[:400]
+    if len(head) >= 4 and len(head) % 2 == 0:
+        even, odd = head[0::2], head[1::2]
+        # Turkish letters (Ş is 5E 01) leave a few non-NULs among the high bytes.
+        if odd.count(0) >= 0.8 * len(odd) and even.count(0) == 0:
+            return "utf-16-le"
+        if even.count(0) >= 0.8 * len(even) and odd.count(0) == 0:
+            return "utf-16-be"
+    return None
+
+
+def _strict_decode(data: bytes, codec: str, name: str) -> str:
+    try:
+        return data.decode(codec)
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].decode(codec, errors="replace").count("\n") + 1
+        raise InputError(
+            f"the file starts like {name} text but is damaged at line {line} (or that line was "
+            f"saved in another encoding); save the whole file again as 'CSV UTF-8'",
+            field=_FILE,
+        ) from None
+
+
+def _refuse_mixed_lines(data: bytes) -> None:
+    """Refuse a file whose non-ASCII lines are UTF-8 in some places and not in others."""
+    first: tuple[int, bool] | None = None  # (line, is UTF-8) of the first non-ASCII line
+    for number, line in enumerate(data.split(b"\n"), start=1):
+        if line.isascii():
+            continue
+        try:
+            line.decode("utf-8")
+            utf8 = True
+        except UnicodeDecodeError:
+            utf8 = False
+        if first is None:
+            first = (number, utf8)
+        elif utf8 != first[1]:
+            kinds = ("UTF-8", "not UTF-8") if first[1] else ("not UTF-8", "UTF-8")
+            raise InputError(
+                f"line {number} is {kinds[1]} but line {first[0]} is {kinds[0]}: the file mixes "
+                "text encodings, so some letters would be read wrong; save the whole file again "
+                "as 'CSV UTF-8'",
+                field=_FILE,
+            )
+
+
+def _line_at(data: bytes, offset: int) -> int:
+    return data.count(b"\n", 0, offset) + 1
 
 
 _SEP_LINE = re.compile(r"\A\ufeff?sep=(.)\r?\n", re.IGNORECASE)
@@ -521,8 +741,8 @@ def _first_record(text: str, delimiter: str) -> list[str]:
     return []
 
 
-def _read_xlsx(data: bytes, *, max_bytes: int, max_rows: int) -> _Table:
-    _check_zip(data, max_bytes)
+def _read_xlsx(data: bytes, meter: _Meter) -> _Table:
+    _check_zip(data, meter)
     # openpyxl warns about styles and extensions it ignores; none of that matters for values.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -535,7 +755,7 @@ def _read_xlsx(data: bytes, *, max_bytes: int, max_rows: int) -> _Table:
                 field=_FILE,
             ) from None
         try:
-            return _xlsx_table(workbook, max_rows)
+            return _xlsx_table(workbook, meter)
         except InputError:
             raise
         except Exception as exc:  # noqa: BLE001
@@ -548,16 +768,48 @@ def _read_xlsx(data: bytes, *, max_bytes: int, max_rows: int) -> _Table:
             workbook.close()
 
 
-def _check_zip(data: bytes, max_bytes: int) -> None:
+_ZIP_ERRORS = (
+    zipfile.BadZipFile,
+    OSError,
+    ValueError,
+    EOFError,
+    RuntimeError,  # an encrypted member
+    NotImplementedError,  # an unknown compression method
+)
+_CHUNK = 1 << 20
+#: Excel's widest row; a row of more cells is not a worksheet row.
+_EXCEL_COLUMNS = 16_384
+
+
+def _check_zip(data: bytes, meter: _Meter) -> None:
+    """Inflate every part once, counting bytes and tags, before openpyxl touches any of it.
+
+    The sizes a zip declares can lie, so bytes are counted as they come out of the
+    decompressor. Cells and rows are counted by tag in every part (a sheet need not live where
+    its name says), and so are shared strings, which openpyxl loads whole and slowly.
+    """
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            names = set(archive.namelist())
-            unpacked = sum(info.file_size for info in archive.infolist())
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+            infos = archive.infolist()
+            _check_xlsx_parts({info.filename for info in infos})
+            if len(infos) > meter.budget.max_parts:
+                raise InputError(
+                    f"the workbook has {len(infos):,} parts; a real one has a few dozen and at "
+                    f"most {meter.budget.max_parts:,} are read (the parts budget)",
+                    field=_FILE,
+                )
+            for info in infos:
+                _inflate_counted(archive, info, meter)
+    except InputError:
+        raise
+    except _ZIP_ERRORS:
         raise InputError(
             "the file starts like an XLSX workbook but is damaged; save it again as .xlsx",
             field=_FILE,
         ) from None
+
+
+def _check_xlsx_parts(names: set[str]) -> None:
     if "mimetype" in names and "xl/workbook.xml" not in names:
         raise InputError(
             "OpenDocument (.ods) files are not supported; save it as .xlsx or CSV UTF-8",
@@ -565,34 +817,164 @@ def _check_zip(data: bytes, max_bytes: int) -> None:
         )
     if "xl/workbook.xml" not in names:
         raise InputError("this is a ZIP archive, not an XLSX workbook", field=_FILE)
-    if unpacked > _MAX_UNPACK_RATIO * max_bytes:
-        raise InputError(
-            f"the workbook unpacks to {unpacked / 1_048_576:.0f} MB, more than a real upload "
-            "needs; save only the data as .xlsx or CSV",
-            field=_FILE,
+
+
+def _inflate_counted(archive: zipfile.ZipFile, info: zipfile.ZipInfo, meter: _Meter) -> None:
+    budget = meter.budget
+    if meter.unpacked + info.file_size > budget.max_unpacked_bytes:
+        meter.add_unpacked(info.file_size)  # refuses on the declared size, before inflating
+    tags = _TagCounter()
+    with archive.open(info) as member:
+        while chunk := member.read(_CHUNK):
+            meter.add_unpacked(len(chunk))
+            meter.tick()
+            tags.feed(chunk)
+            if tags.cells > budget.max_cells:
+                meter.add_cells(tags.cells)  # refuses, naming the cell budget
+            if tags.widest > _EXCEL_COLUMNS:
+                raise InputError(
+                    f"a row of the workbook has more than {_EXCEL_COLUMNS:,} cells, more than "
+                    "Excel allows; open it in Excel, save it again as .xlsx and retry",
+                    field=_FILE,
+                )
+            if tags.strings > budget.max_shared_strings:
+                raise InputError(
+                    f"the workbook holds more than {budget.max_shared_strings:,} different texts "
+                    "(the shared-strings budget); split it into smaller files",
+                    field=_FILE,
+                )
+
+
+_TAG_ENDS = (b" ", b">", b"/>", b"\n", b"\r", b"\t")
+#: Prefixed tags (``<x:c ...>``) are rare; only parts that hold one pay for a regex.
+_PREFIXED = {
+    name: re.compile(rb"<[A-Za-z_][\w.-]{0,30}:" + name + rb"[\s/>]") for name in (b"c", b"si")
+}
+
+
+def _count_tags(text: bytes, name: bytes) -> int:
+    count = sum(text.count(b"<" + name + end) for end in _TAG_ENDS)
+    if b":" + name in text:
+        count += len(_PREFIXED[name].findall(text))
+    return count
+
+
+class _TagCounter:
+    """Counts cell and shared-string tags in XML fed in chunks, and the widest row.
+
+    bytes.count keeps the work per tag in C, so a 50 MB part of tiny strings is counted in a
+    fraction of a second. Rows are split on ``<row``; prefixed rows are left to the exact count
+    the sheet parser keeps.
+    """
+
+    def __init__(self) -> None:
+        self.cells = self.strings = self.widest = 0
+        self._row = 0
+        self._carry = b""
+
+    def feed(self, chunk: bytes) -> None:
+        text = self._carry + chunk
+        # A tag never holds '>' before its end, so none spans the last '>': carry the rest.
+        cut = text.rfind(b">") + 1 or max(0, len(text) - 64)
+        text, self._carry = text[:cut], text[cut:][-64:]
+        self.strings += _count_tags(text, b"si")
+        for index, part in enumerate(text.split(b"<row")):
+            if index:
+                self.cells += 1  # an empty row still costs a step to read
+                self._row = 0
+            count = _count_tags(part, b"c")
+            self.cells += count
+            self._row += count
+            self.widest = max(self.widest, self._row)
+
+
+class _SheetParser(WorkSheetParser):
+    """openpyxl's streaming sheet parser, reading only the first ``max_columns`` cells of a row.
+
+    Each cell is counted as it is read; cells further right are skipped unless they hold a
+    value, which refuses the file. Formula cells are noted (``data_only`` gives their saved
+    result, which would otherwise be read without a word).
+    """
+
+    def __init__(self, src: Any, workbook: Any, meter: _Meter) -> None:
+        super().__init__(
+            src,
+            workbook.worksheets[0]._shared_strings,
+            data_only=True,
+            epoch=workbook.epoch,
+            date_formats=workbook._date_formats,
+            timedelta_formats=workbook._timedelta_formats,
         )
+        self.meter = meter
+        self.formulas: dict[tuple[int, int], str] = {}
+
+    def parse_row(self, row: Any) -> tuple[int, list[dict[str, Any]]]:
+        number = row.get("r")
+        self.row_counter = int(float(number)) if number else self.row_counter + 1
+        self.col_counter = 0
+        self.meter.add_cells()
+        limit = self.meter.budget.max_columns
+        cells = []
+        for element in row:
+            self.meter.add_cells()
+            ref = element.get("r")
+            column = _column_of(ref) if ref else self.col_counter + 1
+            if column > limit:
+                self.col_counter = column
+                if _holds_value(element):
+                    raise self.meter.far_value(self.row_counter, column)
+                continue
+            formula = element.find(FORMULA_TAG)
+            cell = self.parse_cell(element)
+            if formula is not None:
+                self.formulas[(self.row_counter, cell["column"])] = "=" + (formula.text or "")
+            cells.append(cell)
+        return self.row_counter, cells
 
 
-def _xlsx_table(workbook, max_rows: int) -> _Table:
+def _column_of(ref: str) -> int:
+    return column_index_from_string(ref.rstrip("0123456789").lstrip("$").rstrip("$"))
+
+
+def _holds_value(element: Any) -> bool:
+    return bool(
+        element.findtext(VALUE_TAG)
+        or element.find(INLINE_STRING) is not None
+        or element.find(FORMULA_TAG) is not None
+    )
+
+
+def _xlsx_table(workbook: Any, meter: _Meter) -> _Table:
     sheet = workbook.worksheets[0]  # the first sheet, whichever was active when saved
-    if not hasattr(sheet, "iter_rows"):
+    if not hasattr(sheet, "_get_source"):
         raise InputError("the first sheet is a chart, not a table of rows", field=_FILE)
-    # Some writers store a wrong used range ("A1:A1"); reading without it sees every cell.
-    sheet.reset_dimensions()
     header_row, header, rows = 0, None, []
-    for row_no, values in enumerate(sheet.iter_rows(values_only=True), start=1):
-        cells = [_clean(v) for v in values]
-        if all(c is None for c in cells):
-            continue
-        if header is None:
-            header_row, header = row_no, [_header_text(c) for c in cells]
-            continue
-        if len(rows) >= max_rows:
-            raise _too_many_rows(max_rows)
-        rows.append((row_no, cells))
+    # The sheet's stored used range is ignored: some writers store a wrong one ("A1:A1").
+    with sheet._get_source() as src:
+        parser = _SheetParser(src, workbook, meter)
+        for row_no, parsed in parser.parse():
+            meter.tick()
+            cells = _row_values(parsed, row_no, meter)
+            if all(c is None for c in cells):
+                continue
+            if header is None:
+                header_row, header = row_no, [_header_text(c) for c in cells]
+                continue
+            if len(rows) >= meter.budget.max_rows:
+                raise _too_many_rows(meter.budget.max_rows)
+            rows.append((row_no, cells))
     if header is None:
         raise InputError("the first sheet of the workbook is empty", field=_FILE)
-    return _Table(header_row, header, rows, "xlsx")
+    return _Table(header_row, header, rows, "xlsx", formulas=parser.formulas)
+
+
+def _row_values(parsed: list[dict[str, Any]], row_no: int, meter: _Meter) -> list[Any]:
+    width = max((c["column"] for c in parsed), default=0)
+    values: list[Any] = [None] * width
+    for cell in parsed:
+        meter.check_text(cell["value"], row_no, cell["column"])
+        values[cell["column"] - 1] = cell["value"]
+    return [_clean(v) for v in values]
 
 
 def _header_text(value: Any) -> str:
@@ -664,6 +1046,8 @@ class _Checked:
     errors: list[RowError] = field(default_factory=list)
     #: identifiers that read cleanly, for duplicate detection even on otherwise bad rows.
     keys: dict[str, str] = field(default_factory=dict)
+    #: fields already failed before parsing (formula cells), so they are not parsed again.
+    skip: set[str] = field(default_factory=set)
 
     def fail(self, field_: str | None, message: str, raw: Any = None) -> None:
         shown = None if raw is None else _display(raw, _SHOW_CHARS)
@@ -671,6 +1055,8 @@ class _Checked:
 
     def take(self, field_: str, parse: Callable[[Any], Any], *, empty: str | None = None) -> Any:
         """Parse one cell; record a failure instead of raising. ``empty`` makes the cell required."""
+        if field_ in self.skip:
+            return _FAILED
         raw = self.record.get(field_)
         if raw is None:
             if empty:
@@ -692,7 +1078,12 @@ _FAILED: Any = _Failed()
 
 
 def _check_row(
-    row_no: int, cells: list[Any], table: _Table, columns: dict[str, int], spec: _Spec
+    row_no: int,
+    cells: list[Any],
+    table: _Table,
+    columns: dict[str, int],
+    spec: _Spec,
+    allow_formulas: bool = False,
 ) -> _Checked:
     record = {
         "row": row_no,
@@ -712,8 +1103,53 @@ def _check_row(
             f"{len(table.header)} columns: a value probably contains {table.delimiter!r}; {fix}",
             (table.delimiter or ";").join(str(c) for c in extra),
         )
+    if table.formulas:
+        _check_formulas(checked, table, columns, allow_formulas)
     spec.check(checked)
     return checked
+
+
+def _check_formulas(
+    c: _Checked, table: _Table, columns: dict[str, int], allow_formulas: bool
+) -> None:
+    """A formula cell holds the result Excel last saved, which may be stale or missing."""
+    for name, index in columns.items():
+        formula = table.formulas.get((c.row, index + 1))
+        if formula is None:
+            continue
+        if not allow_formulas:
+            c.fail(
+                name,
+                f"is a formula ({_short(formula)}), not a value; copy the column and paste it "
+                "back as values (Paste Special → Values), then upload again",
+                formula,
+            )
+        elif c.record.get(name) is None:
+            c.fail(
+                name,
+                f"is a formula ({_short(formula)}) with no saved result; open the file in Excel, "
+                "save it and upload again",
+                formula,
+            )
+        else:
+            continue
+        c.skip.add(name)
+
+
+def _formula_warnings(table: _Table, columns: dict[str, int], allow_formulas: bool) -> list[str]:
+    if not allow_formulas:
+        return []
+    read = {i + 1 for i in columns.values()}
+    cells = [
+        f"{get_column_letter(col)}{row}" for row, col in sorted(table.formulas) if col in read
+    ]
+    if not cells:
+        return []
+    shown = ", ".join(cells[:10]) + (f" and {len(cells) - 10:,} more" if len(cells) > 10 else "")
+    return [
+        f"read the results Excel last saved for {len(cells):,} formula cells ({shown}); "
+        "they were not recalculated, so check they are up to date"
+    ]
 
 
 def _check_invoice(c: _Checked) -> None:
@@ -913,6 +1349,12 @@ def _status(value: Any) -> InvoiceStatus:
         # such digits, so statuses do too.
         if any(ch.isdigit() and not ch.isascii() for ch in value):
             raise InputError(f"{value!r} uses digits other than 0-9")
+        if re.search(r"\d", value) and re.search(r"[+\-−]", value):
+            raise InputError(
+                f"{value!r} has a sign; a status code is a plain number from 0 to 5, e.g. 5"
+            )
+    if isinstance(value, float) and math.copysign(1.0, value) < 0:
+        raise InputError(f"{value!r} is negative; a status code is a number from 0 to 5, e.g. 5")
     try:
         return InvoiceStatus.parse(value)
     except ValueError:

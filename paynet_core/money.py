@@ -24,7 +24,10 @@ _CENT = Decimal("0.01")
 _TL_TEXT = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 
 _CURRENCY = re.compile(r"(₺|\bTL\b|\bTRY\b)", re.IGNORECASE)
-_SPACES = re.compile(r"[\s\u00a0\u202f\u2009']+")
+#: One grouping mark between digit groups: any space (incl. no-break and thin ones) or '.
+_GROUPER = re.compile(r"[\s']")
+_FIRST_GROUP = re.compile(r"[1-9][0-9]{0,2}")
+_LAST_GROUP = re.compile(r"[0-9]{3}([.,][0-9]+)?")
 _ASCII_NUMBER = re.compile(r"[0-9.,]+")
 
 
@@ -43,13 +46,16 @@ def parse_amount(text: str | int, *, field: str = "amount", allow_zero: bool = F
     if not isinstance(text, str):
         raise MoneyError(f"expected an amount as text, got {type(text).__name__}", field=field)
     raw = text
-    s = _CURRENCY.sub("", text)
-    s = _SPACES.sub("", s)
+    s = _CURRENCY.sub("", text).strip()
+    if s.startswith("'"):  # Excel's "keep as text" mark, not part of the number
+        s = s[1:].strip()
     if not s:
         raise MoneyError("amount is empty", field=field)
     negative = s.startswith("-") or s.startswith("−")
     if negative or s.startswith("+"):
-        s = s[1:]
+        s = s[1:].lstrip()
+    if _GROUPER.search(s):
+        s = _ungroup(s, raw, field)
     if len(s) > 30:  # also keeps int() away from Python's 4,300-digit limit
         raise MoneyError(f"{raw[:40]!r}… is far too long to be an amount", field=field)
     if not _ASCII_NUMBER.fullmatch(s):
@@ -62,6 +68,34 @@ def parse_amount(text: str | int, *, field: str = "amount", allow_zero: bool = F
     if negative:
         raise MoneyError(f"{raw!r} is zero; amounts must be positive", field=field)
     return _check_range(kurus, field, allow_zero)
+
+
+def _ungroup(s: str, raw: str, field: str) -> str:
+    """Remove spaces or apostrophes that group thousands (``1 234,56``); refuse any other.
+
+    Joining them blindly read ``10 50`` and ``10'50`` as 1.050,00 TL, a hundred times what
+    was probably meant, so a mark inside the number must sit exactly at a thousands boundary.
+    """
+    marks = {"'" if ch == "'" else " " for ch in _GROUPER.findall(s)}
+    what = "an apostrophe" if marks == {"'"} else "a space"
+    if len(marks) > 1:
+        raise MoneyError(
+            f"{raw!r} groups digits with both spaces and apostrophes; write it like 1.234,56",
+            field=field,
+        )
+    groups = _GROUPER.split(s)
+    head, middle, last = groups[0], groups[1:-1], groups[-1]
+    if not (
+        _FIRST_GROUP.fullmatch(head)
+        and all(len(g) == 3 and g.isascii() and g.isdigit() for g in middle)
+        and _LAST_GROUP.fullmatch(last)
+    ):
+        raise MoneyError(
+            f"{raw!r} has {what} inside the number; it may only group thousands, "
+            "like 1 234,56 (or write 1.234,56)",
+            field=field,
+        )
+    return "".join(groups)
 
 
 def _check_range(kurus: int, field: str, allow_zero: bool) -> Kurus:

@@ -11,6 +11,7 @@ from paynet_core.importing import (
     ALIASES,
     ImportResult,
     InvoiceRow,
+    ReadBudget,
     RowError,
     StatusRow,
     fold_header,
@@ -735,8 +736,9 @@ def test_files_that_are_not_csv_or_xlsx_are_refused_clearly(data, fragment):
 
 def test_zip_bomb_is_refused_before_unpacking():
     data = _zip({"xl/workbook.xml": "<workbook/>", "xl/worksheets/sheet1.xml": " " * 3_000_000})
-    with pytest.raises(InputError, match="unpacks to"):
-        read_invoice_rows(data, "f.xlsx", max_bytes=100_000)
+    # The unpacked-size budget is its own limit now (it was 20 x max_bytes).
+    with pytest.raises(InputError, match="unpacks to more than 2 MB"):
+        read_invoice_rows(data, "f.xlsx", budget=ReadBudget(max_unpacked_bytes=2 * 1024 * 1024))
 
 
 def test_size_limit():
@@ -892,7 +894,8 @@ def test_as_dataframe_from_xlsx_shows_typed_cells_as_text():
 
 
 def test_huge_cells_are_cut_in_messages_and_the_table():
-    result = invoices(["S1", "F1", "9" * 100_000, "23.11.2026"])
+    # 30,000 characters: under the 32,767-character cell budget, which refuses the file above it.
+    result = invoices(["S1", "F1", "9" * 30_000, "23.11.2026"])
     error = only_error(result)
     assert len(error.value) <= 60 and len(error.message) < 200
     assert len(result.as_dataframe().loc[0, "amount"]) <= 500

@@ -6,6 +6,8 @@ rely on. Amounts are kuruş ints (the wire sends digit strings or JSON numbers; 
 
 from __future__ import annotations
 
+import math
+import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
@@ -155,11 +157,16 @@ class InvoiceStatus(IntEnum):
             return value
         if isinstance(value, bool):
             raise ValueError(f"{value!r} is not an invoice status")
+        if isinstance(value, float) and math.copysign(1.0, value) < 0:
+            raise ValueError(f"{value!r} is negative; status codes are 0 to 5 ({_choices()})")
         if isinstance(value, int) or (isinstance(value, float) and value.is_integer()):
             try:
                 return cls(int(value))
             except ValueError:
                 raise ValueError(f"{value!r} is not an invoice status ({_choices()})") from None
+        if isinstance(value, str) and _SIGNED.search(value):
+            # _fold turns "-" into a space, so "-0" would read as 0 (Waiting)
+            raise ValueError(f"{value!r} has a sign; status codes are 0 to 5 ({_choices()})")
         if isinstance(value, str) and not any(ch.isdigit() and not ch.isascii() for ch in value):
             key = _fold(value)
             if key.isascii() and key.isdigit():
@@ -194,6 +201,9 @@ def _fold(text: str) -> str:
     text = "".join(ch for ch in text if not unicodedata.combining(ch))
     return " ".join(text.replace("_", " ").replace("-", " ").split())
 
+
+#: A sign next to a digit: "-0", "+5", "- 5", "5-", "−1".
+_SIGNED = re.compile(r"[+\-−]\s*\d|\d\s*[+\-−]")
 
 _BY_NAME: dict[str, InvoiceStatus] = {}
 for _status, (_en, _tr) in _LABELS.items():

@@ -124,7 +124,8 @@ def _read_request(conn: socket.socket) -> None:
 
 
 def _head(status: str = "200 OK", **headers: str | int) -> bytes:
-    lines = [f"HTTP/1.1 {status}", "Content-Type: application/json; charset=utf-8"]
+    # One request per connection: say so, or a client may reuse a socket we are closing.
+    lines = [f"HTTP/1.1 {status}", "Content-Type: application/json; charset=utf-8", "Connection: close"]
     lines += [f"{k.replace('_', '-')}: {v}" for k, v in headers.items()]
     return ("\r\n".join(lines) + "\r\n\r\n").encode()
 

@@ -11,8 +11,8 @@ What it measures:
    on later runs (``--rebuild`` builds it again). Built under a temporary name and renamed when
    complete, so an interrupted build is never reused.
 2. **Script run time per page.** Each page of ``dashboard/views`` is run through
-   ``streamlit.testing.v1.AppTest`` on ``dashboard/app.py`` in sandbox mode (the local demo
-   operator, an admin: every page is reachable): one run to warm the caches, then ``--runs``
+   ``streamlit.testing.v1.AppTest`` on ``dashboard/app.py`` in sandbox mode, signed in as an
+   admin (every page is reachable): one run to warm the caches, then ``--runs``
    timed runs; the median is reported.
 3. **Charts page in Chromium.** Streamlit is started in a subprocess on a free loopback port on
    the same cache; Debian's ``/usr/bin/chromium`` (through Playwright) opens the charts page and
@@ -133,6 +133,13 @@ def app_env(db: Path, sandbox_db: Path) -> dict[str, str]:
 def page_times(runs: int) -> dict[str, dict]:
     from streamlit.testing.v1 import AppTest
 
+    from dashboard import services
+    from paynet_core.auth import Role, User
+
+    # The sandbox's demo user is an operator; the audit log and settings need an admin, as a
+    # login with [roles] would give.
+    admin = User(email="bench.admin@sandbox.local", name="Bench admin", role=Role.ADMIN, demo=True)
+    services.demo_user = lambda: admin
     out = {}
     for page in PAGES:
         at = AppTest.from_file(str(APP), default_timeout=600)

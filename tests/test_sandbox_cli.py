@@ -71,6 +71,23 @@ def test_seed_twice_into_two_fresh_files_gives_identical_data(tmp_path):
     assert digest(other) != digest(first)
 
 
+def test_seeded_data_is_then_cached_by_sync(tmp_path):
+    sandbox_db, cache_db = tmp_path / "seeded.db", tmp_path / "cache.db"
+    assert cli("seed", "--invoices", "3000", "--seed", "7", db=sandbox_db).exit_code == 0
+    env = {"PAYNET_OPS_SANDBOX_DB": str(sandbox_db), "PAYNET_OPS_DB": str(cache_db)}
+    synced = runner.invoke(app, ["sync"], env=env)
+    assert synced.exit_code == 0, synced.output
+    with Sandbox(sandbox_db) as sb:
+        seeded = {i.invoice_no: (i.amount, int(i.status)) for i in sb.invoices()}
+    from paynet_core.store import Store
+
+    store = Store.read_only(cache_db)
+    cached = store.query("SELECT invoice_no, amount_kurus AS amount, status FROM invoices")
+    assert len(seeded) == 3000
+    assert {r.invoice_no: (r.amount, r.status) for r in cached.itertuples()} == seeded
+    assert store.query("SELECT count(*) AS n FROM bill_payments")["n"][0] == counts(sandbox_db)["payofin_payments"]
+
+
 def test_seed_prints_what_it_created(tmp_path):
     db = tmp_path / "s.db"
     result = cli(

@@ -113,10 +113,13 @@ def _nav(page) -> list[str]:
 
 
 def test_login_is_required_when_auth_is_configured(login_app, browser):
+    from playwright.sync_api import expect
+
     page = browser.new_page()
     page.goto(login_app)
     _settled(page)
-    assert page.get_by_role("button", name="Log in").is_visible()
+    # the first page of a cold server can settle before the button is drawn: wait for it
+    expect(page.get_by_role("button", name="Log in")).to_be_visible(timeout=30000)
     assert page.locator('[data-testid="stSidebarNav"]').count() == 0
     page.close()
 

@@ -15,11 +15,10 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from paynet_core import charts
-from paynet_core import store as store_module
 from paynet_core.cli import app
 from paynet_core.dates import ISTANBUL
-from paynet_core.jobs import _record_status_changes
 from paynet_core.store import Store
+from paynet_core.store import cache as store_module  # BATCH_ROWS lives there
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=ISTANBUL)
 DAYS = ("2026-03-02", "2026-03-03", "2026-04-10")
@@ -81,9 +80,11 @@ def apply(store: Store, operation: tuple) -> None:
     elif kind == "action":
         store.record_status_change(f"I{arg[0]}", arg[1], source="action", actor="a@example.com")
     else:
-        with store.transaction() as db:
+        with store.transaction():
             changes = {f"I{n}": status for n, status in arg}
-            _record_status_changes(db.conn, changes, actor="a@example.com", job_id="J1", now="x")
+            store.record_status_changes(
+                changes, source="job", actor="a@example.com", job_id="J1", now="x"
+            )
 
 
 def every_chart(store: Store) -> dict[str, pd.DataFrame]:

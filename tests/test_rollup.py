@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from paynet_core import charts
+from paynet_core import reports
 from paynet_core.cli import app
 from paynet_core.dates import ISTANBUL
 from paynet_core.store import Store
@@ -88,12 +88,12 @@ def apply(store: Store, operation: tuple) -> None:
 
 
 def every_chart(store: Store) -> dict[str, pd.DataFrame]:
-    out = {f"by_{by}": charts.breakdown(store, by=by) for by in charts.BREAKDOWNS}
-    out["series"] = charts.outcome_series(store, grain="week", measure="amount")
-    out["fees"] = charts.fee_totals(store, grain="day")
-    out["rate"] = charts.cancellation_rate(store, grain="month")
-    out["agent"] = charts.outcome_series(store, filters=charts.ChartFilters(agent_id="AG1"))
-    out["kpis"] = pd.DataFrame([charts.kpis(store)])
+    out = {f"by_{by}": reports.breakdown(store, by=by) for by in reports.BREAKDOWNS}
+    out["series"] = reports.outcome_series(store, grain="week", measure="amount")
+    out["fees"] = reports.fee_totals(store, grain="day")
+    out["rate"] = reports.cancellation_rate(store, grain="month")
+    out["agent"] = reports.outcome_series(store, filters=reports.ChartFilters(agent_id="AG1"))
+    out["kpis"] = pd.DataFrame([reports.kpis(store)])
     return out
 
 
@@ -114,7 +114,7 @@ def test_rollup_equals_a_rebuild_after_any_write_sequence(sequence):
             empty = store.query("SELECT COUNT(*) AS n FROM daily_rollup WHERE count <= 0")
             assert empty["n"][0] == 0
             got = every_chart(store)
-            with charts.from_base_tables():
+            with reports.from_base_tables():
                 expected = every_chart(store)
             for name, frame in expected.items():
                 pd.testing.assert_frame_equal(got[name], frame, obj=name)

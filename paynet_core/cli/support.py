@@ -126,8 +126,8 @@ def export(
     Kuruş columns are integers with a formatted TL column beside them; CSV and XLSX cells
     that a spreadsheet would run as formulas are neutralised.
     """
-    from ..charts import ChartFilters
     from ..exports import default_file_name, export_frame, write_export
+    from ..reports import ChartFilters
 
     try:
         filters = ChartFilters(

@@ -18,7 +18,7 @@ What it does, on deterministic rows (same seed → same rows, byte for byte):
    Also reported: the baseline's ``executemany`` alone (tuples prepared outside the timer),
    the floor no Python ingest path can beat.
 2. **Chart queries.** A fresh subprocess opens file A and runs every chart function of
-   :mod:`paynet_core.charts` ``--runs`` times (first a warm-up), reporting each median and its
+   :mod:`paynet_core.reports` ``--runs`` times (first a warm-up), reporting each median and its
    own peak RSS: the process a dashboard or a notebook would be. Peak RSS is ``VmHWM`` from
    ``/proc/self/status``, not ``ru_maxrss``: Linux carries ``ru_maxrss`` over ``exec`` from
    the forking parent (here the ingest process, several hundred MB), so a child started by a
@@ -368,8 +368,8 @@ def table_digest(path: Path) -> dict[str, str]:
 
 
 def chart_cases() -> dict[str, Callable]:
-    from paynet_core import charts
-    from paynet_core.charts import ChartFilters
+    from paynet_core import reports
+    from paynet_core.reports import ChartFilters
 
     everything = ChartFilters()
     month = ChartFilters(day_from=LAST_DAY - timedelta(days=29), day_to=LAST_DAY)
@@ -377,31 +377,31 @@ def chart_cases() -> dict[str, Callable]:
     agent = ChartFilters(agent_id="AG003")
     cases: dict[str, Callable] = {}
     for grain in ("day", "week", "month"):
-        cases[f"outcome_series_{grain}"] = lambda s, g=grain: charts.outcome_series(
+        cases[f"outcome_series_{grain}"] = lambda s, g=grain: reports.outcome_series(
             s, grain=g, measure="amount", filters=everything
         )
-    cases["outcome_series_day_last30"] = lambda s: charts.outcome_series(
+    cases["outcome_series_day_last30"] = lambda s: reports.outcome_series(
         s, grain="day", filters=month
     )
-    cases["outcome_series_week_institutions"] = lambda s: charts.outcome_series(
+    cases["outcome_series_week_institutions"] = lambda s: reports.outcome_series(
         s, grain="week", filters=payofin
     )
-    cases["outcome_series_month_agent"] = lambda s: charts.outcome_series(
+    cases["outcome_series_month_agent"] = lambda s: reports.outcome_series(
         s, grain="month", filters=agent
     )
     for by in ("institution", "invoice_type", "provider", "status"):
-        cases[f"breakdown_{by}"] = lambda s, b=by: charts.breakdown(s, by=b, filters=everything)
-    cases["breakdown_status_last30"] = lambda s: charts.breakdown(s, by="status", filters=month)
-    cases["cancellation_rate_week"] = lambda s: charts.cancellation_rate(
+        cases[f"breakdown_{by}"] = lambda s, b=by: reports.breakdown(s, by=b, filters=everything)
+    cases["breakdown_status_last30"] = lambda s: reports.breakdown(s, by="status", filters=month)
+    cases["cancellation_rate_week"] = lambda s: reports.cancellation_rate(
         s, grain="week", filters=everything
     )
-    cases["cancellation_rate_month_institutions"] = lambda s: charts.cancellation_rate(
+    cases["cancellation_rate_month_institutions"] = lambda s: reports.cancellation_rate(
         s, grain="month", filters=payofin
     )
-    cases["fee_totals_month"] = lambda s: charts.fee_totals(s, grain="month", filters=everything)
-    cases["fee_totals_day"] = lambda s: charts.fee_totals(s, grain="day", filters=everything)
-    cases["kpis"] = lambda s: charts.kpis(s, everything)
-    cases["kpis_last30"] = lambda s: charts.kpis(s, month)
+    cases["fee_totals_month"] = lambda s: reports.fee_totals(s, grain="month", filters=everything)
+    cases["fee_totals_day"] = lambda s: reports.fee_totals(s, grain="day", filters=everything)
+    cases["kpis"] = lambda s: reports.kpis(s, everything)
+    cases["kpis_last30"] = lambda s: reports.kpis(s, month)
     return cases
 
 

@@ -151,13 +151,13 @@ def data_version() -> int:
 
 @st.cache_data(show_spinner=False, max_entries=256)
 def _chart(name: str, filters, version: int, kwargs: tuple):
-    from paynet_core import charts
+    from paynet_core import reports
 
-    return getattr(charts, name)(runtime().store, filters=filters, **dict(kwargs))
+    return getattr(reports, name)(runtime().store, filters=filters, **dict(kwargs))
 
 
 def cached_chart(name: str, filters, **kwargs):
-    """``charts.<name>(store, filters=filters, **kwargs)``, computed once per data version."""
+    """``reports.<name>(store, filters=filters, **kwargs)``, computed once per data version."""
     return _chart(name, filters, data_version(), tuple(sorted(kwargs.items())))
 
 
@@ -165,14 +165,14 @@ def cached_chart(name: str, filters, **kwargs):
 def _figure(figure: str, name: str, filters, version: int, kwargs: tuple, figure_kwargs: tuple):
     # cache_resource: the figure object itself is shared (st.plotly_chart only reads it), so a
     # warm run neither rebuilds nor unpickles it; building plotly figures is the slow part.
-    from paynet_core import charts
+    from paynet_core import reports
 
     data = _chart(name, filters, version, kwargs)
-    return getattr(charts, figure)(data, **dict(figure_kwargs))
+    return getattr(reports, figure)(data, **dict(figure_kwargs))
 
 
 def cached_figure(figure: str, name: str, filters, *, figure_kwargs: dict | None = None, **kwargs):
-    """``charts.<figure>(charts.<name>(store, filters, **kwargs), **figure_kwargs)``, built
+    """``reports.<figure>(reports.<name>(store, filters, **kwargs), **figure_kwargs)``, built
     once per data version and shared by every session (do not modify it)."""
     version = data_version()
     return _figure(
@@ -192,9 +192,9 @@ def cached_invoices(**kwargs):
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def _chart_options(version: int) -> dict[str, list[str]]:
-    from paynet_core import charts
+    from paynet_core import reports
 
-    return charts.filter_options(runtime().store)
+    return reports.filter_options(runtime().store)
 
 
 def chart_options() -> dict[str, list[str]]:

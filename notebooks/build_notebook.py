@@ -35,7 +35,7 @@ from datetime import timedelta
 
 import pandas as pd
 
-from paynet_core import charts
+from paynet_core import reports
 from paynet_core.money import format_amount
 from paynet_core.notebook import open_cache
 
@@ -48,7 +48,7 @@ print(cache.store, "· last payment day:", LAST_DAY)""",
         """## 1. The dashboard's paid-vs-cancelled chart
 
 The charts page's filters are a `ChartFilters`; here the last 90 days, by week, both
-providers. `cache.outcomes(...)` is `charts.outcome_series` and
+providers. `cache.outcomes(...)` is `reports.outcome_series` and
 `cache.paid_vs_cancelled_figure(...)` is the page's figure, built from the same data.""",
     ),
     (
@@ -139,7 +139,7 @@ else:
         """## 3. The institution whose cancellation rate rose most in the last 30 days
 
 Cancellation rate = cancelled ÷ settled payments (the dashboard's definition, from
-`charts.breakdown`). We compare the last 30 days the cache knows about with the 30 days
+`reports.breakdown`). We compare the last 30 days the cache knows about with the 30 days
 before, per Payofin institution. Small institutions swing wildly, so only institutions with
 at least `MIN_SETTLED` settled payments in **both** windows compete.""",
     ),
@@ -172,7 +172,7 @@ eligible.style.format({"rate_last30": "{:.1%}", "rate_prev30": "{:.1%}", "change
         "md",
         """The top row is the institution to look at. Its weekly cancellation rate over the last
 90 days shows whether the rise is one bad week or a trend; the headline numbers come from
-`charts.kpis`, the page's KPI row, and must agree with the table above.""",
+`reports.kpis`, the page's KPI row, and must agree with the table above.""",
     ),
     (
         "code",
@@ -189,7 +189,7 @@ else:
     trend = cache.cancellation_rate(
         "week", filters=cache.filters(LAST_DAY - timedelta(days=89), LAST_DAY, institutions=top)
     )
-    display(charts.cancellation_rate_figure(trend, title=f"{top}: weekly cancellation rate"))""",
+    display(reports.cancellation_rate_figure(trend, title=f"{top}: weekly cancellation rate"))""",
     ),
     (
         "md",

@@ -1,6 +1,6 @@
 """Row-level exports of the cache for the support team: invoices, payments, or both as outcomes.
 
-The rows are chosen with the charts page's filters (:class:`~paynet_core.charts.ChartFilters`,
+The rows are chosen with the charts page's filters (:class:`~paynet_core.reports.ChartFilters`,
 built into SQL by the same code the charts use), so an export holds exactly the records behind
 a chart. Money stays integer kuruş (``*_kurus``, int64) with a formatted text column beside it
 (``amount_tl`` = ``"1.234,56 ₺"``); days are ``datetime.date`` and timestamps are aware
@@ -26,10 +26,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .charts import ChartFilters, filter_sql
 from .dates import ISTANBUL
 from .exporting import to_csv_bytes, to_xlsx_bytes
 from .money import format_amount
+from .reports.filters import ChartFilters
 from .store import Store
 
 ExportKind = Literal["invoices", "payments", "outcomes"]
@@ -97,16 +97,6 @@ COLUMNS: dict[str, dict[str, str]] = {
     "outcomes": _OUTCOME_COLUMNS,
 }
 
-# The tables behind each export: (provider, table, day column, order key).
-_SOURCES = {
-    "invoices": [("paynet", "invoices", "val_day", "invoice_no")],
-    "payments": [("payofin", "bill_payments", "paid_day", "invoice_payment_id")],
-    "outcomes": [
-        ("paynet", "outcomes", "day", "record_id"),
-        ("payofin", "outcomes", "day", "CAST(record_id AS INTEGER)"),
-    ],
-}
-
 
 def export_frame(
     store: Store, what: ExportKind, filters: ChartFilters | None = None
@@ -123,16 +113,7 @@ def export_frame(
     filters = filters or ChartFilters()
     columns = COLUMNS[what]
     selected = [c for c, kind in columns.items() if kind != "tl"]
-    parts = []
-    for provider, table, day, order in _SOURCES[what]:
-        if not filters.wants(provider):
-            continue
-        where, params = filter_sql(provider, day, filters)
-        if table == "outcomes":
-            where = f"provider = ? AND {where}"
-            params = [provider, *params]
-        sql = f"SELECT {', '.join(selected)} FROM {table} WHERE {where} ORDER BY {day}, {order}"
-        parts.append(store.query(sql, params))
+    parts = store.export_rows(what, selected, filters)
     frame = pd.concat(parts, ignore_index=True) if len(parts) > 1 else None
     if frame is None:
         frame = parts[0] if parts else pd.DataFrame(columns=selected)

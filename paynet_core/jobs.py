@@ -77,7 +77,6 @@ from .errors import (
     ProviderError,
     RateLimitError,
     ServerError,
-    StoreError,
     TransportError,
     clip_opt,
 )
@@ -85,7 +84,7 @@ from .paynet.client import AsyncPaynetClient
 from .paynet.models import Invoice, InvoiceStatus
 from .planner import CREATE, SET_STATUS, SET_STATUS_ALL, Plan
 from .ratelimit import RateLimitedTransport, RateLimiter
-from .store import JOB_FINAL_STATES, Store, keeping_rollup
+from .store import JOB_FINAL_STATES, Store
 
 log = logging.getLogger("paynet_core.jobs")
 
@@ -752,7 +751,7 @@ class _Runner:
         """Commit a batch of results in one transaction: the items, the cache, the audit log."""
         store, job, job_id = self.store, self.job, self.job_id
         actor, mode = job["created_by"], job["mode"]
-        with store.transaction() as db:
+        with store.transaction():
             now = store._now()  # the store's own clock, so journal timestamps agree
             created = [o.created for o in outcomes if o.state == "done" and o.created is not None]
             if created:
@@ -763,7 +762,7 @@ class _Runner:
                 if o.state == "done" and o.item["operation"] != CREATE
                 for no in o.changed
             }
-            befores = _record_status_changes(db.conn, changes, actor=actor, job_id=job_id, now=now)
+            befores = store.record_status_changes(changes, source="job", actor=actor, job_id=job_id, now=now)
             items, audits = [], []
             for o in outcomes:
                 item, p = o.item, o.item["payload"]
@@ -809,12 +808,11 @@ class _Runner:
                         ),
                     )
                 )
-            _finish_items(db.conn, items)
-            db.conn.executemany(_AUDIT_SQL, audits)
+            store.finish_sending_items(items)
+            store.audit_many(audits)
 
     def _finish_rows(self, rows: list[tuple]) -> None:
-        with self.store.transaction() as db:
-            _finish_items(db.conn, rows)
+        self.store.finish_sending_items(rows)
 
     def _tally(self, outcomes: list[_Outcome]) -> None:
         """Counts, the breaker and the progress callback (on the event loop, after the commit)."""
@@ -899,71 +897,6 @@ class _Runner:
                         **_counts(store, job_id),
                     },
                 )
-
-
-# -- batch writes -------------------------------------------------------------------------------
-# A runner settles dozens of items per second per worker; the store's one-row methods cost about
-# twenty statements per item. These write a whole batch with a handful of statements and keep the
-# same rules as Store.finish_item, Store.record_status_change and Store.audit (candidates to move
-# into store.py as finish_items / record_status_changes / audit_many).
-
-_FINISH_SQL = """UPDATE job_items SET state = ?, provider_code = ?, message = ?, status_before = ?,
-       status_after = ?, finished_at = ?
-   WHERE job_id = ? AND seq = ? AND state = 'sending'"""
-_AUDIT_SQL = """INSERT INTO audit_log (at, actor, mode, action, target_type, target_ids, status_before,
-       status_after, provider_code, provider_message, job_id, details)
-   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
-_CHUNK = 900  # bound parameters per IN (...) lookup
-
-
-def _finish_items(conn, rows: list[tuple]) -> None:
-    """Record results of items this runner holds in 'sending'; refuses anything else."""
-    changed = conn.executemany(_FINISH_SQL, rows).rowcount if rows else 0
-    if changed != len(rows):
-        raise StoreError(
-            f"{len(rows) - changed} items were no longer in 'sending' (another runner settled them)"
-        )
-
-
-def _record_status_changes(
-    conn, changes: dict[str, int], *, actor: str, job_id: str, now: str
-) -> dict[str, int]:
-    """Apply status changes we caused to the cache, with history; returns the cached statuses before.
-
-    Same rules as Store.record_status_change: an uncached invoice still gets its history row,
-    and setting the status an invoice already has records nothing.
-    """
-    before: dict[str, int] = {}
-    names = list(changes)
-    for start in range(0, len(names), _CHUNK):
-        chunk = names[start : start + _CHUNK]
-        marks = ", ".join("?" * len(chunk))
-        before.update(
-            conn.execute(
-                f"SELECT invoice_no, status FROM invoices WHERE invoice_no IN ({marks})", chunk
-            ).fetchall()
-        )
-    updates, history = [], []
-    for invoice_no, new in changes.items():
-        old = before.get(invoice_no)
-        if old == new:
-            continue
-        status = InvoiceStatus(new)
-        if invoice_no in before:
-            updates.append((int(status), status.label, status.outcome.value, now, invoice_no))
-        history.append((invoice_no, old, int(status), "job", job_id, actor, now))
-    with keeping_rollup(conn, "invoice_no", [u[-1] for u in updates]):
-        conn.executemany(
-            "UPDATE invoices SET status = ?, status_label = ?, outcome = ?, updated_at = ? WHERE invoice_no = ?",
-            updates,
-        )
-    conn.executemany(
-        """INSERT INTO invoice_status_history
-               (invoice_no, old_status, new_status, source, job_id, actor, observed_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?)""",
-        history,
-    )
-    return before
 
 
 def _trip(err: ProviderError) -> str | None:

@@ -4,8 +4,8 @@
     cache = open_cache()
     cache.paid_vs_cancelled_figure(day_from="2026-11-01", day_to="2026-11-30")
 
-Every method is a thin call into :mod:`paynet_core.charts` / :mod:`paynet_core.exports` with
-the same :class:`~paynet_core.charts.ChartFilters`, so a notebook shows what the dashboard
+Every method is a thin call into :mod:`paynet_core.reports` / :mod:`paynet_core.exports` with
+the same :class:`~paynet_core.reports.ChartFilters`, so a notebook shows what the dashboard
 shows. The cache is opened read-only: a notebook can never change it.
 """
 
@@ -19,8 +19,8 @@ from typing import Any
 import pandas as pd
 import plotly.graph_objects as go
 
-from . import charts, exports
-from .charts import ChartFilters
+from . import exports, reports
+from .reports import ChartFilters
 from .store import Store
 
 
@@ -67,8 +67,8 @@ class Cache:
         filters: ChartFilters | None = None,
         **filter_kwargs: Any,
     ) -> pd.DataFrame:
-        """Records per period, provider and outcome: :func:`charts.outcome_series`."""
-        return charts.outcome_series(
+        """Records per period, provider and outcome: :func:`reports.outcome_series`."""
+        return reports.outcome_series(
             self.store, grain=grain, measure=measure, filters=self._filters(filters, filter_kwargs)
         )
 
@@ -83,23 +83,23 @@ class Cache:
     ) -> go.Figure:
         """The dashboard's paid-vs-cancelled chart for these filters."""
         series = self.outcomes(grain=grain, measure=measure, filters=filters, **filter_kwargs)
-        return charts.paid_vs_cancelled_figure(series, measure, title=title)
+        return reports.paid_vs_cancelled_figure(series, measure, title=title)
 
     def kpis(self, *, filters: ChartFilters | None = None, **filter_kwargs: Any) -> dict:
-        """Headline numbers: :func:`charts.kpis`."""
-        return charts.kpis(self.store, self._filters(filters, filter_kwargs))
+        """Headline numbers: :func:`reports.kpis`."""
+        return reports.kpis(self.store, self._filters(filters, filter_kwargs))
 
     def breakdown(
         self, by: str = "institution", *, filters: ChartFilters | None = None, **filter_kwargs: Any
     ) -> pd.DataFrame:
-        """Counts and sums per institution, bill type, provider or status: :func:`charts.breakdown`."""
-        return charts.breakdown(self.store, by, self._filters(filters, filter_kwargs))
+        """Counts and sums per institution, bill type, provider or status: :func:`reports.breakdown`."""
+        return reports.breakdown(self.store, by, self._filters(filters, filter_kwargs))
 
     def cancellation_rate(
         self, grain: str = "week", *, filters: ChartFilters | None = None, **filter_kwargs: Any
     ) -> pd.DataFrame:
-        """Cancelled share of settled records per period: :func:`charts.cancellation_rate`."""
-        return charts.cancellation_rate(self.store, grain, self._filters(filters, filter_kwargs))
+        """Cancelled share of settled records per period: :func:`reports.cancellation_rate`."""
+        return reports.cancellation_rate(self.store, grain, self._filters(filters, filter_kwargs))
 
     # ---- rows ---------------------------------------------------------------------------
 
@@ -124,11 +124,7 @@ class Cache:
 
     def last_day(self, provider: str = "payofin") -> date | None:
         """The latest day with records of ``provider`` (anchors "the last 30 days" on a stale cache)."""
-        table, column = (
-            ("bill_payments", "paid_day") if provider == "payofin" else ("invoices", "val_day")
-        )
-        value = self.store.db.conn.execute(f"SELECT MAX({column}) FROM {table}").fetchone()[0]
-        return date.fromisoformat(value) if value else None
+        return self.store.last_day(provider)
 
     def close(self) -> None:
         self.store.close()

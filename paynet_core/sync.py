@@ -73,7 +73,6 @@ LIVE_STATUSES = (InvoiceStatus.WAITING, InvoiceStatus.DONE_UNSUCCEED)
 
 SUBSCRIPTIONS_SCOPE = "subscriptions"
 PAYMENTS_SCOPE = "payments"
-_LOOKUP_CHUNK = 900
 
 
 @dataclass(frozen=True)
@@ -421,8 +420,7 @@ class _PayofinSync(_Run):
         return True
 
     def _earliest(self) -> date | None:
-        day = self.store.db.conn.execute("SELECT MIN(paid_day) FROM bill_payments").fetchone()[0]
-        return date.fromisoformat(day) if day else None
+        return self.store.earliest_payment_day()
 
 
 # --------------------------------------------------------------------------------------------
@@ -518,48 +516,16 @@ class _PaynetSync(_Run):
         return None
 
     def _cached(self, ids: list[str]) -> set[str]:
-        found: set[str] = set()
-        conn = self.store.db.conn
-        for n in range(0, len(ids), _LOOKUP_CHUNK):
-            chunk = ids[n : n + _LOOKUP_CHUNK]
-            marks = ", ".join("?" * len(chunk))
-            rows = conn.execute(
-                f"SELECT subscription_id FROM subscriptions WHERE subscription_id IN ({marks})",
-                chunk,
-            )
-            found.update(r[0] for r in rows)
-        return found
+        return self.store.cached_subscription_ids(ids)
 
     def _relist(self, full: bool) -> dict[str, date | None]:
         """Cached subscriptions whose invoices may still change (all of them when ``full``),
         with their creation day."""
-        recent = (self.today - timedelta(days=RECENT_DAYS)).isoformat()
-        if full:
-            sql = """SELECT subscription_id, substr(created_at, 1, 10) FROM subscriptions
-                     UNION
-                     SELECT DISTINCT subscription_id, NULL FROM invoices
-                     WHERE subscription_id IS NOT NULL
-                       AND subscription_id NOT IN (SELECT subscription_id FROM subscriptions)"""
-            params: tuple = ()
-        else:
-            live = ", ".join(str(int(s)) for s in LIVE_STATUSES)
-            sql = f"""SELECT l.subscription_id, substr(s.created_at, 1, 10)
-                      FROM (SELECT subscription_id FROM invoices
-                            WHERE subscription_id IS NOT NULL
-                              AND (status IN ({live}) OR val_day >= :recent)
-                            UNION
-                            SELECT subscription_id FROM subscriptions
-                            WHERE created_at >= :recent) AS l
-                      LEFT JOIN subscriptions AS s USING (subscription_id)"""
-            params = {"recent": recent}  # type: ignore[assignment]
-        rows = self.store.db.conn.execute(sql, params).fetchall()
-        return {sub_id: date.fromisoformat(day) if day else None for sub_id, day in rows}
+        since = self.today - timedelta(days=RECENT_DAYS)
+        return self.store.subscriptions_to_relist(full=full, since=since, live_statuses=LIVE_STATUSES)
 
     def _earliest(self) -> date | None:
-        day = self.store.db.conn.execute(
-            "SELECT MIN(substr(created_at, 1, 10)) FROM subscriptions"
-        ).fetchone()[0]
-        return date.fromisoformat(day) if day else None
+        return self.store.earliest_subscription_day()
 
 
 def _created_day(sub: Subscription) -> date | None:

@@ -3,10 +3,10 @@ from datetime import date, datetime
 import pandas as pd
 import pytest
 
-from paynet_core import charts
-from paynet_core.charts import OUTCOME_COLORS, PROVIDER_COLORS, ChartFilters
+from paynet_core import reports
 from paynet_core.dates import ISTANBUL
 from paynet_core.errors import InputError
+from paynet_core.reports import OUTCOME_COLORS, PROVIDER_COLORS, ChartFilters
 from paynet_core.store import Store
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=ISTANBUL)
@@ -84,7 +84,7 @@ def records(df, columns):
 
 
 def test_outcome_series_by_month_against_hand_totals(store):
-    df = charts.outcome_series(store, grain="month", measure="amount")
+    df = reports.outcome_series(store, grain="month", measure="amount")
     assert records(df, ["period", "provider", "outcome", "count", "amount_kurus"]) == [
         ("2026-03-01", "paynet", "cancelled", 1, 2_000),
         ("2026-03-01", "paynet", "failed", 1, 3_000),
@@ -102,7 +102,7 @@ def test_outcome_series_by_month_against_hand_totals(store):
 
 
 def test_outcome_series_by_week_starts_weeks_on_monday(store):
-    df = charts.outcome_series(store, grain="week", measure="count")
+    df = reports.outcome_series(store, grain="week", measure="count")
     assert "amount_kurus" not in df.columns
     assert records(df, ["period", "provider", "outcome", "count"]) == [
         ("2026-03-02", "paynet", "cancelled", 1),
@@ -120,7 +120,7 @@ def test_outcome_series_by_week_starts_weeks_on_monday(store):
 
 def test_outcome_series_by_day_with_a_day_range(store):
     filters = ChartFilters(day_from=date(2026, 3, 3), day_to=date(2026, 3, 9))
-    df = charts.outcome_series(store, grain="day", measure="amount", filters=filters)
+    df = reports.outcome_series(store, grain="day", measure="amount", filters=filters)
     assert records(df, ["period", "provider", "outcome", "count", "amount_kurus"]) == [
         ("2026-03-03", "paynet", "cancelled", 1, 2_000),
         ("2026-03-03", "paynet", "failed", 1, 3_000),
@@ -130,16 +130,16 @@ def test_outcome_series_by_day_with_a_day_range(store):
 
 
 def test_filters_on_institution_type_and_agent_keep_only_the_provider_that_has_them(store):
-    by_institution = charts.outcome_series(
+    by_institution = reports.outcome_series(
         store, grain="month", measure="amount", filters=ChartFilters(institutions=["BEDAŞ"])
     )
     assert records(by_institution, ["period", "provider", "outcome", "amount_kurus"]) == [
         ("2026-03-01", "payofin", "cancelled", 20_000),
         ("2026-04-01", "payofin", "paid", 7_000),
     ]
-    by_type = charts.kpis(store, ChartFilters(invoice_types=["Su Faturası"]))
+    by_type = reports.kpis(store, ChartFilters(invoice_types=["Su Faturası"]))
     assert (by_type["paid_count"], by_type["paid_kurus"], by_type["fee_kurus"]) == (2, 13_345, 100)
-    by_agent = charts.outcome_series(
+    by_agent = reports.outcome_series(
         store, grain="month", measure="amount", filters=ChartFilters(agent_id="AG1")
     )
     assert records(by_agent, ["period", "provider", "outcome", "amount_kurus"]) == [
@@ -147,9 +147,9 @@ def test_filters_on_institution_type_and_agent_keep_only_the_provider_that_has_t
         ("2026-03-01", "paynet", "paid", 10_000),
         ("2026-04-01", "paynet", "cancelled", 600),
     ]
-    only_paynet = charts.kpis(store, ChartFilters(providers=["paynet"]))
+    only_paynet = reports.kpis(store, ChartFilters(providers=["paynet"]))
     assert (only_paynet["total_count"], only_paynet["fee_kurus"]) == (6, 0)
-    nothing = charts.outcome_series(
+    nothing = reports.outcome_series(
         store, filters=ChartFilters(agent_id="AG1", institutions=["İSKİ"])
     )
     assert nothing.empty and list(nothing.columns) == ["period", "provider", "outcome", "count"]
@@ -159,27 +159,27 @@ def test_filters_on_institution_type_and_agent_keep_only_the_provider_that_has_t
 
 
 def test_breakdown_by_institution_and_by_invoice_type(store):
-    df = charts.breakdown(store, by="institution")
+    df = reports.breakdown(store, by="institution")
     assert records(df, ["institution", "provider", "outcome", "count", "amount_kurus"]) == [
         ("İSKİ", "payofin", "paid", 2, 13_345),
         ("BEDAŞ", "payofin", "cancelled", 1, 20_000),
         ("BEDAŞ", "payofin", "paid", 1, 7_000),
         ("İGDAŞ", "payofin", "paid", 1, 30_000),
     ]
-    df = charts.breakdown(store, by="invoice_type")
+    df = reports.breakdown(store, by="invoice_type")
     assert records(df, ["invoice_type", "outcome", "count", "amount_kurus"]) == [
         ("Su Faturası", "paid", 2, 13_345),
         ("Doğalgaz Faturası", "paid", 1, 30_000),
         ("Elektrik Faturası", "cancelled", 1, 20_000),
         ("Elektrik Faturası", "paid", 1, 7_000),
     ]
-    assert charts.breakdown(
+    assert reports.breakdown(
         store, by="institution", filters=ChartFilters(providers=["paynet"])
     ).empty
 
 
 def test_breakdown_by_provider_and_by_status(store):
-    df = charts.breakdown(store, by="provider")
+    df = reports.breakdown(store, by="provider")
     assert sorted(records(df, ["provider", "outcome", "count", "amount_kurus"])) == [
         ("paynet", "cancelled", 2, 2_600),
         ("paynet", "failed", 1, 3_000),
@@ -188,7 +188,7 @@ def test_breakdown_by_provider_and_by_status(store):
         ("payofin", "cancelled", 1, 20_000),
         ("payofin", "paid", 4, 50_345),
     ]
-    df = charts.breakdown(store, by="status")
+    df = reports.breakdown(store, by="status")
     assert sorted(records(df, ["status", "provider", "outcome", "count", "amount_kurus"])) == [
         ("Cancel", "paynet", "cancelled", 1, 2_000),
         ("Cancelled", "payofin", "cancelled", 1, 20_000),
@@ -206,7 +206,7 @@ def test_breakdown_by_provider_and_by_status(store):
 
 
 def test_cancellation_rate_leaves_open_invoices_out(store):
-    df = charts.cancellation_rate(store, grain="month")
+    df = reports.cancellation_rate(store, grain="month")
     assert records(df, ["period", "provider", "cancelled", "settled"]) == [
         ("2026-03-01", "paynet", 1, 3),
         ("2026-04-01", "paynet", 1, 2),
@@ -214,14 +214,14 @@ def test_cancellation_rate_leaves_open_invoices_out(store):
         ("2026-04-01", "payofin", 0, 2),
     ]
     assert df["rate"].tolist() == pytest.approx([1 / 3, 1 / 2, 1 / 3, 0.0])
-    only_open = charts.cancellation_rate(
+    only_open = reports.cancellation_rate(
         store, "day", ChartFilters(day_from="2026-03-10", day_to="2026-03-10")
     )
     assert only_open["settled"].tolist() == [0] and pd.isna(only_open["rate"][0])
 
 
 def test_fee_totals_per_month(store):
-    df = charts.fee_totals(store, grain="month")
+    df = reports.fee_totals(store, grain="month")
     assert records(
         df, ["period", "payments", "fee_kurus", "paid_fee_kurus", "cancelled_fee_kurus"]
     ) == [
@@ -229,11 +229,11 @@ def test_fee_totals_per_month(store):
         ("2026-04-01", 2, 350, 350, 0),
     ]
     assert df["fee_tl"].tolist() == [2.75, 3.5]
-    assert charts.fee_totals(store, filters=ChartFilters(agent_id="AG1")).empty
+    assert reports.fee_totals(store, filters=ChartFilters(agent_id="AG1")).empty
 
 
 def test_kpis_against_hand_totals(store):
-    assert charts.kpis(store) == {
+    assert reports.kpis(store) == {
         "paid_count": 6,
         "paid_kurus": 65_345,
         "cancelled_count": 3,
@@ -247,25 +247,25 @@ def test_kpis_against_hand_totals(store):
         "fee_kurus": 450,
         "cancelled_fee_kurus": 175,
     }
-    march = charts.kpis(store, ChartFilters(day_from="01.03.2026", day_to="31.03.2026"))
+    march = reports.kpis(store, ChartFilters(day_from="01.03.2026", day_to="31.03.2026"))
     assert (march["paid_count"], march["paid_kurus"], march["open_count"]) == (3, 23_345, 1)
-    assert charts.kpis(store, ChartFilters(day_from="2027-01-01"))["cancellation_rate"] is None
+    assert reports.kpis(store, ChartFilters(day_from="2027-01-01"))["cancellation_rate"] is None
 
 
 def test_same_numbers_inside_a_write_transaction(store):
-    expected = charts.outcome_series(store, grain="month", measure="amount")
+    expected = reports.outcome_series(store, grain="month", measure="amount")
     with store.transaction():
-        inside = charts.outcome_series(store, grain="month", measure="amount")
+        inside = reports.outcome_series(store, grain="month", measure="amount")
     pd.testing.assert_frame_equal(inside, expected)
 
 
 def test_bad_arguments_are_refused(store):
     with pytest.raises(ValueError, match="grain"):
-        charts.outcome_series(store, grain="year")
+        reports.outcome_series(store, grain="year")
     with pytest.raises(ValueError, match="measure"):
-        charts.outcome_series(store, measure="sum")
+        reports.outcome_series(store, measure="sum")
     with pytest.raises(ValueError, match="by"):
-        charts.breakdown(store, by="agent")
+        reports.breakdown(store, by="agent")
 
 
 # -- filters in the URL ----------------------------------------------------------------------
@@ -312,8 +312,8 @@ def test_invalid_filters_are_input_errors():
 
 
 def test_paid_vs_cancelled_figure_has_a_trace_per_provider_and_outcome(store):
-    df = charts.outcome_series(store, grain="month", measure="amount")
-    fig = charts.paid_vs_cancelled_figure(df, "amount")
+    df = reports.outcome_series(store, grain="month", measure="amount")
+    fig = reports.paid_vs_cancelled_figure(df, "amount")
     traces = [(t.meta["provider"], t.meta["outcome"], t.marker.color) for t in fig.data]
     assert traces == [
         ("paynet", "paid", OUTCOME_COLORS["paid"]),
@@ -335,14 +335,14 @@ def test_paid_vs_cancelled_figure_has_a_trace_per_provider_and_outcome(store):
     assert [c[1] for c in payofin_paid.customdata] == ["133,45 ₺", "370,00 ₺"]
     assert fig.layout.separators == ",." and fig.layout.yaxis.ticksuffix == " ₺"
     assert fig.layout.barmode == "stack"
-    counts = charts.paid_vs_cancelled_figure(charts.outcome_series(store, grain="week"))
+    counts = reports.paid_vs_cancelled_figure(reports.outcome_series(store, grain="week"))
     assert counts.layout.yaxis.ticksuffix is None and counts.data[0].customdata[0][1] == "1"
     with pytest.raises(ValueError, match="amount"):
-        charts.paid_vs_cancelled_figure(charts.outcome_series(store), "amount")
+        reports.paid_vs_cancelled_figure(reports.outcome_series(store), "amount")
 
 
 def test_breakdown_rate_and_fee_figures_use_the_shared_colours(store):
-    fig = charts.breakdown_figure(charts.breakdown(store, by="provider"), measure="amount")
+    fig = reports.breakdown_figure(reports.breakdown(store, by="provider"), measure="amount")
     assert [(t.name, t.marker.color) for t in fig.data] == [
         ("Paid", OUTCOME_COLORS["paid"]),
         ("Cancelled", OUTCOME_COLORS["cancelled"]),
@@ -352,14 +352,14 @@ def test_breakdown_rate_and_fee_figures_use_the_shared_colours(store):
     assert set(fig.data[0].y) == {"Paynet", "Payofin"}
     assert "200,00 ₺" in fig.data[1].customdata and fig.layout.xaxis.ticksuffix == " ₺"
 
-    rate = charts.cancellation_rate_figure(charts.cancellation_rate(store, "month"))
+    rate = reports.cancellation_rate_figure(reports.cancellation_rate(store, "month"))
     assert [(t.name, t.line.color) for t in rate.data] == [
         ("Paynet", PROVIDER_COLORS["paynet"]),
         ("Payofin", PROVIDER_COLORS["payofin"]),
     ]
     assert rate.layout.yaxis.tickformat == ".0%"
 
-    fees = charts.fee_figure(charts.fee_totals(store, "month"))
+    fees = reports.fee_figure(reports.fee_totals(store, "month"))
     assert [(t.meta["outcome"], t.marker.color) for t in fees.data] == [
         ("paid", OUTCOME_COLORS["paid"]),
         ("cancelled", OUTCOME_COLORS["cancelled"]),
@@ -373,14 +373,14 @@ def test_breakdown_rate_and_fee_figures_use_the_shared_colours(store):
 
 def every_chart(store):
     out = {}
-    for grain in charts.GRAINS:
-        out[f"series_{grain}"] = charts.outcome_series(store, grain=grain, measure="amount")
-        out[f"rate_{grain}"] = charts.cancellation_rate(store, grain)
-        out[f"fees_{grain}"] = charts.fee_totals(store, grain)
-    for by in charts.BREAKDOWNS:
-        out[f"by_{by}"] = charts.breakdown(store, by=by)
-    out["agent"] = charts.outcome_series(store, grain="month", filters=ChartFilters(agent_id="AG9"))
-    out["kpis"] = pd.DataFrame([charts.kpis(store)])
+    for grain in reports.GRAINS:
+        out[f"series_{grain}"] = reports.outcome_series(store, grain=grain, measure="amount")
+        out[f"rate_{grain}"] = reports.cancellation_rate(store, grain)
+        out[f"fees_{grain}"] = reports.fee_totals(store, grain)
+    for by in reports.BREAKDOWNS:
+        out[f"by_{by}"] = reports.breakdown(store, by=by)
+    out["agent"] = reports.outcome_series(store, grain="month", filters=ChartFilters(agent_id="AG9"))
+    out["kpis"] = pd.DataFrame([reports.kpis(store)])
     return out
 
 
@@ -397,11 +397,11 @@ def test_rollup_follows_status_agent_and_amount_changes(store):
           "status": "Cancelled"}]
     )  # fmt: skip
     got = every_chart(store)
-    with charts.from_base_tables():
+    with reports.from_base_tables():
         expected = every_chart(store)
     for name, frame in expected.items():
         pd.testing.assert_frame_equal(got[name], frame, obj=name)
-    assert charts.kpis(store)["cancelled_count"] == 5
+    assert reports.kpis(store)["cancelled_count"] == 5
     assert got["agent"]["count"].sum() == 3  # S2's invoices moved to AG9 with their subscription
     assert store.query("SELECT MIN(count) AS m FROM daily_rollup")["m"][0] > 0
     assert store.rollup_differences() == []
@@ -412,19 +412,19 @@ def test_charts_read_the_rollup_not_the_base_tables(store):
     charts really read the rollup."""
     store.db.conn.execute("UPDATE invoices SET amount_kurus = 1 WHERE invoice_no = 'I1'")
     paynet = ChartFilters(providers=("paynet",))
-    assert charts.kpis(store, paynet)["paid_kurus"] == 10_000 + 5_000
-    with charts.from_base_tables():
-        assert charts.kpis(store, paynet)["paid_kurus"] == 1 + 5_000
+    assert reports.kpis(store, paynet)["paid_kurus"] == 10_000 + 5_000
+    with reports.from_base_tables():
+        assert reports.kpis(store, paynet)["paid_kurus"] == 1 + 5_000
     assert [(d["table"], d["day"], d["kept"], d["rebuilt"]) for d in store.rollup_differences()] == [
         ("daily_rollup", "2026-03-02", (1, 10_000, 0), (1, 1, 0)),
         ("daily_rollup_totals", "2026-03-02", (1, 10_000, 0), (1, 1, 0)),
     ]
     agent = ChartFilters(agent_id="AG1")  # read from daily_rollup, the one with agents
-    assert charts.kpis(store, agent)["paid_kurus"] == 10_000
+    assert reports.kpis(store, agent)["paid_kurus"] == 10_000
 
 
 def test_filter_options_list_what_the_cache_holds(store):
-    assert charts.filter_options(store) == {
+    assert reports.filter_options(store) == {
         "institutions": ["BEDAŞ", "İGDAŞ", "İSKİ"],
         "invoice_types": ["Doğalgaz Faturası", "Elektrik Faturası", "Su Faturası"],
     }

@@ -16,7 +16,7 @@ from dashboard_helpers import (  # noqa: F401
     texts,
 )
 
-from paynet_core import charts
+from paynet_core import reports
 from paynet_core.exporting import to_csv_bytes
 
 PAGE = "views/charts.py"
@@ -66,14 +66,14 @@ def test_query_params_in_drive_the_filters_and_round_trip(app, store, sb):
     }
     assert dict(sb.request_counts) == requests_before, "charts must read the cache only"
 
-    # The CSV offered for download is exactly the series charts.outcome_series computes.
-    filters = charts.ChartFilters(
+    # The CSV offered for download is exactly the series reports.outcome_series computes.
+    filters = reports.ChartFilters(
         day_from=date(2026, 9, 1),
         day_to=date(2026, 10, 31),
         providers=("payofin",),
         institutions=(inst,),
     )
-    series = charts.outcome_series(store, grain="month", measure="amount", filters=filters)
+    series = reports.outcome_series(store, grain="month", measure="amount", filters=filters)
     assert not series.empty
     assert download_bytes(at, "ch_csv") == to_csv_bytes(series)
 
@@ -85,8 +85,8 @@ def test_changing_a_widget_updates_the_url(app, store):
     assert_clean(at)
     assert at.query_params["grain"] == "day"
     assert at.query_params["provider"] == "paynet"
-    filters = charts.ChartFilters.from_query_params(dict(at.query_params))
-    series = charts.outcome_series(store, grain="day", measure="count", filters=filters)
+    filters = reports.ChartFilters.from_query_params(dict(at.query_params))
+    series = reports.outcome_series(store, grain="day", measure="count", filters=filters)
     assert set(series["provider"]) <= {"paynet"}
     assert download_bytes(at, "ch_csv") == to_csv_bytes(series)
 

@@ -6,7 +6,7 @@ from datetime import date
 
 from dashboard_helpers import app, assert_clean, demo, media, open_page, sb, store, texts  # noqa: F401
 
-from paynet_core import charts
+from paynet_core import reports
 from paynet_core.money import format_amount
 
 PAGE = "views/overview.py"
@@ -18,8 +18,8 @@ def test_kpis_match_the_cache_for_the_chosen_period(app, store):
     at.date_input(key="ov_from").set_value(date(2026, 9, 1))
     at.date_input(key="ov_to").set_value(date(2026, 10, 31)).run()
     assert_clean(at)
-    k = charts.kpis(
-        store, charts.ChartFilters(day_from=date(2026, 9, 1), day_to=date(2026, 10, 31))
+    k = reports.kpis(
+        store, reports.ChartFilters(day_from=date(2026, 9, 1), day_to=date(2026, 10, 31))
     )
     assert k["paid_count"] > 0
     metrics = {m.label: m for m in at.metric}

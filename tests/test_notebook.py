@@ -5,8 +5,8 @@ from pathlib import Path
 import nbclient
 import nbformat
 
-from paynet_core import charts
-from paynet_core.charts import ChartFilters
+from paynet_core import reports
+from paynet_core.reports import ChartFilters
 from paynet_core.runtime import prepare_demo
 from paynet_core.store import Store
 
@@ -36,7 +36,7 @@ def test_notebook_runs_top_to_bottom_and_its_chart_totals_equal_the_dashboards(
     assert filters.day_from is not None and filters.day_to is not None
 
     with Store.read_only(runtime.settings.db_path) as store:
-        series = charts.outcome_series(store, grain=written["grain"], filters=filters)
+        series = reports.outcome_series(store, grain=written["grain"], filters=filters)
     dashboard = {
         f"{p}/{o}": int(n)
         for (p, o), n in series.groupby(["provider", "outcome"])["count"].sum().items()
@@ -69,8 +69,8 @@ def test_three_line_notebook_usage_gives_the_dashboard_figure():
     with open_cache() as cache:  # sandbox mode: an empty cache is filled with the demo first
         df = cache.outcomes(grain="month")
         fig = cache.paid_vs_cancelled_figure(grain="month")
-        expected = charts.paid_vs_cancelled_figure(
-            charts.outcome_series(cache.store, grain="month")
+        expected = reports.paid_vs_cancelled_figure(
+            reports.outcome_series(cache.store, grain="month")
         )
         assert cache.store.is_read_only
     assert int(df["count"].sum()) > 0

@@ -14,12 +14,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from paynet_core import charts
-from paynet_core import store as store_module
+from paynet_core import reports
 from paynet_core.cli import app
 from paynet_core.dates import ISTANBUL
-from paynet_core.jobs import _record_status_changes
 from paynet_core.store import Store
+from paynet_core.store import cache as store_module  # BATCH_ROWS lives there
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=ISTANBUL)
 DAYS = ("2026-03-02", "2026-03-03", "2026-04-10")
@@ -81,18 +80,20 @@ def apply(store: Store, operation: tuple) -> None:
     elif kind == "action":
         store.record_status_change(f"I{arg[0]}", arg[1], source="action", actor="a@example.com")
     else:
-        with store.transaction() as db:
+        with store.transaction():
             changes = {f"I{n}": status for n, status in arg}
-            _record_status_changes(db.conn, changes, actor="a@example.com", job_id="J1", now="x")
+            store.record_status_changes(
+                changes, source="job", actor="a@example.com", job_id="J1", now="x"
+            )
 
 
 def every_chart(store: Store) -> dict[str, pd.DataFrame]:
-    out = {f"by_{by}": charts.breakdown(store, by=by) for by in charts.BREAKDOWNS}
-    out["series"] = charts.outcome_series(store, grain="week", measure="amount")
-    out["fees"] = charts.fee_totals(store, grain="day")
-    out["rate"] = charts.cancellation_rate(store, grain="month")
-    out["agent"] = charts.outcome_series(store, filters=charts.ChartFilters(agent_id="AG1"))
-    out["kpis"] = pd.DataFrame([charts.kpis(store)])
+    out = {f"by_{by}": reports.breakdown(store, by=by) for by in reports.BREAKDOWNS}
+    out["series"] = reports.outcome_series(store, grain="week", measure="amount")
+    out["fees"] = reports.fee_totals(store, grain="day")
+    out["rate"] = reports.cancellation_rate(store, grain="month")
+    out["agent"] = reports.outcome_series(store, filters=reports.ChartFilters(agent_id="AG1"))
+    out["kpis"] = pd.DataFrame([reports.kpis(store)])
     return out
 
 
@@ -113,7 +114,7 @@ def test_rollup_equals_a_rebuild_after_any_write_sequence(sequence):
             empty = store.query("SELECT COUNT(*) AS n FROM daily_rollup WHERE count <= 0")
             assert empty["n"][0] == 0
             got = every_chart(store)
-            with charts.from_base_tables():
+            with reports.from_base_tables():
                 expected = every_chart(store)
             for name, frame in expected.items():
                 pd.testing.assert_frame_equal(got[name], frame, obj=name)

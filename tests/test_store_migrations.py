@@ -90,7 +90,7 @@ def test_refuses_a_database_newer_than_the_code(tmp_path):
 
 
 def test_a_failed_migration_leaves_the_previous_version(tmp_path, monkeypatch):
-    import paynet_core.store as store_module
+    import paynet_core.store.migrations as store_module
 
     broken = store_module.Migration(LATEST_VERSION + 1, "broken", ("CREATE TABLE x (a)", "NOT SQL"))
     monkeypatch.setattr(store_module, "MIGRATIONS", (*MIGRATIONS, broken))

@@ -10,14 +10,14 @@ import pytest
 from demo_files import copy_synced_demo
 from typer.testing import CliRunner
 
-from paynet_core.charts import ChartFilters, outcome_series
 from paynet_core.cli import app
-from paynet_core.cli.support import ReadOnlyGuard, SqlRefused, run_read_only_sql
+from paynet_core.cli.support import run_read_only_sql
 from paynet_core.dates import ISTANBUL
 from paynet_core.exports import export_frame
 from paynet_core.paynet.models import InvoiceStatus
+from paynet_core.reports import ChartFilters, outcome_series
 from paynet_core.runtime import prepare_demo
-from paynet_core.store import Store
+from paynet_core.store import ReadOnlyGuard, SqlRefused, Store
 
 FROM, TO = "01.08.2026", "2026-11-30"
 EVIL = {9001: '=HYPERLINK("http://x")', 9002: "+90 555", 9003: "-2+3", 9004: "@SUM(A1)"}

@@ -9,7 +9,7 @@ import streamlit as st
 
 from dashboard import components as ui
 from dashboard import services
-from paynet_core import charts
+from paynet_core import reports
 from paynet_core.dates import today
 from paynet_core.errors import InputError
 from paynet_core.exporting import to_csv_bytes
@@ -19,10 +19,10 @@ rt = services.runtime()
 st.title("Charts")
 
 try:
-    shared = charts.ChartFilters.from_query_params(st.query_params.to_dict())
+    shared = reports.ChartFilters.from_query_params(st.query_params.to_dict())
 except InputError as err:
     st.warning(f"The link's filters were ignored: {ui.literal(err)}")
-    shared = charts.ChartFilters()
+    shared = reports.ChartFilters()
 params = st.query_params.to_dict()
 options = services.chart_options()
 
@@ -37,7 +37,7 @@ institutions = f2.multiselect("Institution", options["institutions"], default=[i
 invoice_types = f3.multiselect("Invoice type", options["invoice_types"], default=[t for t in shared.invoice_types if t in options["invoice_types"]], key="ch_types")
 
 with ui.errors_as_banner():
-    filters = charts.ChartFilters(
+    filters = reports.ChartFilters(
         day_from=day_from, day_to=day_to, providers=tuple(providers),
         institutions=tuple(institutions), invoice_types=tuple(invoice_types),
     )

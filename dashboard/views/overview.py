@@ -6,7 +6,7 @@ import streamlit as st
 
 from dashboard import components as ui
 from dashboard import services
-from paynet_core import charts
+from paynet_core import reports
 from paynet_core.dates import today
 
 services.require("view")
@@ -17,7 +17,7 @@ c1, c2 = st.columns(2)
 day_from = c1.date_input("From", value=today() - timedelta(days=30), format="DD.MM.YYYY", key="ov_from")
 day_to = c2.date_input("To", value=today(), format="DD.MM.YYYY", key="ov_to")
 with ui.errors_as_banner():
-    filters = charts.ChartFilters(day_from=day_from, day_to=day_to)
+    filters = reports.ChartFilters(day_from=day_from, day_to=day_to)
     k = services.cached_chart("kpis", filters)
     cols = st.columns(6)
     cols[0].metric("Paid", f"{k['paid_count']:,}".replace(",", "."), ui.money(k["paid_kurus"]), delta_color="off", delta_arrow="off")

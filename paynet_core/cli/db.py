@@ -47,8 +47,7 @@ def check() -> None:
             )
             raise typer.Exit(EXIT_CANNOT)
         differences = store.rollup_differences()
-        rows = store.db.conn.execute("SELECT COUNT(*) FROM daily_rollup").fetchone()[0]
-        rows += store.db.conn.execute("SELECT COUNT(*) FROM daily_rollup_totals").fetchone()[0]
+        rows = store.rollup_row_count()
     finally:
         store.close()
     if not differences:

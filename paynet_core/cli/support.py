@@ -6,13 +6,7 @@ input is refused (a bad day or filter, or SQL that would write).
 
 from __future__ import annotations
 
-import math
-import re
-import signal
 import sqlite3
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -132,8 +126,8 @@ def export(
     Kuruş columns are integers with a formatted TL column beside them; CSV and XLSX cells
     that a spreadsheet would run as formulas are neutralised.
     """
-    from ..charts import ChartFilters
     from ..exports import default_file_name, export_frame, write_export
+    from ..reports import ChartFilters
 
     try:
         filters = ChartFilters(
@@ -233,11 +227,7 @@ def lookup_payment_command(
         raise _fail(f"payment {payment_id} not found", EXIT_NOT_FOUND)
     source = "cache" if was_cached and not refresh else f"Payofin ({runtime.mode.value}), just now"
     _print_record(f"Payment {payment_id}", payment, source)
-    history = store.query(
-        """SELECT observed_at, old_status, new_status FROM payment_status_history
-           WHERE invoice_payment_id = ? ORDER BY id""",
-        (payment_id,),
-    )
+    history = store.payment_history(payment_id)
     _print_history(
         history, columns={"observed_at": "When", "old_status": "From", "new_status": "To"}
     )
@@ -278,197 +268,21 @@ def _blank(value: object) -> bool:
 
 
 # --------------------------------------------------------------------------------------------
-# sql
+# sql (the guard and the time limit: paynet_core.store.readonly)
 # --------------------------------------------------------------------------------------------
-
-#: Pragmas that only read. Anything else (``query_only = OFF``, ``wal_checkpoint``...) is refused.
-READ_PRAGMAS = frozenset(
-    {
-        "application_id", "collation_list", "compile_options", "database_list", "encoding",
-        "foreign_key_list", "freelist_count", "function_list", "index_info", "index_list",
-        "index_xinfo", "journal_mode", "page_count", "page_size", "pragma_list",
-        "schema_version", "table_info", "table_list", "table_xinfo", "user_version",
-    }
-)  # fmt: skip
-_SETTABLE_READ_PRAGMAS = frozenset(
-    {"foreign_key_list", "index_info", "index_list", "index_xinfo", "table_info", "table_xinfo"}
-)
-_ALLOWED_ACTIONS = {
-    sqlite3.SQLITE_SELECT,
-    sqlite3.SQLITE_READ,
-    sqlite3.SQLITE_FUNCTION,
-    sqlite3.SQLITE_RECURSIVE,
-}
-_ACTION_NAMES = {
-    getattr(sqlite3, f"SQLITE_{name.replace(' ', '_')}"): name
-    for name in (
-        "INSERT", "UPDATE", "DELETE", "ATTACH", "DETACH", "ALTER TABLE", "ANALYZE", "REINDEX",
-        "TRANSACTION", "SAVEPOINT", "CREATE INDEX", "CREATE TABLE", "CREATE TEMP INDEX",
-        "CREATE TEMP TABLE", "CREATE TEMP TRIGGER", "CREATE TEMP VIEW", "CREATE TRIGGER",
-        "CREATE VIEW", "CREATE VTABLE", "DROP INDEX", "DROP TABLE", "DROP TEMP INDEX",
-        "DROP TEMP TABLE", "DROP TEMP TRIGGER", "DROP TEMP VIEW", "DROP TRIGGER", "DROP VIEW",
-        "DROP VTABLE",
-    )
-}  # fmt: skip
-_FIRST_WORD = re.compile(r"^\s*(?:(?:--[^\n]*\n|/\*.*?\*/)\s*)*([A-Za-z]+)", re.DOTALL)
-_READING_WORDS = {"select", "with", "values", "explain", "pragma"}
-
-
-class SqlRefused(Exception):
-    """The statement would write (or reach outside the cache file)."""
-
-
-class ReadOnlyGuard:
-    """An SQLite authorizer that lets a statement read and nothing else.
-
-    Belt and braces on top of the read-only connection: ``mode=ro`` and ``query_only`` stop
-    writes to the cache, but ``ATTACH 'new.db'`` (and ``VACUUM INTO``) would still *create* a
-    file, and ``PRAGMA query_only = OFF`` would lift the guard; the authorizer refuses them
-    when the statement is prepared, before anything runs.
-    """
-
-    def __init__(self) -> None:
-        self.denied: str | None = None
-
-    def __call__(
-        self, action: int, arg1: str | None, arg2: str | None, db: str | None, trigger: str | None
-    ) -> int:
-        if action in _ALLOWED_ACTIONS:
-            return sqlite3.SQLITE_OK
-        if action == sqlite3.SQLITE_PRAGMA:
-            name = (arg1 or "").lower()
-            if name in READ_PRAGMAS and (arg2 is None or name in _SETTABLE_READ_PRAGMAS):
-                return sqlite3.SQLITE_OK
-            self.denied = self.denied or f"PRAGMA {arg1}{'' if arg2 is None else ' = ' + arg2}"
-            return sqlite3.SQLITE_DENY
-        self.denied = self.denied or _ACTION_NAMES.get(action, f"action {action}")
-        return sqlite3.SQLITE_DENY
 
 
 def run_read_only_sql(
     store, sql: str, *, timeout: float | None = None, max_rows: int | None = None
 ) -> pd.DataFrame:
-    """Run one statement on a read-only store with :class:`ReadOnlyGuard` installed.
-
-    Raises :class:`SqlRefused` with a message for people when the statement would write, and
-    :class:`SqlStopped` when it runs past ``timeout`` seconds or Ctrl+C is pressed. At most
-    ``max_rows`` rows are fetched (all when None).
-    """
-    columns, rows, _ = read_only_rows(store, sql, timeout=timeout, max_rows=max_rows)
+    """:meth:`Store.read_only_query` as a DataFrame (raises ``SqlRefused``/``SqlStopped``)."""
+    columns, rows, _ = store.read_only_query(sql, timeout=timeout, max_rows=max_rows)
     return pd.DataFrame.from_records(rows, columns=columns)
-
-
-class SqlStopped(Exception):
-    """The statement was stopped: past its time limit, or by Ctrl+C (``interrupted``)."""
-
-    def __init__(self, message: str, *, interrupted: bool):
-        self.interrupted = interrupted
-        super().__init__(message)
-
-
-#: SQLite calls the progress handler every this many virtual-machine steps (well under 1 ms).
-_PROGRESS_STEPS = 1_000
-_FETCH_CHUNK = 500
-
-
-def read_only_rows(
-    store, sql: str, *, timeout: float | None = None, max_rows: int | None = None
-) -> tuple[list[str], list[tuple], bool]:
-    """(columns, up to ``max_rows`` rows, whether more rows exist) of one read-only statement.
-
-    Rows are fetched a chunk at a time, so ``LIMIT``-less queries over a big cache stop after
-    ``max_rows``. A progress handler ends the statement after ``timeout`` seconds or on Ctrl+C
-    (SQLite runs the statement in C, where Python would only see the KeyboardInterrupt after it
-    ends: the signal handler sets a flag the progress handler reads).
-    """
-    match = _FIRST_WORD.match(sql)
-    word = match.group(1).lower() if match else ""
-    if word not in _READING_WORDS:
-        raise SqlRefused(
-            f"{(word or 'an empty statement').upper()} is refused: paynet-ops sql only reads "
-            "(SELECT, WITH ... SELECT, VALUES, EXPLAIN, read-only PRAGMA)"
-        )
-    guard = ReadOnlyGuard()
-    conn = store.db.conn
-    conn.set_authorizer(guard)
-    try:
-        with _stoppable(conn, timeout) as stop:
-            try:
-                cursor = conn.execute(sql)
-                columns = [d[0] for d in cursor.description] if cursor.description else []
-                rows: list[tuple] = []
-                while max_rows is None or len(rows) <= max_rows:
-                    want = _FETCH_CHUNK if max_rows is None else min(_FETCH_CHUNK, max_rows + 1 - len(rows))
-                    chunk = cursor.fetchmany(want)
-                    if not chunk:
-                        break
-                    rows.extend(chunk)
-                cursor.close()
-            except sqlite3.OperationalError:
-                if stop.reason == "interrupted":
-                    raise SqlStopped("stopped by Ctrl+C", interrupted=True) from None
-                if stop.reason == "timeout":
-                    raise SqlStopped(
-                        f"stopped after the time limit of {timeout:g} s (raise it with --timeout)",
-                        interrupted=False,
-                    ) from None
-                raise
-    except sqlite3.DatabaseError as exc:
-        if guard.denied:
-            raise SqlRefused(
-                f"refused: the statement would {guard.denied} (paynet-ops sql only reads)"
-            ) from None
-        if "readonly" in str(exc) or "read-only" in str(exc):
-            raise SqlRefused(f"refused: {exc} (paynet-ops sql only reads)") from None
-        raise
-    except sqlite3.ProgrammingError as exc:  # e.g. two statements at once
-        raise SqlRefused(f"refused: {exc}") from None
-    finally:
-        conn.set_authorizer(None)
-    more = max_rows is not None and len(rows) > max_rows
-    return columns, rows[:max_rows] if more else rows, more
-
-
-class _Stop:
-    def __init__(self, timeout: float | None) -> None:
-        self.deadline = time.monotonic() + timeout if timeout else math.inf
-        self.interrupted = False
-        self.reason: str | None = None
-
-    def __call__(self) -> int:  # SQLite's progress handler: non-zero ends the statement
-        if self.interrupted:
-            self.reason = "interrupted"
-        elif time.monotonic() > self.deadline:
-            self.reason = "timeout"
-        return 1 if self.reason else 0
-
-
-@contextmanager
-def _stoppable(conn: sqlite3.Connection, timeout: float | None) -> Iterator[_Stop]:
-    stop = _Stop(timeout)
-
-    def on_sigint(signum, frame) -> None:
-        stop.interrupted = True
-
-    try:
-        previous = signal.signal(signal.SIGINT, on_sigint)
-    except ValueError:  # not the main thread (a library caller): only the time limit applies
-        previous = None
-    conn.set_progress_handler(stop, _PROGRESS_STEPS)
-    try:
-        yield stop
-    finally:
-        conn.set_progress_handler(None, 0)
-        if previous is not None:
-            signal.signal(signal.SIGINT, previous)
-    if stop.interrupted and stop.reason is None:
-        raise SqlStopped("stopped by Ctrl+C", interrupted=True)
-
 
 @app.command()
 def sql(
     query: Annotated[
-        str, typer.Argument(metavar='"SELECT ..."', help="One read-only SQL statement.")
+        str, typer.Argument(metavar='"SELECT..."', help="One read-only SQL statement.")
     ],
     csv: Annotated[
         Path | None,
@@ -494,10 +308,12 @@ def sql(
     """
     if csv is not None:
         csv = _out_or_fail(csv, force)
+    from ..store import SqlRefused, SqlStopped
+
     store = _read_only_store()
     try:
-        columns, rows, more = read_only_rows(
-            store, query, timeout=timeout or None, max_rows=None if csv is not None else limit
+        columns, rows, more = store.read_only_query(
+            query, timeout=timeout or None, max_rows=None if csv is not None else limit
         )
     except SqlRefused as exc:
         raise _fail(str(exc), EXIT_REFUSED) from None

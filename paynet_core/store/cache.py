@@ -1,0 +1,374 @@
+"""The cached provider rows: invoice, subscription and payment upserts, and the reads pages use.
+
+Upserts compare before they write: a row whose content did not change is not touched at all,
+so a second sync with nothing new upstream writes nothing. Each batch keeps the daily rollup in
+step in the same transaction (:mod:`.rollup`).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from operator import itemgetter
+from typing import Any
+
+import pandas as pd
+from sqlite_utils import Database
+
+from ..errors import StoreError
+from ..paynet.models import Invoice, InvoiceStatus, Subscription
+from .rollup import (
+    LOOKUP_CHUNK,
+    apply_rollup,
+    invoice_share,
+    keeping_rollup,
+    payment_share,
+    rollup_deltas,
+)
+from .rows import (
+    BillPaymentLike,
+    _as_list,
+    _check_choice,
+    _day,
+    _fold,
+    _history,
+    _invoice_row,
+    _kurus,
+    _payment_id,
+    _payment_row,
+    _status,
+    _subscription_row,
+)
+from .schema import HISTORY_SOURCES
+
+#: Rows per write transaction in bulk upserts: big enough to be fast, small enough that other
+#: writers (a page recording an action) never wait long for the lock.
+BATCH_ROWS = 20_000
+
+
+@dataclass(frozen=True)
+class UpsertResult:
+    """How many input rows were new, changed, or identical to the cached row (not written)."""
+
+    new: int = 0
+    changed: int = 0
+    unchanged: int = 0
+
+    @property
+    def written(self) -> int:
+        return self.new + self.changed
+
+    def __add__(self, other: UpsertResult) -> UpsertResult:
+        return UpsertResult(
+            self.new + other.new, self.changed + other.changed, self.unchanged + other.unchanged
+        )
+
+
+class CacheMixin:
+    """Invoices, subscriptions and payments in the cache."""
+
+    def _existing(
+        self, table: str, key: str, columns: list[str], keys: list[Any]
+    ) -> dict[Any, tuple]:
+        """The cached values of ``columns`` for the rows with these keys (tuples: cheap to compare)."""
+        found: dict[Any, tuple] = {}
+        if _all_above(self.db.conn, table, key, keys):
+            return found
+        select = ", ".join(f'"{c}"' for c in (key, *columns))
+        for start in range(0, len(keys), LOOKUP_CHUNK):
+            chunk = keys[start : start + LOOKUP_CHUNK]
+            marks = ", ".join("?" * len(chunk))
+            cursor = self.db.conn.execute(
+                f"SELECT {select} FROM {table} WHERE {key} IN ({marks})", chunk
+            )
+            for row in cursor:
+                found[row[0]] = row[1:]
+        return found
+
+    def _classify(
+        self,
+        table: str,
+        key: str,
+        batch: dict[Any, dict],
+        *,
+        extras: Sequence[str] = (),
+        keep_if_none: Sequence[str] = (),
+    ) -> tuple[list[dict], list[tuple[dict, dict]]]:
+        """Split a batch into new rows and changed ``(row, cached row)`` pairs.
+
+        Unchanged rows are dropped: they are never written. ``extras`` are cached columns the
+        caller needs beside the compared ones; ``keep_if_none`` columns keep their cached
+        value when the incoming row has None (e.g. a reply that omits Paynet's invoice_id).
+        """
+        columns = list(next(iter(batch.values())))
+        existing = self._existing(table, key, [*columns, *extras], list(batch))
+        width = len(columns)
+        names = [*columns, *extras]
+        keep = [(name, columns.index(name)) for name in keep_if_none]
+        new: list[dict] = []
+        changed: list[tuple[dict, dict]] = []
+        for k, row in batch.items():
+            old = existing.get(k)
+            if old is None:
+                new.append(row)
+                continue
+            for name, index in keep:
+                if row[name] is None:
+                    row[name] = old[index]
+            if tuple(row.values()) != old[:width]:
+                changed.append((row, dict(zip(names, old, strict=True))))
+        return new, changed
+
+    def _fill_agents(self, batch: dict[Any, dict]) -> None:
+        """Copy each invoice's agent from its cached subscription (triggers keep it in step)."""
+        ids = list({row["subscription_id"] for row in batch.values() if row["subscription_id"]})
+        cached = self._existing("subscriptions", "subscription_id", ["agent_id"], ids)
+        for row in batch.values():
+            found = cached.get(row["subscription_id"])
+            row["agent_id"] = found[0] if found else None
+
+    # ---- upserts ----------------------------------------------------------------------------
+
+    def upsert_subscriptions(self, subscriptions: Iterable[Subscription | Mapping]) -> UpsertResult:
+        """Insert new subscriptions and update changed ones; identical rows are not written."""
+        total = UpsertResult()
+        for batch in _batches((_subscription_row(s) for s in subscriptions), "subscription_id"):
+            with self.transaction() as db:
+                new, changed = self._classify("subscriptions", "subscription_id", batch)
+                rows = new + [row for row, _ in changed]
+                # The agent triggers re-file these subscriptions' invoices under the new agent.
+                moved = [r["subscription_id"] for r in new] + [
+                    r["subscription_id"] for r, old in changed if r["agent_id"] != old["agent_id"]
+                ]
+                with keeping_rollup(db.conn, "subscription_id", moved):
+                    _upsert(
+                        db, "subscriptions", "subscription_id", rows, {"synced_at": self._now()}
+                    )
+            total += UpsertResult(len(new), len(changed), len(batch) - len(new) - len(changed))
+        return total
+
+    def upsert_invoices(
+        self,
+        invoices: Iterable[Invoice | Mapping],
+        *,
+        source: str = "sync",
+        actor: str | None = None,
+        job_id: str | None = None,
+    ) -> UpsertResult:
+        """Insert new invoices and update changed ones, recording each status change.
+
+        History rule: every status change of a cached invoice gets an
+        ``invoice_status_history`` row. A first sighting gets one (``old_status`` NULL) only
+        when we caused it (``source`` 'action' or 'job', e.g. we just created the invoice); a
+        sync discovering an invoice records none, so the first full sync does not double the
+        table. An ``invoice_id`` once known is kept when a later reply omits it.
+        """
+        _check_choice("source", source, HISTORY_SOURCES)
+        total = UpsertResult()
+        for batch in _batches((_invoice_row(i) for i in invoices), "invoice_no"):
+            with self.transaction() as db:
+                now = self._now()
+                stamp = {"updated_at": now} | ({"synced_at": now} if source == "sync" else {})
+                self._fill_agents(batch)
+                new, changed = self._classify(
+                    "invoices",
+                    "invoice_no",
+                    batch,
+                    extras=["created_at"],
+                    keep_if_none=["invoice_id"],
+                )
+                history = [
+                    _history(row, old["status"], source, actor, job_id, now)
+                    for row, old in changed
+                    if old["status"] != row["status"]
+                ]
+                if source != "sync":
+                    history += [_history(row, None, source, actor, job_id, now) for row in new]
+                try:
+                    _upsert(db, "invoices", "invoice_no", new, {"created_at": now, **stamp})
+                    # ON CONFLICT checks NOT NULL before the conflict, so created_at comes along.
+                    _upsert(
+                        db,
+                        "invoices",
+                        "invoice_no",
+                        [r | {"created_at": old["created_at"]} for r, old in changed],
+                        stamp,
+                    )
+                except sqlite3.IntegrityError as exc:
+                    raise StoreError(f"invoice batch refused by the cache: {exc}") from exc
+                if history:
+                    db["invoice_status_history"].insert_all(history)
+                apply_rollup(db.conn, rollup_deltas(invoice_share, new, changed))
+            total += UpsertResult(len(new), len(changed), len(batch) - len(new) - len(changed))
+        return total
+
+    def upsert_payments(self, payments: Iterable[BillPaymentLike | Mapping]) -> UpsertResult:
+        """Insert new Payofin payments and update changed ones (e.g. a late cancellation).
+
+        A status change of a cached payment is recorded in ``payment_status_history``.
+        """
+        total = UpsertResult()
+        for batch in _batches((_payment_row(p) for p in payments), "invoice_payment_id"):
+            with self.transaction() as db:
+                now = self._now()
+                new, changed = self._classify(
+                    "bill_payments", "invoice_payment_id", batch, extras=["first_seen_at"]
+                )
+                stamps = {"synced_at": now, "first_seen_at": now}
+                _upsert(db, "bill_payments", "invoice_payment_id", new, stamps)
+                _upsert(
+                    db,
+                    "bill_payments",
+                    "invoice_payment_id",
+                    [r | {"first_seen_at": old["first_seen_at"]} for r, old in changed],
+                    {"synced_at": now},
+                )
+                history = [
+                    {
+                        "invoice_payment_id": row["invoice_payment_id"],
+                        "old_status": old["status"],
+                        "new_status": row["status"],
+                        "observed_at": now,
+                    }
+                    for row, old in changed
+                    if old["status"] != row["status"]
+                ]
+                if history:
+                    db["payment_status_history"].insert_all(history)
+                apply_rollup(db.conn, rollup_deltas(payment_share, new, changed))
+            total += UpsertResult(len(new), len(changed), len(batch) - len(new) - len(changed))
+        return total
+
+    # ---- queries for pages ------------------------------------------------------------------
+
+    def get_invoice(
+        self, invoice_no: str | None = None, invoice_id: str | None = None
+    ) -> dict | None:
+        """One cached invoice by our number or by Paynet's id."""
+        if invoice_no is not None:
+            return self._one("SELECT * FROM invoices WHERE invoice_no = ?", (invoice_no,))
+        if invoice_id is not None:
+            return self._one("SELECT * FROM invoices WHERE invoice_id = ?", (str(invoice_id),))
+        raise ValueError("give invoice_no or invoice_id")
+
+    def search_subscriptions(self, text: str, limit: int = 20) -> pd.DataFrame:
+        """Subscriptions whose id, reference number or holder's name contains ``text``.
+
+        Matching ignores case and Turkish accents ("ayse" finds "AYŞE"); exact id or
+        reference matches come first.
+        """
+        needle = _fold(text)
+        self.db.conn.create_function("paynet_fold", 1, _fold, deterministic=True)
+        return self.query(
+            """SELECT * FROM subscriptions
+               WHERE instr(paynet_fold(subscription_id), :needle) > 0
+                  OR instr(paynet_fold(reference_no), :needle) > 0
+                  OR instr(paynet_fold(name_surname), :needle) > 0
+               ORDER BY (subscription_id = :text OR reference_no = :text) DESC,
+                        subscription_id
+               LIMIT :limit""",
+            {"needle": needle, "text": text.strip(), "limit": limit},
+        )
+
+    def find_invoices(
+        self,
+        status: InvoiceStatus | int | Iterable[InvoiceStatus | int] | None = None,
+        day_from: date | str | None = None,
+        day_to: date | str | None = None,
+        subscription_id: str | None = None,
+        min_amount: int | None = None,
+        max_amount: int | None = None,
+        limit: int = 1_000,
+    ) -> pd.DataFrame:
+        """Invoices matching every given filter, newest value date first.
+
+        Days are inclusive and compare ``val_day``; amounts are kuruş.
+        """
+        where, params = [], []
+        if status is not None:
+            codes = [int(_status(s)) for s in _as_list(status)]
+            where.append(f"status IN ({', '.join('?' * len(codes))})")
+            params += codes
+        if day_from is not None:
+            where.append("val_day >= ?")
+            params.append(_day(day_from))
+        if day_to is not None:
+            where.append("val_day <= ?")
+            params.append(_day(day_to))
+        if subscription_id is not None:
+            where.append("subscription_id = ?")
+            params.append(subscription_id)
+        if min_amount is not None:
+            where.append("amount_kurus >= ?")
+            params.append(_kurus(min_amount, "min_amount"))
+        if max_amount is not None:
+            where.append("amount_kurus <= ?")
+            params.append(_kurus(max_amount, "max_amount"))
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        return self.query(
+            f"SELECT * FROM invoices {clause} ORDER BY val_date DESC, invoice_no LIMIT ?",
+            [*params, limit],
+        )
+
+    def open_invoices_of(self, subscription_id: str) -> list[str]:
+        """Invoice numbers of a subscription still Waiting (what a bulk cancel would touch)."""
+        rows = self.db.conn.execute(
+            """SELECT invoice_no FROM invoices WHERE subscription_id = ? AND status = ?
+               ORDER BY val_date, invoice_no""",
+            (subscription_id, int(InvoiceStatus.WAITING)),
+        )
+        return [r[0] for r in rows]
+
+    def get_payment(self, invoice_payment_id: int | str) -> dict | None:
+        return self._one(
+            "SELECT * FROM bill_payments WHERE invoice_payment_id = ?",
+            (_payment_id(invoice_payment_id),),
+        )
+
+
+def _batches(rows: Iterable[dict], key: str) -> Iterator[dict[Any, dict]]:
+    """Rows grouped ``BATCH_ROWS`` at a time, keyed on the primary key (last one wins)."""
+    batch: dict[Any, dict] = {}
+    for row in rows:
+        batch[row[key]] = row
+        if len(batch) >= BATCH_ROWS:
+            yield batch
+            batch = {}
+    if batch:
+        yield batch
+
+
+def _upsert(db: Database, table: str, pk: str, rows: list[dict], stamps: Mapping[str, Any]) -> None:
+    """The one write path for cached provider rows: ``INSERT ... ON CONFLICT (pk) DO UPDATE``.
+
+    ``stamps`` are values shared by every row (e.g. ``synced_at``). Deliberately not
+    ``Table.upsert_all``: the same statement through ``executemany`` writes three times faster
+    (measured at 200,000 payments), which the ingest target (1.5x a raw executemany) needs.
+    All rows must carry the same columns.
+    """
+    if not rows:
+        return
+    columns = [*rows[0], *stamps]
+    names = ", ".join(f'"{c}"' for c in columns)
+    marks = ", ".join("?" * len(columns))
+    updates = ", ".join(f'"{c}" = excluded."{c}"' for c in columns if c != pk)
+    sql = (
+        f"INSERT INTO {table} ({names}) VALUES ({marks}) "
+        f'ON CONFLICT ("{pk}") DO UPDATE SET {updates}'
+    )
+    shared = tuple(stamps.values())
+    values = itemgetter(*rows[0])
+    db.conn.executemany(sql, (values(row) + shared for row in rows))
+
+
+def _all_above(conn: sqlite3.Connection, table: str, key: str, keys: list[Any]) -> bool:
+    """Whether integer keys are all above the table's largest: then none can exist yet.
+
+    Payofin's payment ids grow over time, so a first full sync skips the lookups entirely.
+    """
+    if not keys or any(type(k) is not int for k in keys):
+        return False
+    top = conn.execute(f"SELECT MAX({key}) FROM {table}").fetchone()[0]
+    return top is None or min(keys) > top

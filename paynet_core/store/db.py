@@ -1,0 +1,248 @@
+"""Opening the cache: connections, WAL, write transactions, the data version, migrating.
+
+Many writers share the file: Streamlit runs each session on its own thread and the CLI runs in
+other processes. So every thread gets its own connection (WAL, a 30 s busy timeout, foreign
+keys on), and every write runs in a ``BEGIN IMMEDIATE`` transaction: writers take the write
+lock up front and queue behind each other instead of failing half-way with "database is
+locked" when a read transaction tries to turn into a write.
+
+This is where the SQLite-only machinery lives (PRAGMAs, WAL, ``user_version``, savepoints);
+the subject modules beside it speak plain SQL through :meth:`StoreBase.query` and friends.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+import weakref
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Self
+
+import pandas as pd
+from sqlite_utils import Database
+
+from .. import dates
+from ..errors import StoreError
+from . import migrations
+from .rows import _timestamp
+
+BUSY_TIMEOUT_S = 30.0
+
+
+class _Handle:
+    """A thread's connection; weakly tracked so ``close()`` can reach it and a dead thread's
+    connection is freed with the thread (sqlite3 connections cannot be weakly referenced)."""
+
+    __slots__ = ("db", "pid", "__weakref__")
+
+    def __init__(self, db: Database):
+        self.db = db
+        self.pid = os.getpid()
+
+
+class StoreBase:
+    """Connections and transactions; :class:`~paynet_core.store.Store` adds the subjects."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        read_only: bool = False,
+        clock: Callable[[], datetime] = dates.now,
+    ):
+        self.path = Path(path)
+        self.is_read_only = read_only
+        self._clock = clock
+        self._local = threading.local()
+        self._handles: weakref.WeakSet[_Handle] = weakref.WeakSet()
+        self._lock = threading.Lock()
+        self._closed = False
+        self._has_version = False
+
+    # ---- opening ----------------------------------------------------------------------------
+
+    @classmethod
+    def open(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        migrate: bool = True,
+        clock: Callable[[], datetime] = dates.now,
+    ) -> Self:
+        """Open (creating if needed) the cache and bring its schema up to date."""
+        store = cls(path, clock=clock)
+        if migrate:
+            store.migrate()
+        else:
+            store.db  # noqa: B018 - connect now so a too-new schema fails here, not later
+        return store
+
+    @classmethod
+    def read_only(cls, path: str | os.PathLike[str]) -> Self:
+        """Open an existing cache so that nothing, not even raw SQL, can write to it."""
+        if not Path(path).is_file():
+            raise StoreError(f"no cache database at {path}")
+        store = cls(path, read_only=True)
+        store.db  # noqa: B018 - fail now on a missing file or a too-new schema
+        return store
+
+    def close(self) -> None:
+        """Close every thread's connection. Call when no other thread is using the store."""
+        with self._lock:
+            self._closed = True
+            handles = list(self._handles)
+        for handle in handles:
+            handle.db.conn.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Store({str(self.path)!r}{', read_only=True' if self.is_read_only else ''})"
+
+    @property
+    def db(self) -> Database:
+        """This thread's connection, opened on first use (and again after a fork)."""
+        if self._closed:
+            raise StoreError(f"{self!r} is closed")
+        handle: _Handle | None = getattr(self._local, "handle", None)
+        if handle is None or handle.pid != os.getpid():
+            handle = _Handle(Database(self._connect(), execute_plugins=False))
+            self._local.handle = handle
+            with self._lock:
+                self._handles.add(handle)
+        return handle.db
+
+    def _connect(self) -> sqlite3.Connection:
+        # isolation_level=None: the driver opens no implicit transactions; we say BEGIN ourselves.
+        common = dict(isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_S)
+        conn: sqlite3.Connection | None = None
+        try:
+            if self.is_read_only:
+                uri = self.path.resolve().as_uri() + "?mode=ro"
+                conn = sqlite3.connect(uri, uri=True, **common)
+                conn.execute("PRAGMA query_only = ON")
+            else:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                conn = sqlite3.connect(str(self.path), **common)
+            conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+            if not self.is_read_only:
+                conn.execute("PRAGMA journal_mode = WAL")
+                conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("PRAGMA foreign_keys = ON")
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+        except sqlite3.Error as exc:
+            if conn is not None:
+                conn.close()
+            raise StoreError(f"cannot open the cache database {self.path}: {exc}") from exc
+        if version > migrations.LATEST_VERSION:
+            conn.close()
+            raise StoreError(
+                f"the cache database {self.path} has schema version {version}, newer than this "
+                f"paynet-ops understands (up to {migrations.LATEST_VERSION}). Upgrade paynet-ops, or point "
+                "PAYNET_OPS_DB at another file."
+            )
+        return conn
+
+    # ---- transactions and migrations --------------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[Database]:
+        """A write transaction (``BEGIN IMMEDIATE``): committed on success, rolled back on error.
+
+        Nested use joins the outer transaction through a savepoint, so helpers compose.
+        """
+        if self.is_read_only:
+            raise StoreError(f"{self!r} is read-only; it refuses writes")
+        db = self.db
+        conn = db.conn
+        if conn.in_transaction:
+            with db.atomic():
+                yield db
+            return
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise StoreError(f"cannot start a write transaction on {self.path}: {exc}") from exc
+        changes = conn.total_changes
+        try:
+            yield db
+            if conn.total_changes != changes and self._versioned(conn):
+                conn.execute("UPDATE data_version SET version = version + 1")
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+    def schema_version(self) -> int:
+        return self.db.conn.execute("PRAGMA user_version").fetchone()[0]
+
+    def _versioned(self, conn: sqlite3.Connection) -> bool:
+        if not self._has_version:  # a schema from before the data version (mid-migration)
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            self._has_version = version >= migrations.ROLLUP_VERSION
+        return self._has_version
+
+    def data_version(self) -> int:
+        """A number that changes whenever a write transaction changed a row, in any process.
+
+        Caches key on it, so nothing recomputes until the data changes (0: a schema too old to
+        keep one).
+        """
+        if self.schema_version() < migrations.ROLLUP_VERSION:
+            return 0
+        return self.db.conn.execute("SELECT version FROM data_version").fetchone()[0]
+
+    def migrate(self, to: int | None = None) -> list[int]:
+        """Apply pending migrations up to ``to`` (default: latest), each in its own transaction.
+
+        Returns the versions applied; running it again is a no-op. Safe when two processes
+        migrate at once: each re-reads the version after taking the write lock.
+        """
+        target = migrations.LATEST_VERSION if to is None else to
+        if not 0 <= target <= migrations.LATEST_VERSION:
+            raise ValueError(f"schema version must be between 0 and {migrations.LATEST_VERSION}")
+        applied: list[int] = []
+        if self.schema_version() >= target:
+            return applied  # the common case: no write lock taken just to open the file
+        for migration in migrations.MIGRATIONS[:target]:
+            with self.transaction() as db:
+                if self.schema_version() >= migration.version:
+                    continue
+                for statement in migration.statements:
+                    db.conn.execute(statement)
+                db.conn.execute(f"PRAGMA user_version = {migration.version}")
+                db.conn.execute(
+                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                    (migration.version, migration.name, self._now()),
+                )
+            applied.append(migration.version)
+        return applied
+
+    # ---- small helpers ----------------------------------------------------------------------
+
+    def _now(self) -> str:
+        return _timestamp(self._clock())
+
+    def _rows(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> list[dict]:
+        cursor = self.db.conn.execute(sql, params)
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+    def _one(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> dict | None:
+        rows = self._rows(sql, params)
+        return rows[0] if rows else None
+
+    def query(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> pd.DataFrame:
+        """Run a read query and return a DataFrame (columns kept even when no row matches)."""
+        cursor = self.db.conn.execute(sql, params)
+        names = [d[0] for d in cursor.description] if cursor.description else []
+        return pd.DataFrame.from_records(cursor.fetchall(), columns=names)

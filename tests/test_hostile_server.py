@@ -36,9 +36,9 @@ from paynet_core.errors import (
     ReplyTooLargeError,
     TransportError,
 )
+from paynet_core.jobs.planner import plan_status_changes
 from paynet_core.paynet import AsyncPaynetClient, PaynetClient
 from paynet_core.payofin import PayofinClient
-from paynet_core.planner import plan_status_changes
 from paynet_core.sandbox import Sandbox
 from paynet_core.store import Store
 

@@ -18,8 +18,8 @@ from paynet_core.config import Mode
 from paynet_core.dates import ISTANBUL
 from paynet_core.errors import JobConflictError, JobError
 from paynet_core.importing import read_invoice_rows
+from paynet_core.jobs.planner import plan_invoices, plan_status_changes
 from paynet_core.paynet.models import Invoice, InvoiceStatus, Subscription
-from paynet_core.planner import plan_invoices, plan_status_changes
 from paynet_core.sandbox import Sandbox, SandboxTransport, serve
 from paynet_core.store import Store
 

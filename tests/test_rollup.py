@@ -18,7 +18,7 @@ from paynet_core import charts
 from paynet_core import store as store_module
 from paynet_core.cli import app
 from paynet_core.dates import ISTANBUL
-from paynet_core.jobs import _record_status_changes
+from paynet_core.jobs.runner import _record_status_changes
 from paynet_core.store import Store
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=ISTANBUL)

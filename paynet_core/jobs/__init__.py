@@ -26,12 +26,20 @@ from .control import (
     start_job,
 )
 from .ownership import ACTIVE_STATES, HEARTBEAT_INTERVAL, STALE_AFTER, live_runner, stale_jobs
-from .runner import BREAKER_FAILURES, CREATE_ROUNDS, POLL_INTERVAL, run_job
+from .runner import (
+    BREAKER_FAILURES,
+    CREATE_TRIES,
+    CREATE_WAIT,
+    POLL_INTERVAL,
+    create_policy,
+    run_job,
+)
 
 __all__ = [
     "ACTIVE_STATES",
     "BREAKER_FAILURES",
-    "CREATE_ROUNDS",
+    "CREATE_TRIES",
+    "CREATE_WAIT",
     "DEFAULT_CONCURRENCY",
     "DEFAULT_RATE",
     "HEARTBEAT_INTERVAL",
@@ -43,6 +51,7 @@ __all__ = [
     "JobThread",
     "TransportWrap",
     "cancel_job",
+    "create_policy",
     "confirmation_phrase",
     "default_first_batch",
     "default_rate",

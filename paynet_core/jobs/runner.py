@@ -34,27 +34,24 @@ import os
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from ..errors import (
     MAX_ERROR_MESSAGE,
     AuthenticationError,
-    ContractError,
-    DuplicateError,
     InputError,
     JobError,
     NotFoundError,
     ProviderError,
     RateLimitError,
-    ServerError,
     StoreError,
-    TransportError,
     clip_opt,
 )
 from ..paynet.client import AsyncPaynetClient
 from ..paynet.models import Invoice, InvoiceStatus
 from ..ratelimit import RateLimitedTransport, RateLimiter
+from ..retry import RetryPolicy
 from ..store import JOB_FINAL_STATES, Store, keeping_rollup
 from .clients import ClientFactory, _skip_missing_sniffio, paynet_clients
 from .control import DEFAULT_CONCURRENCY, JobSummary, _skip_pending, job_summary
@@ -68,9 +65,16 @@ POLL_INTERVAL = 0.05
 #: Consecutive retryable failures (after the client's own retries) that pause a job: the
 #: provider looks down, and failing thousands of rows helps no one.
 BREAKER_FAILURES = 10
-#: A creation that failed and is proven absent by a lookup is sent again, in all this many times
-#: (each send already retries inside the client); then the item fails, nothing duplicated.
-CREATE_ROUNDS = 3
+#: One budget per creation (sends and lookups, see paynet.exactly_once): a job is patient with
+#: a flaky provider, more than a page click, and never sends a copy.
+CREATE_TRIES = 6
+#: ... and the seconds it may wait in all between them (a longer Retry-After pauses the job).
+CREATE_WAIT = 30.0
+
+
+def create_policy(client_policy: RetryPolicy) -> RetryPolicy:
+    """The retry budget of one creation in a job: the client's policy with the job's patience."""
+    return replace(client_policy, max_retries=CREATE_TRIES - 1, max_retry_wait=CREATE_WAIT)
 
 
 async def run_job(
@@ -307,69 +311,41 @@ class _Runner:
             )
 
     async def _create(self, client: AsyncPaynetClient, item: dict, reconcile: bool) -> _Outcome:
+        """One creation, by the client's exactly-once rules (:mod:`paynet_core.paynet.exactly_once`)
+        within one budget; a number the planner fixed and Paynet already has with our amount is ours.
+        Errors go to ``_process``'s handlers (another amount: failed, "not ours")."""
         p = item["payload"]
         no = p["invoice_no"]
-        if reconcile:
-            try:
-                found = await _find_patiently(client, p)
-            except AuthenticationError:
-                raise
-            except ProviderError as err:
-                return _Outcome(item, "failed", err.code, _unverified(no, err))
-            if found is not None:
-                return _recovered(item, found)
-            if self.stop == "cancelling":
-                return _Outcome(
-                    item,
-                    "skipped",
-                    message="cancelled; it is not at Paynet, so it was not sent again",
-                )
-        for round_ in range(1, CREATE_ROUNDS + 1):
-            try:
-                created = await client.create_invoice(
-                    amount=p["amount"],
-                    val_date=datetime.fromisoformat(p["val_date"]),
-                    subscription_id=p.get("subscription_id"),
-                    reference_no=p.get("reference_no"),
-                    invoice_no=no,
-                    agent_amount=p.get("agent_amount"),
-                    company_amount=p.get("company_amount"),
-                    currency=p.get("currency") or "TRY",
-                )
-                break
-            except DuplicateError as err:
-                # Our invoice_no is taken: most likely by an earlier attempt at this very row (a
-                # retried job, a re-uploaded failed row). Ours if the amount matches.
-                try:
-                    found = await _find_patiently(client, p)
-                except ProviderError:
-                    found = None
-                if found is None:
-                    return _Outcome(item, "failed", err.code, str(err))
-                return _recovered(item, found)
-            except (AuthenticationError, RateLimitError):
-                raise
-            except ProviderError as err:
-                if not _maybe_applied(err):
-                    raise
-                try:
-                    found = await _find_patiently(client, p)
-                except ProviderError as lookup_err:
-                    return _Outcome(
-                        item,
-                        "failed",
-                        err.code,
-                        f"{err}; {_unverified(no, lookup_err)}",
-                        trips="retryable",
-                    )
-                if found is not None:
-                    return _recovered(item, found)
-                # Proven absent: sending again is safe (Paynet refuses a second copy of an
-                # invoice_no anyway, and that refusal is handled above). A transient failure
-                # gets another round; the last one, or a permanent one, fails the item.
-                if not err.is_retryable or round_ == CREATE_ROUNDS:
-                    raise
-                log.info("job %s: %s not at Paynet after %s; sending again", self.job_id, no, err)
+        created = await client.create_invoice(
+            amount=p["amount"],
+            val_date=datetime.fromisoformat(p["val_date"]),
+            subscription_id=p.get("subscription_id"),
+            reference_no=p.get("reference_no"),
+            invoice_no=no,
+            agent_amount=p.get("agent_amount"),
+            company_amount=p.get("company_amount"),
+            currency=p.get("currency") or "TRY",
+            in_doubt=reconcile,  # a dead runner left it in flight: look before sending
+            claim_taken=True,
+            send_if_absent=self.stop != "cancelling",
+            policy=create_policy(client.policy),
+        )
+        if created is None:
+            return _Outcome(
+                item, "skipped", message="cancelled; it is not at Paynet, so it was not sent again"
+            )
+        if created.recovered:
+            found = created.found
+            return _Outcome(
+                item,
+                "done",
+                0,
+                "found at Paynet: created by an earlier attempt whose reply was lost",
+                int(found.status) if found is not None else int(InvoiceStatus.WAITING),
+                (no,),
+                found,
+                recovered=True,
+            )
         invoice = Invoice(
             invoice_no=created.invoice_no,
             subscription_id=created.subscription_id,
@@ -388,7 +364,6 @@ class _Runner:
             int(InvoiceStatus.WAITING),
             (no,),
             invoice,
-            created.recovered,
         )
 
     # -- results ---------------------------------------------------------------------------
@@ -613,63 +588,6 @@ def _record_status_changes(
 
 def _trip(err: ProviderError) -> str | None:
     return "retryable" if err.is_retryable else None
-
-
-def _maybe_applied(err: ProviderError) -> bool:
-    """Whether a failed create may have happened anyway (then look before deciding)."""
-    if isinstance(err, TransportError):
-        return err.maybe_applied
-    return isinstance(err, (ServerError, ContractError)) and not isinstance(err, RateLimitError)
-
-
-async def _find(client: AsyncPaynetClient, p: dict) -> Invoice | None:
-    return await client.find_invoice(
-        invoice_no=p["invoice_no"],
-        subscription_id=p.get("subscription_id"),
-        reference_no=p.get("reference_no"),
-    )
-
-
-async def _find_patiently(client: AsyncPaynetClient, p: dict) -> Invoice | None:
-    """Look an invoice up; a walk over many pages can hit a passing fault on one page even
-    after the client's retries, so a transient failure gets another walk (CREATE_ROUNDS in all)."""
-    for _ in range(CREATE_ROUNDS - 1):
-        try:
-            return await _find(client, p)
-        except ProviderError as err:
-            if isinstance(err, AuthenticationError) or not err.is_retryable:
-                raise
-            log.info("lookup of %s failed (%s); walking again", p["invoice_no"], err)
-    return await _find(client, p)
-
-
-def _unverified(invoice_no: str, err: ProviderError) -> str:
-    return (
-        f"could not check whether invoice {invoice_no} was created ({err}), so it was not sent "
-        "again; upload the row again with this invoice_no: Paynet refuses a second copy"
-    )
-
-
-def _recovered(item: dict, found: Invoice) -> _Outcome:
-    planned = item["payload"]["amount"]
-    if found.amount != planned:
-        return _Outcome(
-            item,
-            "failed",
-            5,
-            f"invoice_no {found.invoice_no} exists at Paynet with another amount "
-            f"({found.amount} kuruş, not {planned}): not ours; give the row a new invoice_no",
-        )
-    return _Outcome(
-        item,
-        "done",
-        0,
-        "found at Paynet: created by an earlier attempt whose reply was lost",
-        int(found.status),
-        (found.invoice_no or item["payload"]["invoice_no"],),
-        found,
-        recovered=True,
-    )
 
 
 def _status_before(o: _Outcome, befores: dict[str, int]) -> int | None:

@@ -156,7 +156,7 @@ def test_status_job_changes_every_invoice_and_records_who_and_when(sandbox, stor
         job_id,
     ]
     actions = store.audit_rows(job_id=job_id)["action"].tolist()
-    assert actions[0] == "job_finish" and actions[-1] == "job_start"
+    assert actions[0] == "job.finish" and actions[-1] == "job.start"
     assert store.job(job_id)["runner_pid"] == 0
 
 
@@ -234,7 +234,7 @@ def test_pause_stops_claiming_and_resume_finishes_without_resending(sandbox, sto
     assert summary.ok and summary.done == 30
     assert sandbox.request_counts["invoice_status_update"] == 30
     actions = set(store.audit_rows(job_id=job_id)["action"])
-    assert {"job_pause", "job_resume", "job_finish"} <= actions
+    assert {"job.pause", "job.resume", "job.finish"} <= actions
 
 
 def test_cancel_lets_in_flight_items_finish_and_skips_the_rest(sandbox, store):

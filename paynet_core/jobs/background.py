@@ -20,6 +20,7 @@ from typing import Any
 
 from ..errors import JobError
 from ..store import Store
+from ..vocab import AuditAction
 from .control import JobSummary
 from .ownership import _job, stale_jobs
 from .runner import run_job
@@ -109,7 +110,7 @@ def resume_stale_jobs(
     for job_id in stale_jobs(store, runtime.mode if runtime is not None else None):
         store.audit(
             "system",
-            "job_resume",
+            AuditAction.JOB_RESUME,
             mode=_job(store, job_id)["mode"],
             target_type="job",
             target_ids=[job_id],

@@ -16,6 +16,7 @@ from typing import Any
 from ..config import DEFAULT_RATE, Mode
 from ..errors import JobError
 from ..store import JOB_FINAL_STATES, Store
+from ..vocab import AuditAction
 from .ownership import _conflict, _job, _live_runner
 from .planner import Plan
 
@@ -165,7 +166,7 @@ def start_job(
         )
         store.audit(
             created_by,
-            "job_start",
+            AuditAction.JOB_START,
             mode=str(mode),
             target_type="job",
             target_ids=[job_id],
@@ -188,7 +189,7 @@ def pause_job(job_id: str, *, store: Store, actor: str) -> str:
         store.set_job_state(job_id, "paused")
         store.audit(
             actor,
-            "job_pause",
+            AuditAction.JOB_PAUSE,
             mode=job["mode"],
             target_type="job",
             target_ids=[job_id],
@@ -227,7 +228,7 @@ def resume_job(job_id: str, *, store: Store, actor: str) -> str:
             state = "pending"
         store.audit(
             actor,
-            "job_resume",
+            AuditAction.JOB_RESUME,
             mode=job["mode"],
             target_type="job",
             target_ids=[job_id],
@@ -252,7 +253,7 @@ def cancel_job(job_id: str, *, store: Store, actor: str) -> str:
             raise JobError(f"job {job_id} is already {state}")
         store.audit(
             actor,
-            "job_cancel",
+            AuditAction.JOB_CANCEL,
             mode=job["mode"],
             target_type="job",
             target_ids=[job_id],
@@ -265,7 +266,7 @@ def cancel_job(job_id: str, *, store: Store, actor: str) -> str:
         store.set_job_state(job_id, "cancelled")
         store.audit(
             actor,
-            "job_cancelled",
+            AuditAction.JOB_CANCELLED,
             mode=job["mode"],
             target_type="job",
             target_ids=[job_id],

@@ -17,9 +17,8 @@ A failure of one item never stops the others; the job pauses by itself (a "break
 Paynet refuses the key (the item goes back to ``pending``) or after ``BREAKER_FAILURES``
 retryable failures in a row. Each result also updates the cache (status history with the job
 and the person who started it) and writes an audit line per item: who changed invoice X, when,
-from which status to which, and Paynet's code and message. Job-level lines: ``job_start``,
-``job_pause``, ``job_resume``, ``job_cancel``, ``job_cancelled``, ``job_review_pause``,
-``job_finish``.
+from which status to which, and Paynet's code and message. Job-level lines: :class:`paynet_core.vocab.AuditAction`
+``job.*`` (``job_*`` in rows of older versions).
 
 The raw journal SQL (batch writes) lives at the end of this module until the store has
 named methods for it.
@@ -53,6 +52,7 @@ from ..paynet.models import Invoice, InvoiceStatus
 from ..ratelimit import RateLimitedTransport, RateLimiter
 from ..retry import RetryPolicy
 from ..store import JOB_FINAL_STATES, Store, keeping_rollup
+from ..vocab import AuditAction, spellings
 from .clients import ClientFactory, _skip_missing_sniffio, paynet_clients
 from .control import DEFAULT_CONCURRENCY, JobSummary, _skip_pending, job_summary
 from .ownership import HEARTBEAT_INTERVAL, _job, _let_go, _take_over
@@ -176,7 +176,10 @@ class _Runner:
         store, job_id = self.store, self.job_id
         self.counts = store.job_progress(job_id)
         first_batch = self.job["options"].get("first_batch")
-        reviewed = not store.audit_rows(job_id=job_id, action="job_review_pause", limit=1).empty
+        reviewed = any(
+            not store.audit_rows(job_id=job_id, action=spelled, limit=1).empty
+            for spelled in spellings(AuditAction.JOB_REVIEW_PAUSE)  # rows of older versions too
+        )
         if first_batch and not reviewed:
             self._budget = max(0, first_batch - (self.counts["total"] - self.counts["pending"]))
         # Items a dead runner left in flight are settled first; new ones are claimed a batch at
@@ -474,7 +477,7 @@ class _Runner:
                 store.set_job_state(job_id, "cancelled")
                 store.audit(
                     actor,
-                    "job_cancelled",
+                    AuditAction.JOB_CANCELLED,
                     mode=mode,
                     target_type="job",
                     target_ids=[job_id],
@@ -487,7 +490,7 @@ class _Runner:
                 store.set_job_state(job_id, "paused")
                 store.audit(
                     "system",
-                    "job_pause",
+                    AuditAction.JOB_PAUSE,
                     mode=mode,
                     target_type="job",
                     target_ids=[job_id],
@@ -498,7 +501,7 @@ class _Runner:
                 store.set_job_state(job_id, "done")
                 store.audit(
                     actor,
-                    "job_finish",
+                    AuditAction.JOB_FINISH,
                     mode=mode,
                     target_type="job",
                     target_ids=[job_id],
@@ -509,7 +512,7 @@ class _Runner:
                 store.set_job_state(job_id, "paused")
                 store.audit(
                     "system",
-                    "job_review_pause",
+                    AuditAction.JOB_REVIEW_PAUSE,
                     mode=mode,
                     target_type="job",
                     target_ids=[job_id],

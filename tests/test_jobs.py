@@ -261,7 +261,7 @@ def test_cancel_lets_in_flight_items_finish_and_skips_the_rest(sandbox, store):
     assert sum(changed) == summary.done == sandbox.request_counts["invoice_status_update"]
     skipped = store.items_in_state(job_id, "skipped")
     assert all(not changed[nos.index(i["target_key"])] for i in skipped)
-    assert {"job_cancel", "job_cancelled"} <= set(store.audit_rows(job_id=job_id)["action"])
+    assert {"job.cancel", "job.cancelled"} <= set(store.audit_rows(job_id=job_id)["action"])
 
 
 def test_a_job_without_a_runner_is_cancelled_at_once(sandbox, store):
@@ -281,7 +281,7 @@ def test_first_batch_pauses_for_review_then_runs_the_rest(sandbox, store):
     summary = run(job_id, store, factory_for(sandbox), concurrency=4)
     assert (summary.state, summary.done, summary.pending) == ("paused", 3, 7)
     assert sandbox.request_counts["invoice_status_update"] == 3
-    assert not store.audit_rows(job_id=job_id, action="job_review_pause").empty
+    assert not store.audit_rows(job_id=job_id, action="job.review_pause").empty
     jobs.resume_job(job_id, store=store, actor="reviewer")
     summary = run(job_id, store, factory_for(sandbox), concurrency=4)
     assert summary.ok and summary.done == 10

@@ -242,7 +242,7 @@ def engine(
     base_url: str, store, invoice_nos: list[str], status: int, *, rate: float, label: str
 ) -> dict:
     from paynet_core.jobs import paynet_over_http, run_job, start_job
-    from paynet_core.planner import plan_status_changes
+    from paynet_core.jobs.planner import plan_status_changes
 
     t0 = time.perf_counter()
     plan = plan_status_changes([(no, status) for no in invoice_nos], store=store)

@@ -6,7 +6,7 @@
 The sandbox is served over loopback HTTP from this process and answers 10% of all requests
 with a 500 and drops the connection on 5% *after* applying them (the case that duplicates
 invoices when a client resends blindly), every request 10–20 ms late. The job runs in its own
-process (``python -m paynet_core.jobs run``, what the dashboard detaches), which is killed with
+process (``python -m paynet_core.cli jobs run``, what the dashboard detaches), which is killed with
 SIGKILL at three random moments (a random number of creations received, plus a random few
 milliseconds) and started again; after the third kill it runs to the end, faults still on.
 
@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT))
 
 from paynet_core.importing import read_invoice_rows  # noqa: E402
 from paynet_core.jobs import start_job  # noqa: E402
-from paynet_core.planner import plan_invoices  # noqa: E402
+from paynet_core.jobs.planner import plan_invoices  # noqa: E402
 from paynet_core.sandbox import Sandbox, serve  # noqa: E402
 from paynet_core.store import Store  # noqa: E402
 
@@ -98,7 +98,8 @@ def drill(
         command = [
             sys.executable,
             "-m",
-            "paynet_core.jobs",
+            "paynet_core.cli",
+            "jobs",
             "run",
             job_id,
             "--paynet-url",

@@ -17,8 +17,8 @@ from paynet_core.jobs import (
     run_job_in_background,
     start_job,
 )
+from paynet_core.jobs.planner import Plan, plan_invoices, plan_status_changes
 from paynet_core.paynet import InvoiceStatus
-from paynet_core.planner import Plan, plan_invoices, plan_status_changes
 from paynet_core.runtime import Runtime
 
 from . import components as ui

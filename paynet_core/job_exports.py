@@ -11,8 +11,8 @@ from typing import Any
 
 from .exporting import failed_rows_csv, records_to_csv_bytes
 from .importing import InvoiceRow, StatusRow
+from .jobs.planner import CREATE, SET_STATUS_ALL
 from .paynet.models import InvoiceStatus
-from .planner import CREATE, SET_STATUS_ALL
 from .store import Store
 
 __all__ = ["all_items_csv", "export_failed_rows"]

@@ -24,8 +24,8 @@ from paynet_core.cli import app
 from paynet_core.cli.console import visible
 from paynet_core.dates import ISTANBUL
 from paynet_core.errors import JobError
+from paynet_core.jobs.planner import plan_status_changes
 from paynet_core.paynet.models import InvoiceStatus
-from paynet_core.planner import plan_status_changes
 from paynet_core.runtime import open_runtime, prepare_demo
 
 OSC52 = "\x1b]52;c;ZWNobyBwd25lZA==\x07"

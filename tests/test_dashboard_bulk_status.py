@@ -112,7 +112,7 @@ def test_amount_filter_and_bad_amount_banner(app):
 
 def test_a_job_on_invoices_another_job_holds_is_refused_with_a_link_to_it(app, sb, store):
     from paynet_core.jobs import start_job
-    from paynet_core.planner import plan_status_changes
+    from paynet_core.jobs.planner import plan_status_changes
 
     at = open_page(app, PAGE)
     view = at.dataframe(key="bs_table").value

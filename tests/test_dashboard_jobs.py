@@ -23,7 +23,7 @@ def _pending_job(store, invoice_nos, target=InvoiceStatus.DONE_SUCCEED) -> str:
     """A journaled job that nobody runs yet (state 'pending')."""
     from dashboard import services
     from paynet_core.jobs import confirmation_phrase, start_job
-    from paynet_core.planner import plan_status_changes
+    from paynet_core.jobs.planner import plan_status_changes
 
     plan = plan_status_changes(
         [(no, target) for no in invoice_nos], store=store, source_name="test plan"

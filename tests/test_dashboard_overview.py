@@ -34,8 +34,8 @@ def test_kpis_match_the_cache_for_the_chosen_period(app, store):
 def test_recent_jobs_listed(app, store):
     from dashboard import services
     from paynet_core.jobs import start_job
+    from paynet_core.jobs.planner import plan_status_changes
     from paynet_core.paynet import InvoiceStatus
-    from paynet_core.planner import plan_status_changes
 
     no = store.find_invoices(status=[0], limit=1).iloc[0]["invoice_no"]
     plan = plan_status_changes([(no, InvoiceStatus.DONE_SUCCEED)], store=store)

@@ -116,7 +116,7 @@ def test_every_client_the_runtime_builds_goes_to_the_configured_endpoint(
 def test_sync_and_a_bulk_job_in_a_thread_use_the_served_sandbox(served, monkeypatch, tmp_path):
     from paynet_core.importing import read_status_rows
     from paynet_core.jobs import run_job_in_background, start_job
-    from paynet_core.planner import plan_status_changes
+    from paynet_core.jobs.planner import plan_status_changes
     from paynet_core.sync import sync_all
 
     sandbox, url = served
@@ -151,7 +151,7 @@ def test_a_detached_job_process_gets_the_same_endpoint(served, monkeypatch, tmp_
     # the child got the endpoint explicitly, whatever file or object the parent's came from
     monkeypatch.delenv("PAYNET_BASE_URL")
     rt2 = open_runtime(load_settings(env={"PAYNET_BASE_URL": served[1]}, secrets_file=None))
-    import paynet_core.jobs as jobs
+    import paynet_core.jobs.background as jobs
 
     captured = {}
     monkeypatch.setattr(jobs.subprocess, "Popen", lambda *a, **kw: captured.update(kw) or None)

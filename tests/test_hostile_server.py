@@ -36,9 +36,9 @@ from paynet_core.errors import (
     ReplyTooLargeError,
     TransportError,
 )
+from paynet_core.jobs.planner import plan_status_changes
 from paynet_core.paynet import AsyncPaynetClient, PaynetClient
 from paynet_core.payofin import PayofinClient
-from paynet_core.planner import plan_status_changes
 from paynet_core.sandbox import Sandbox
 from paynet_core.store import Store
 
@@ -455,7 +455,7 @@ def test_a_bulk_job_pauses_on_a_long_retry_after_instead_of_sleeping(serve, stor
     summary, elapsed, _ = measured(lambda: _run_job(store, job_id, server.url))
     assert summary.state == "paused" and summary.pending == 3 and summary.failed == 0, summary
     assert "rate limiting" in summary.note and "59 s" in summary.note
-    reason = store.audit_rows(job_id=job_id, action="job_pause")["details"].iloc[0]
+    reason = store.audit_rows(job_id=job_id, action="job.pause")["details"].iloc[0]
     assert "rate limiting" in reason
     assert elapsed < 10
 

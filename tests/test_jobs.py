@@ -18,8 +18,8 @@ from paynet_core.config import Mode
 from paynet_core.dates import ISTANBUL
 from paynet_core.errors import JobConflictError, JobError
 from paynet_core.importing import read_invoice_rows
+from paynet_core.jobs.planner import plan_invoices, plan_status_changes
 from paynet_core.paynet.models import Invoice, InvoiceStatus, Subscription
-from paynet_core.planner import plan_invoices, plan_status_changes
 from paynet_core.sandbox import Sandbox, SandboxTransport, serve
 from paynet_core.store import Store
 
@@ -156,7 +156,7 @@ def test_status_job_changes_every_invoice_and_records_who_and_when(sandbox, stor
         job_id,
     ]
     actions = store.audit_rows(job_id=job_id)["action"].tolist()
-    assert actions[0] == "job_finish" and actions[-1] == "job_start"
+    assert actions[0] == "job.finish" and actions[-1] == "job.start"
     assert store.job(job_id)["runner_pid"] == 0
 
 
@@ -234,7 +234,7 @@ def test_pause_stops_claiming_and_resume_finishes_without_resending(sandbox, sto
     assert summary.ok and summary.done == 30
     assert sandbox.request_counts["invoice_status_update"] == 30
     actions = set(store.audit_rows(job_id=job_id)["action"])
-    assert {"job_pause", "job_resume", "job_finish"} <= actions
+    assert {"job.pause", "job.resume", "job.finish"} <= actions
 
 
 def test_cancel_lets_in_flight_items_finish_and_skips_the_rest(sandbox, store):
@@ -261,7 +261,7 @@ def test_cancel_lets_in_flight_items_finish_and_skips_the_rest(sandbox, store):
     assert sum(changed) == summary.done == sandbox.request_counts["invoice_status_update"]
     skipped = store.items_in_state(job_id, "skipped")
     assert all(not changed[nos.index(i["target_key"])] for i in skipped)
-    assert {"job_cancel", "job_cancelled"} <= set(store.audit_rows(job_id=job_id)["action"])
+    assert {"job.cancel", "job.cancelled"} <= set(store.audit_rows(job_id=job_id)["action"])
 
 
 def test_a_job_without_a_runner_is_cancelled_at_once(sandbox, store):
@@ -281,7 +281,7 @@ def test_first_batch_pauses_for_review_then_runs_the_rest(sandbox, store):
     summary = run(job_id, store, factory_for(sandbox), concurrency=4)
     assert (summary.state, summary.done, summary.pending) == ("paused", 3, 7)
     assert sandbox.request_counts["invoice_status_update"] == 3
-    assert not store.audit_rows(job_id=job_id, action="job_review_pause").empty
+    assert not store.audit_rows(job_id=job_id, action="job.review_pause").empty
     jobs.resume_job(job_id, store=store, actor="reviewer")
     summary = run(job_id, store, factory_for(sandbox), concurrency=4)
     assert summary.ok and summary.done == 10
@@ -607,12 +607,13 @@ def test_a_number_found_with_another_amount_is_not_taken_for_ours(sandbox, store
     assert "another amount" in store.items_in_state(job_id, "failed")[0]["message"]
 
 
-@pytest.mark.parametrize(("failures", "state"), [(5, "done"), (4 * jobs.CREATE_ROUNDS, "failed")])
-def test_a_creation_proven_absent_is_sent_again_a_bounded_number_of_rounds(
-    store, failures, state
-):
-    # The client gives up after 4 tries (each followed by a lookup that finds nothing); the
-    # runner sends again while rounds are left. Judged by what the sandbox handled.
+@pytest.mark.parametrize(
+    ("failures", "state"), [(jobs.CREATE_TRIES - 1, "done"), (jobs.CREATE_TRIES, "failed")]
+)
+def test_a_creation_proven_absent_is_sent_again_within_one_budget(store, failures, state):
+    # Each failed send is followed by a lookup that finds nothing, then sent again while the
+    # job's one budget (CREATE_TRIES, not rounds of the client's tries) lasts. Judged by what
+    # the sandbox handled.
     with Sandbox(record_requests=True) as sandbox:
         sub, _ = seed(sandbox, store, 0)
         plan = plan_invoices(read_invoice_rows(invoices_file(sub, 1), "one.csv"), store=store)

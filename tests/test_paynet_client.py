@@ -279,7 +279,7 @@ def test_create_invoice_duplicate_on_first_try_is_an_error():
 def test_create_invoice_lookup_finding_a_different_amount_is_a_conflict():
     item = {"invoice_no": "INV-3", "amount": "999", "status": 0}
     rec = Recorder(_route([httpx.ReadTimeout("lost")], _invoice_list(item)))
-    with pytest.raises(DuplicateError, match="different amount"):
+    with pytest.raises(DuplicateError, match="another amount"):
         client(rec).create_invoice(subscription_id="s", amount=1000, val_date=datetime(2026, 1, 1), invoice_no="INV-3")
 
 

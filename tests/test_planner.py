@@ -4,14 +4,14 @@ import pytest
 
 from paynet_core.dates import ISTANBUL
 from paynet_core.importing import read_invoice_rows, read_status_rows
-from paynet_core.paynet.models import Invoice, InvoiceStatus, Subscription
-from paynet_core.planner import (
+from paynet_core.jobs.planner import (
     CREATE,
     SET_STATUS,
     SET_STATUS_ALL,
     plan_invoices,
     plan_status_changes,
 )
+from paynet_core.paynet.models import Invoice, InvoiceStatus, Subscription
 from paynet_core.store import Store
 
 WAITING, CANCEL, DONE, FAILED = 0, 5, 3, 4

@@ -23,6 +23,7 @@ from paynet_core.errors import (
     SubscriptionStateError,
     TransportError,
 )
+from paynet_core.jobs.planner import plan_status_changes
 from paynet_core.paynet import AsyncPaynetClient, PaynetClient
 from paynet_core.paynet.models import (
     DOCS,
@@ -31,7 +32,6 @@ from paynet_core.paynet.models import (
     RETURN_CODES,
     SUCCESS_CODES,
 )
-from paynet_core.planner import plan_status_changes
 from paynet_core.sandbox import Sandbox, SandboxTransport, open_sandbox
 
 KEY = "sck_return_codes_test"

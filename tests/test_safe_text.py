@@ -199,8 +199,8 @@ def test_unreadable_file_error_names_file_and_headers_literally(app):
 def test_a_jobs_source_name_is_literal_on_jobs(app, store):
     from dashboard import services
     from paynet_core.jobs import start_job
+    from paynet_core.jobs.planner import plan_status_changes
     from paynet_core.paynet import InvoiceStatus
-    from paynet_core.planner import plan_status_changes
 
     no = store.find_invoices(status=[0], limit=1).iloc[0]["invoice_no"]
     plan = plan_status_changes([(no, InvoiceStatus.DONE_SUCCEED)], store=store, source_name=HOSTILE)

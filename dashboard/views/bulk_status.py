@@ -7,9 +7,9 @@ import streamlit as st
 from dashboard import batch, services
 from dashboard import components as ui
 from paynet_core.dates import today
+from paynet_core.jobs.planner import plan_status_changes
 from paynet_core.money import format_amount, parse_amount
 from paynet_core.paynet import InvoiceStatus
-from paynet_core.planner import plan_status_changes
 
 user = services.require("change_status")
 rt = services.runtime()

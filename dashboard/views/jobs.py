@@ -8,8 +8,8 @@ from paynet_core.auth import Role, require_role
 from paynet_core.jobs import (
     cancel_job,
     live_requires_confirmation,
-    live_runner,
     pause_job,
+    resumable,
     resume_job,
     run_job_in_background,
 )
@@ -43,16 +43,14 @@ st.caption(f"Created by {ui.literal(job['created_by'])} · {job['mode']} · {ui.
 if user.can("run_job"):
     c1, c2, c3 = st.columns(3)
     with ui.errors_as_banner():
-        resumable = job["state"] in ("paused", "pending") or (
-            job["state"] == "running" and not live_runner(rt.store, job_id)  # its runner died
-        )
+        may_resume = resumable(job)  # one rule with resume_job: not finished, no live runner
         left = None
-        if resumable and live_requires_confirmation(job["mode"]):
+        if may_resume and live_requires_confirmation(job["mode"]):
             # LIVE: resuming is the first-batch review; the counts are above, type what is left.
             p = rt.store.job_progress(job_id)
             left = str(p["pending"] + p["sending"])
             typed = c1.text_input(f"Type **{left}** (items left) to resume — LIVE: real customers", key="jobs_resume_typed")
-        if resumable and c1.button("Resume", key="jobs_resume", type="primary", disabled=left is not None and typed.strip() != left):
+        if may_resume and c1.button("Resume", key="jobs_resume", type="primary", disabled=left is not None and typed.strip() != left):
             require_role(user, Role.OPERATOR, action="resume a job")
             resume_job(job_id, store=rt.store, actor=user.email)
             run_job_in_background(job_id, rt)

@@ -24,8 +24,8 @@ from .. import jobs as engine
 from ..errors import InputError, JobError
 from ..importing import read_file, read_invoice_rows, read_status_rows
 from ..job_exports import all_items_csv, export_failed_rows
+from ..jobs.planner import Plan, plan_invoices, plan_status_changes
 from ..money import format_amount
-from ..planner import Plan, plan_invoices, plan_status_changes
 from . import app
 from .console import OutPathError, check_out_path, console, err_console, styled, visible
 
@@ -519,3 +519,55 @@ def _print_summary(store, summary: engine.JobSummary, invalid: int) -> None:
 
 
 __all__ = ["invoices_app", "jobs_app"]
+
+
+# -- the detached runner ---------------------------------------------------------------------
+# ``run_job_detached`` (the dashboard) starts ``python -m paynet_core.cli jobs run JOB_ID``: a
+# process of its own that outlives the page. Hidden: people use ``jobs resume``.
+
+
+@jobs_app.command("run", hidden=True)
+def jobs_run(
+    job_id: str,
+    concurrency: int | None = typer.Option(None, "--concurrency", min=1, max=64),
+    rate: float | None = typer.Option(None, "--rate", help="requests per second (0: no limit)"),
+    paynet_url: str | None = typer.Option(
+        None, "--paynet-url", help="sandbox mode only: a sandbox served over HTTP"
+    ),
+) -> None:
+    """Run or resume one job until it is done, paused or cancelled; prints its summary as JSON.
+
+    Exit status: 0 when every item was accepted, 1 otherwise, 2 when the job could not run.
+    """
+    import json
+    import logging
+
+    import httpx
+
+    from ..config import Mode
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    runtime = _runtime()
+    factory = None
+    if paynet_url:
+        if runtime.mode is not Mode.SANDBOX:
+            err_console.print(styled(("--paynet-url is for the sandbox only", "red")))
+            raise typer.Exit(EXIT_REFUSED)
+        factory = engine.paynet_over_http(paynet_url, timeout=httpx.Timeout(5.0))
+    try:
+        summary = asyncio.run(
+            engine.run_job(job_id, runtime, client_factory=factory, concurrency=concurrency, rate=rate)
+        )
+    except JobError as err:
+        err_console.print(styled(("error:", "red"), " ", str(err)))
+        raise typer.Exit(EXIT_REFUSED) from None
+    typer.echo(json.dumps(summary.as_dict()))
+    raise typer.Exit(EXIT_OK if summary.ok else EXIT_FAILED)
+
+
+@jobs_app.command("resume-stale", hidden=True)
+def jobs_resume_stale() -> None:
+    """Start a detached runner for every job whose runner died; prints their ids as JSON."""
+    import json
+
+    typer.echo(json.dumps({"started": engine.resume_stale_jobs(_runtime(), detached=True)}))

@@ -12,7 +12,8 @@ tables type it); 0 and 100 are success. Anything else becomes a typed error from
 Paynet returns no id: the number is our idempotency handle. After an ambiguous failure (no reply,
 a 5xx, a garbled body) the client looks the number up with ``invoice_list``: found means done,
 absent means send again (with no tries left it still looks once, so the error says whether the
-invoice is there). It never blindly repeats a creation.
+invoice is there). It never blindly repeats a creation. The rules live in :mod:`.exactly_once`,
+shared by both clients and the job runner.
 """
 
 from __future__ import annotations
@@ -40,7 +41,6 @@ from ..errors import (
     RateLimitError,
     ServerError,
     SubscriptionStateError,
-    TransportError,
     clip,
 )
 from ..http import (
@@ -53,14 +53,14 @@ from ..http import (
     Sender,
     bounded_transport,
     needs_transport,
-    next_wait,
     read_json,
     reply_code,
     reply_text,
     shown,
 )
 from ..money import to_wire
-from ..retry import RetryPolicy, parse_retry_after, should_retry
+from ..retry import RetryPolicy, parse_retry_after
+from . import exactly_once
 from .models import (
     RETURN_CODE_TABLE,
     SUBSCRIPTION_STATE_CODES,
@@ -116,6 +116,8 @@ class CreatedInvoice:
     message: str | None
     attempts: int = 1
     recovered: bool = False
+    #: The invoice as Paynet listed it, when recovered.
+    found: Invoice | None = None
 
 
 def generate_invoice_no() -> str:
@@ -430,6 +432,16 @@ class _Base:
             "User-Agent": USER_AGENT,
         }
 
+    def _creation(
+        self, call: Call, in_doubt: bool, claim_taken: bool, send_if_absent: bool, policy: RetryPolicy | None
+    ) -> exactly_once.Creation:
+        p = call.payload or {}
+        return exactly_once.Creation(
+            invoice_no=p["invoice_no"], amount=int(p["amount"]), policy=policy or self.policy,
+            lookup_cost=self.policy.max_retries + 1, claim_taken=claim_taken, in_doubt=in_doubt,
+            send_if_absent=send_if_absent,
+        )
+
     def _default_transport(self, transport):
         return needs_transport(PROVIDER, self.environment, self.base_url, BASE_URLS["sandbox"], transport)
 
@@ -491,8 +503,17 @@ class PaynetClient(_Base):
         agent_amount: int | None = None,
         company_amount: int | None = None,
         currency: str = "TRY",
-    ) -> CreatedInvoice:
-        """Create an invoice exactly once, whatever the network does (see the module docstring)."""
+        in_doubt: bool = False,
+        claim_taken: bool = False,
+        send_if_absent: bool = True,
+        policy: RetryPolicy | None = None,
+    ) -> CreatedInvoice | None:
+        """Create an invoice exactly once, whatever the network does (:mod:`.exactly_once`).
+
+        ``in_doubt``: an earlier attempt may have been applied, so look first; ``claim_taken``:
+        a taken number with our amount is ours; ``send_if_absent`` False: only look (None when
+        absent); ``policy``: the budget of this creation (default: the client's).
+        """
         invoice_no = (invoice_no or "").strip() or generate_invoice_no()
         when = _val_date_arg(val_date).replace(microsecond=0)
         call = create_invoice_call(
@@ -500,44 +521,14 @@ class PaynetClient(_Base):
             reference_no=reference_no, agent_amount=agent_amount, company_amount=company_amount,
             currency=currency,
         )
-        attempts, waited = 0, 0.0
-        ambiguous = False
-        while True:
-            attempts += 1
-            try:
-                body = self._sender.send_once(call)
-                return _created(call, when, body, attempts)
-            except DuplicateError as dup:
-                if not ambiguous:
-                    raise
-                # our own earlier attempt landed after all; confirm it is the same invoice
-                found = self._lookup_after_failure(call, dup)
-                if found is not None:
-                    return _recovered(call, when, found, attempts)
-                raise
-            except ProviderError as err:
-                decision = _after_create_failure(err, attempts, self.policy)
-                if decision == "raise":
-                    raise
-                if decision != "resend":
-                    ambiguous = True
-                    found = self._lookup_after_failure(call, err)
-                    if found is not None:
-                        return _recovered(call, when, found, attempts)
-                    if decision == "last lookup":
-                        raise _absent_after_last_try(err, invoice_no) from err
-                delay = next_wait(err, attempt=attempts - 1, waited=waited, policy=self.policy)
-                (self._sleep or _sync_sleep)(delay)
-                waited += delay
-
-    def _lookup_after_failure(self, call: Call, err: ProviderError) -> Invoice | None:
-        p = call.payload or {}
-        try:
-            return self.find_invoice(
-                invoice_no=p["invoice_no"], subscription_id=p.get("subscription_id"), reference_no=p.get("reference_no")
-            )
-        except ProviderError as lookup_err:
-            raise _lookup_failed(err, lookup_err, p["invoice_no"]) from lookup_err
+        creation = self._creation(call, in_doubt, claim_taken, send_if_absent, policy)
+        creation, end = exactly_once.run(
+            creation,
+            send=lambda: self._sender.send_once(call),
+            lookup=lambda: self.find_invoice(**_lookup_args(call)),
+            sleep=self._sleep or _sync_sleep,
+        )
+        return _finished(call, when, end, creation.sends)
 
     def find_invoice(
         self, *, invoice_no: str, subscription_id: str | None = None, reference_no: str | None = None
@@ -681,7 +672,11 @@ class AsyncPaynetClient(_Base):
         agent_amount: int | None = None,
         company_amount: int | None = None,
         currency: str = "TRY",
-    ) -> CreatedInvoice:
+        in_doubt: bool = False,
+        claim_taken: bool = False,
+        send_if_absent: bool = True,
+        policy: RetryPolicy | None = None,
+    ) -> CreatedInvoice | None:
         invoice_no = (invoice_no or "").strip() or generate_invoice_no()
         when = _val_date_arg(val_date).replace(microsecond=0)
         call = create_invoice_call(
@@ -689,42 +684,14 @@ class AsyncPaynetClient(_Base):
             reference_no=reference_no, agent_amount=agent_amount, company_amount=company_amount,
             currency=currency,
         )
-        attempts, waited = 0, 0.0
-        ambiguous = False
-        while True:
-            attempts += 1
-            try:
-                return _created(call, when, await self._sender.send_once(call), attempts)
-            except DuplicateError as dup:
-                if not ambiguous:
-                    raise
-                found = await self._lookup_after_failure(call, dup)
-                if found is not None:
-                    return _recovered(call, when, found, attempts)
-                raise
-            except ProviderError as err:
-                decision = _after_create_failure(err, attempts, self.policy)
-                if decision == "raise":
-                    raise
-                if decision != "resend":
-                    ambiguous = True
-                    found = await self._lookup_after_failure(call, err)
-                    if found is not None:
-                        return _recovered(call, when, found, attempts)
-                    if decision == "last lookup":
-                        raise _absent_after_last_try(err, invoice_no) from err
-                delay = next_wait(err, attempt=attempts - 1, waited=waited, policy=self.policy)
-                await (self._sleep or _async_sleep)(delay)
-                waited += delay
-
-    async def _lookup_after_failure(self, call: Call, err: ProviderError) -> Invoice | None:
-        p = call.payload or {}
-        try:
-            return await self.find_invoice(
-                invoice_no=p["invoice_no"], subscription_id=p.get("subscription_id"), reference_no=p.get("reference_no")
-            )
-        except ProviderError as lookup_err:
-            raise _lookup_failed(err, lookup_err, p["invoice_no"]) from lookup_err
+        creation = self._creation(call, in_doubt, claim_taken, send_if_absent, policy)
+        creation, end = await exactly_once.arun(
+            creation,
+            send=lambda: self._sender.send_once(call),
+            lookup=lambda: self.find_invoice(**_lookup_args(call)),
+            sleep=self._sleep or _async_sleep,
+        )
+        return _finished(call, when, end, creation.sends)
 
     async def find_invoice(
         self, *, invoice_no: str, subscription_id: str | None = None, reference_no: str | None = None
@@ -755,36 +722,6 @@ class AsyncPaynetClient(_Base):
 # -- create_invoice helpers shared by both clients -------------------------------------------
 
 
-def _after_create_failure(err: ProviderError, attempts: int, policy: RetryPolicy) -> str:
-    """What to do after a failed create: "raise"; "resend" (surely not applied); "lookup" (maybe
-    applied: look the number up, send again if absent); or "last lookup" (maybe applied and no
-    tries left: look it up once, so the caller learns whether it exists)."""
-    never_applied = isinstance(err, RateLimitError) or (isinstance(err, TransportError) and not err.maybe_applied)
-    # The sender's rule (tries left, a Retry-After within the policy, a retryable error); a lookup
-    # comes before any resend of a creation that may have been applied, hence idempotent=True.
-    if should_retry(err, attempt=attempts - 1, policy=policy, idempotent=True):
-        return "resend" if never_applied else "lookup"
-    if err.is_retryable and not never_applied:
-        return "last lookup"
-    return "raise"
-
-
-def _lookup_failed(err: ProviderError, lookup_err: ProviderError, invoice_no: str) -> ProviderError:
-    # We cannot tell whether the invoice exists: stop rather than risk a second one.
-    return type(err)(
-        f"{err.message}; and the follow-up lookup of invoice_no {invoice_no} failed "
-        f"({lookup_err.message}), so it was not sent again",
-        **_err_ctx(err),
-    )
-
-
-def _absent_after_last_try(err: ProviderError, invoice_no: str) -> ProviderError:
-    return type(err)(
-        f"{err.message}; no tries left, and a lookup right after did not find invoice_no {invoice_no}",
-        **_err_ctx(err),
-    )
-
-
 def _created(call: Call, when: datetime, body: dict, attempts: int) -> CreatedInvoice:
     p = call.payload or {}
     return CreatedInvoice(
@@ -800,15 +737,22 @@ def _created(call: Call, when: datetime, body: dict, attempts: int) -> CreatedIn
     )
 
 
-def _recovered(call: Call, when: datetime, found: Invoice, attempts: int) -> CreatedInvoice:
+def _lookup_args(call: Call) -> dict[str, Any]:
     p = call.payload or {}
-    if found.amount != int(p["amount"]):
-        raise DuplicateError(
-            f"invoice_no {p['invoice_no']} already exists with a different amount ({found.amount} kuruş)",
-            provider=PROVIDER,
-            operation=call.operation,
-            code=5,
-        )
+    return {"invoice_no": p["invoice_no"], "subscription_id": p.get("subscription_id"), "reference_no": p.get("reference_no")}
+
+
+def _finished(call: Call, when: datetime, end: exactly_once.Step, attempts: int) -> CreatedInvoice | None:
+    if isinstance(end, exactly_once.Created):
+        return _created(call, when, end.body, attempts)
+    if isinstance(end, exactly_once.Recovered):
+        return _recovered(call, when, end.found, attempts)
+    return None  # Absent: only asked to look
+
+
+def _recovered(call: Call, when: datetime, found: Invoice, attempts: int) -> CreatedInvoice:
+    # exactly_once checked the amount: a taken number with another amount never gets here
+    p = call.payload or {}
     return CreatedInvoice(
         invoice_no=p["invoice_no"],
         amount=found.amount,
@@ -819,21 +763,8 @@ def _recovered(call: Call, when: datetime, found: Invoice, attempts: int) -> Cre
         message="created by an earlier attempt whose reply was lost",
         attempts=attempts,
         recovered=True,
+        found=found,
     )
-
-
-def _err_ctx(err: ProviderError) -> dict:
-    ctx = dict(
-        provider=err.provider, operation=err.operation, http_status=err.http_status, code=err.code,
-        request_id=err.request_id, error_type=err.error_type,
-    )
-    if isinstance(err, TransportError):
-        ctx["maybe_applied"] = err.maybe_applied
-    if isinstance(err, RateLimitError):
-        ctx["retry_after"] = err.retry_after
-    if isinstance(err, ContractError):
-        ctx["transient"] = err.transient
-    return ctx
 
 
 def _sync_sleep(seconds: float) -> None:

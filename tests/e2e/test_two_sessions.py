@@ -249,7 +249,7 @@ def test_two_sessions_start_overlapping_bulk_jobs_at_once(browser, app_server, s
                 (audit_before,),
             ).fetchall()
         assert [tuple(r) for r in items] == [("done", 1, PER_FILE)]
-        starts = [r for r in audit if r["action"] == "job_start"]
+        starts = [r for r in audit if r["action"] == "job.start"]
         assert [r["job_id"] for r in starts] == [job_id], "one job_start in the audit log"
         per_invoice = [r["target_ids"] for r in audit if r["action"] == "invoice_status_update"]
         assert sorted(per_invoice) == sorted(f'["{no}"]' for no in files[winner])

@@ -24,11 +24,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from .importing import ImportResult, InvoiceRow, RowError, StatusRow
-from .money import format_amount
-from .paynet.client import generate_invoice_no
-from .paynet.models import InvoiceStatus
-from .store import JobItem, Store
+from ..importing import ImportResult, InvoiceRow, RowError, StatusRow
+from ..money import format_amount
+from ..paynet.client import generate_invoice_no
+from ..paynet.models import InvoiceStatus
+from ..store import JobItem, Store
 
 JobKind = Literal["create_invoices", "set_status"]
 

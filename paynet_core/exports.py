@@ -6,7 +6,7 @@ a chart. Money stays integer kuruş (``*_kurus``, int64) with a formatted text c
 (``amount_tl`` = ``"1.234,56 ₺"``); days are ``datetime.date`` and timestamps are aware
 datetimes in Istanbul time.
 
-Formats and formula injection: CSV and XLSX go through :mod:`paynet_core.exporting`, which
+Formats and formula injection: CSV and XLSX go through :mod:`paynet_core.reports.cells`, which
 neutralises text cells starting with ``=``, ``+``, ``-``, ``@`` (a leading ``'``). Parquet is
 written as is, *not* neutralised: it is read by programs (pandas, DuckDB, Power Query), which
 never evaluate cells, and a guard quote would corrupt the data they read (a customer name
@@ -28,8 +28,8 @@ import pyarrow.parquet as pq
 
 from .charts import ChartFilters, filter_sql
 from .dates import ISTANBUL
-from .exporting import to_csv_bytes, to_xlsx_bytes
 from .money import format_amount
+from .reports.cells import to_csv_bytes, to_xlsx_bytes
 from .store import Store
 
 ExportKind = Literal["invoices", "payments", "outcomes"]

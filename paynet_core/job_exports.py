@@ -1,7 +1,7 @@
 """A job's items as CSV: the failed rows to fix and upload again, or every item with its outcome.
 
 Shared by ``paynet-ops jobs export`` and the dashboard's job panel. Cells are neutralised
-against spreadsheet formulas by :mod:`paynet_core.exporting`.
+against spreadsheet formulas by :mod:`paynet_core.reports.cells`.
 """
 
 from __future__ import annotations
@@ -9,10 +9,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from .exporting import failed_rows_csv, records_to_csv_bytes
 from .importing import InvoiceRow, StatusRow
 from .paynet.models import InvoiceStatus
 from .planner import CREATE, SET_STATUS_ALL
+from .reports.cells import failed_rows_csv, records_to_csv_bytes
 from .store import Store
 
 __all__ = ["all_items_csv", "export_failed_rows"]

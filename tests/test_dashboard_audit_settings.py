@@ -18,8 +18,8 @@ from dashboard_helpers import (  # noqa: F401
     texts,
 )
 
-from paynet_core.exporting import to_csv_bytes
 from paynet_core.paynet import InvoiceStatus
+from paynet_core.reports.cells import to_csv_bytes
 
 
 @pytest.fixture

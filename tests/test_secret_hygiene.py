@@ -16,11 +16,11 @@ from streamlit.testing.v1 import AppTest
 from paynet_core import actions, importing
 from paynet_core.auth import demo_user
 from paynet_core.config import load_settings
-from paynet_core.exporting import to_csv_bytes, to_xlsx_bytes
 from paynet_core.job_exports import export_failed_rows
 from paynet_core.jobs import run_job_in_background, start_job
 from paynet_core.paynet import InvoiceStatus
 from paynet_core.planner import plan_status_changes
+from paynet_core.reports.cells import to_csv_bytes, to_xlsx_bytes
 from paynet_core.runtime import open_runtime
 from paynet_core.sandbox import open_sandbox, serve
 from paynet_core.sync import sync_all

@@ -39,11 +39,11 @@ from openpyxl.utils import get_column_letter
 from openpyxl.utils.cell import column_index_from_string
 from openpyxl.worksheet._reader import FORMULA_TAG, INLINE_STRING, VALUE_TAG, WorkSheetParser
 
-from .dates import ISTANBUL, parse_any_datetime
-from .errors import DateError, InputError, MoneyError
-from .exporting import records_to_csv_bytes, to_xlsx_bytes, unneutralise_cell
-from .money import format_amount, parse_amount
-from .paynet.models import InvoiceStatus
+from ..dates import ISTANBUL, parse_any_datetime
+from ..errors import DateError, InputError, MoneyError
+from ..money import format_amount, parse_amount
+from ..paynet.models import InvoiceStatus
+from ..reports.cells import records_to_csv_bytes, to_xlsx_bytes, unneutralise_cell
 
 ImportKind = Literal["invoices", "statuses"]
 

@@ -116,8 +116,8 @@ def test_every_client_the_runtime_builds_goes_to_the_configured_endpoint(
 def test_sync_and_a_bulk_job_in_a_thread_use_the_served_sandbox(served, monkeypatch, tmp_path):
     from paynet_core.importing import read_status_rows
     from paynet_core.jobs import run_job_in_background, start_job
+    from paynet_core.ops.sync import sync_all
     from paynet_core.planner import plan_status_changes
-    from paynet_core.sync import sync_all
 
     sandbox, url = served
     monkeypatch.setenv("PAYNET_BASE_URL", url)

@@ -6,10 +6,10 @@ import streamlit as st
 
 from dashboard import batch, services
 from dashboard import components as ui
-from paynet_core import actions
 from paynet_core.dates import format_display_datetime, today
 from paynet_core.errors import InputError
 from paynet_core.money import check_split, format_amount
+from paynet_core.ops import issue
 
 user = services.require("issue_invoice")
 rt = services.runtime()
@@ -52,7 +52,7 @@ with one_tab:
 
     if st.button("Review", type="primary", key="issue_review"):
         try:
-            st.session_state["issue_draft"] = actions.draft_invoice(
+            st.session_state["issue_draft"] = issue.draft_invoice(
                 amount=amount,
                 val_date=datetime.combine(charge_day, charge_time) if charge_day else None,
                 subscription_id=subscription["subscription_id"] if subscription else None,
@@ -82,7 +82,7 @@ with one_tab:
             send, cancel = st.columns([1, 5])
             if send.button("Send to Paynet", type="primary", key="issue_send"):
                 with ui.errors_as_banner():
-                    created = actions.issue_invoice(rt, draft, user=user)
+                    created = issue.issue_invoice(rt, draft, user=user)
                     st.session_state["issue_result"] = created
                     st.rerun()
             if cancel.button("Edit", key="issue_edit"):

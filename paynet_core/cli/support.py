@@ -177,7 +177,7 @@ def lookup_invoice(
     ] = False,
 ) -> None:
     """One Paynet invoice with its status history."""
-    from ..actions import refresh_invoice
+    from ..ops.lookup import refresh_invoice
     from ..runtime import open_runtime
 
     runtime = open_runtime()
@@ -219,7 +219,7 @@ def lookup_payment_command(
     ] = False,
 ) -> None:
     """One Payofin payment with its status history (asks Payofin when the cache lacks it)."""
-    from ..actions import lookup_payment
+    from ..ops.lookup import lookup_payment
     from ..runtime import open_runtime
 
     runtime = open_runtime()

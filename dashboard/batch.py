@@ -8,7 +8,6 @@ import streamlit as st
 from paynet_core.auth import Role, User, require_role
 from paynet_core.errors import InputError, JobConflictError, JobError, PermissionDenied
 from paynet_core.importing import template_csv, template_xlsx
-from paynet_core.job_exports import export_failed_rows
 from paynet_core.jobs import (
     confirmation_phrase,
     default_first_batch,
@@ -20,6 +19,7 @@ from paynet_core.jobs import (
 from paynet_core.ops import uploads
 from paynet_core.paynet import InvoiceStatus
 from paynet_core.planner import Plan
+from paynet_core.reports.exports import export_failed_rows
 from paynet_core.runtime import Runtime
 
 from . import components as ui

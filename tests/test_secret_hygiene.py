@@ -16,13 +16,13 @@ from streamlit.testing.v1 import AppTest
 from paynet_core import importing
 from paynet_core.auth import demo_user
 from paynet_core.config import load_settings
-from paynet_core.job_exports import export_failed_rows
 from paynet_core.jobs import run_job_in_background, start_job
 from paynet_core.ops import issue, lookup
 from paynet_core.ops.sync import sync_all
 from paynet_core.paynet import InvoiceStatus
 from paynet_core.planner import plan_status_changes
 from paynet_core.reports.cells import to_csv_bytes, to_xlsx_bytes
+from paynet_core.reports.exports import export_failed_rows
 from paynet_core.runtime import open_runtime
 from paynet_core.sandbox import open_sandbox, serve
 

@@ -23,7 +23,6 @@ from rich.table import Column, Table
 from .. import jobs as engine
 from ..errors import InputError, JobError
 from ..importing import read_file
-from ..job_exports import all_items_csv, export_failed_rows
 from ..money import format_amount
 from ..ops.uploads import items_left, plan_upload, read_upload
 from ..planner import Plan
@@ -413,6 +412,9 @@ def jobs_export(
             raise typer.Exit(EXIT_REFUSED) from None
     store = _runtime().store
     job = _job_or_exit(store, job_id)
+    # Imported here: reports pulls in the chart code, which other commands never need.
+    from ..reports.exports import all_items_csv, export_failed_rows
+
     data = export_failed_rows(store, job) if failed else all_items_csv(store, job_id)
     if out is None:
         sys.stdout.buffer.write(data)

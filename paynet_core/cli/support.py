@@ -133,7 +133,7 @@ def export(
     that a spreadsheet would run as formulas are neutralised.
     """
     from ..charts import ChartFilters
-    from ..exports import default_file_name, export_frame, write_export
+    from ..reports.exports import default_file_name, export_frame, write_export
 
     try:
         filters = ChartFilters(
@@ -508,7 +508,7 @@ def sql(
     finally:
         store.close()
     if csv is not None:
-        from ..exports import write_export
+        from ..reports.exports import write_export
 
         try:
             write_export(pd.DataFrame.from_records(rows, columns=columns), "csv", csv)

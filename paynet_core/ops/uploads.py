@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any
 
 from ..auth import Role, User, require_role
 from ..importing import ImportKind, ImportResult, read_rows
-from ..job_exports import export_failed_rows
 from ..jobs import confirmation_phrase, live_runner, start_job
 from ..planner import Plan, plan_invoices, plan_status_changes
 
@@ -49,6 +48,9 @@ def upload_kind(job: dict[str, Any]) -> ImportKind:
 
 def retry_plan(store: Store, job_id: str) -> Plan:
     """A plan for a job's failed items, read back through the importer (same checks, same numbers)."""
+    # Imported here: reports pulls in the chart code, which the CLI's upload path never needs.
+    from ..reports.exports import export_failed_rows
+
     job = store.job(job_id)
     data = export_failed_rows(store, job)
     result = read_upload(data, f"retry_{job_id}.csv", upload_kind(job))

@@ -38,7 +38,9 @@ def plan_upload(result: ImportResult, store: Store) -> Plan:
 
 def is_destructive(result: ImportResult) -> bool:
     """True when a row sets a status that cannot be undone (Cancel, Deleted)."""
-    return any(getattr(r, "status", None) is not None and r.status.is_destructive for r in result.rows)
+    return any(
+        getattr(r, "status", None) is not None and r.status.is_destructive for r in result.rows
+    )
 
 
 def upload_kind(job: dict[str, Any]) -> ImportKind:

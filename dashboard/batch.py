@@ -5,10 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from paynet_core import importing
 from paynet_core.auth import Role, User, require_role
 from paynet_core.errors import InputError, JobConflictError, JobError, PermissionDenied
-from paynet_core.job_exports import export_failed_rows
+from paynet_core.importing import template_csv, template_xlsx
 from paynet_core.jobs import (
     confirmation_phrase,
     default_first_batch,
@@ -17,29 +16,29 @@ from paynet_core.jobs import (
     run_job_in_background,
     start_job,
 )
-from paynet_core.jobs.planner import Plan, plan_invoices, plan_status_changes
+from paynet_core.jobs.planner import Plan
+from paynet_core.ops import uploads
 from paynet_core.paynet import InvoiceStatus
+from paynet_core.reports.exports import export_failed_rows
 from paynet_core.runtime import Runtime
 
 from . import components as ui
-
-_READERS = {"invoices": importing.read_invoice_rows, "statuses": importing.read_status_rows}
 
 
 def batch_upload(rt: Runtime, user: User, *, kind: str) -> None:
     """Upload a CSV/XLSX of invoices to create or statuses to set, and run it as a job."""
     key = f"batch_{kind}"
     c1, c2, _ = st.columns([1, 1, 4])
-    c1.download_button("Template (CSV)", importing.template_csv(kind), f"{kind}_template.csv", "text/csv", key=f"{key}_tcsv")
+    c1.download_button("Template (CSV)", template_csv(kind), f"{kind}_template.csv", "text/csv", key=f"{key}_tcsv")
     c2.download_button(
-        "Template (XLSX)", importing.template_xlsx(kind), f"{kind}_template.xlsx",
+        "Template (XLSX)", template_xlsx(kind), f"{kind}_template.xlsx",
         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", key=f"{key}_txlsx",
     )
     upload = st.file_uploader("CSV or XLSX file", type=["csv", "xlsx", "txt"], key=fresh_key(f"{key}_file", key))
     if upload is None:
         return
     try:
-        result = _READERS[kind](upload.getvalue(), upload.name)
+        result = uploads.read_upload(upload.getvalue(), upload.name, kind)
     except InputError as err:
         st.error(f"**{ui.literal(upload.name)}** cannot be used: {ui.literal(err)}", icon="✋")
         return
@@ -47,12 +46,8 @@ def batch_upload(rt: Runtime, user: User, *, kind: str) -> None:
     if not result.rows:
         st.error("No valid row to send. Fix the rows above and upload the file again.")
         return
-    plan = plan_invoices(result, store=rt.store) if kind == "invoices" else plan_status_changes(result, store=rt.store)
-    confirm_and_start(rt, user, plan, key=key, destructive=_destructive(result))
-
-
-def _destructive(result) -> bool:
-    return any(getattr(r, "status", None) is not None and r.status.is_destructive for r in result.rows)
+    plan = uploads.plan_upload(result, rt.store)
+    confirm_and_start(rt, user, plan, key=key, destructive=uploads.is_destructive(result))
 
 
 def validation_table(result) -> None:
@@ -182,21 +177,10 @@ def job_progress(rt: Runtime, user: User, job_id: str) -> None:
 
 
 def retry_failed(rt: Runtime, user: User, job_id: str) -> None:
-    """A new job for the failed items, read back through the importer (same checks, same numbers)."""
+    """A new job for the failed items (see :func:`paynet_core.ops.uploads.retry_failed`), run here."""
     try:
-        require_role(user, Role.OPERATOR, action="retry failed items")
-    except PermissionDenied as err:
-        ui.show_error(err)
-        return
-    job = rt.store.job(job_id)
-    data = export_failed_rows(rt.store, job)
-    kind = "invoices" if job["kind"] == "create_invoices" else "statuses"
-    result = _READERS[kind](data, f"retry_{job_id}.csv")
-    plan = plan_invoices(result, store=rt.store) if kind == "invoices" else plan_status_changes(result, store=rt.store)
-    try:
-        new_id = start_job(plan, runtime=rt, created_by=user.email, source_name=f"retry of {job_id}",
-                           confirmation=confirmation_phrase(plan))
-    except JobError as err:
+        new_id = uploads.retry_failed(rt, job_id, user=user)
+    except (InputError, JobError, PermissionDenied) as err:
         ui.show_error(err)
         return
     run_job_in_background(new_id, rt)

@@ -118,7 +118,7 @@ def start_sync(user: User) -> bool:
 
     def work() -> None:
         from paynet_core.errors import PaynetOpsError
-        from paynet_core.sync import sync_all
+        from paynet_core.ops.sync import sync_all
 
         task.error, task.summary = None, {}
         try:

@@ -35,9 +35,8 @@ from datetime import timedelta
 
 import pandas as pd
 
-from paynet_core import reports
+from paynet_core import open_cache, reports
 from paynet_core.money import format_amount
-from paynet_core.notebook import open_cache
 
 cache = open_cache()
 LAST_DAY = cache.last_day("payofin")  # the latest day the cache has payments for

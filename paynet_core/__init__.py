@@ -52,7 +52,7 @@ _WHERE = {
     "PayofinClient": "paynet_core.payofin",
     "format_amount": "paynet_core.money",
     "parse_amount": "paynet_core.money",
-    "open_cache": "paynet_core.notebook",
+    "open_cache": "paynet_core.reports.notebook",
     "Runtime": "paynet_core.runtime",
     "open_runtime": "paynet_core.runtime",
     "Settings": "paynet_core.config",
@@ -94,8 +94,8 @@ if TYPE_CHECKING:
         TransportError,
     )
     from .money import format_amount, parse_amount
-    from .notebook import open_cache
     from .paynet import AsyncPaynetClient, PaynetClient
     from .paynet.models import InvoiceStatus
     from .payofin import PayofinClient
+    from .reports.notebook import open_cache
     from .runtime import Runtime, open_runtime

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal, InvalidOperation
+from typing import NamedTuple
 
 from .errors import MoneyError
 
@@ -160,6 +161,37 @@ def format_amount(kurus: Kurus, *, symbol: bool = True) -> str:
     lira, kr = divmod(abs(kurus), 100)
     text = f"{sign}{lira:,}".replace(",", ".") + f",{kr:02d}"
     return f"{text} ₺" if symbol else text
+
+
+class SplitProblem(NamedTuple):
+    """One thing wrong with an agent/company split: the field at fault, why, and its kuruş."""
+
+    field: str
+    message: str
+    kurus: Kurus
+
+
+def check_split(amount: Kurus, agent: Kurus | None, company: Kurus | None) -> list[SplitProblem]:
+    """What is wrong with splitting ``amount`` between the agent and the company (none: it holds).
+
+    Paynet splits a charge between the agent and the company: given both, they must add up to
+    the amount; given one, it cannot exceed it. The client, the importer and the issue page all
+    ask this one function, so a split is judged the same way wherever it is typed.
+    """
+    if agent is not None and company is not None:
+        if agent + company == amount:
+            return []
+        message = (
+            f"agent_amount {format_amount(agent)} + company_amount {format_amount(company)} = "
+            f"{format_amount(agent + company)}, but amount is {format_amount(amount)}; "
+            "the two parts must add up to the amount"
+        )
+        return [SplitProblem("agent_amount", message, agent)]
+    return [
+        SplitProblem(name, f"{format_amount(part)} is more than the amount {format_amount(amount)}", part)
+        for name, part in (("agent_amount", agent), ("company_amount", company))
+        if part is not None and part > amount
+    ]
 
 
 def to_wire(kurus: Kurus) -> str:

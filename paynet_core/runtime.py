@@ -143,7 +143,7 @@ def prepare_demo(runtime: Runtime | None = None) -> Runtime:
     runtime = runtime or open_runtime()
     store = runtime.store
     if runtime.mode is Mode.SANDBOX and store.last_sync_time() is None:
-        from .sync import sync_all
+        from .ops.sync import sync_all
 
         sync_all(runtime)
     return runtime

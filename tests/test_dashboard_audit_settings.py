@@ -18,20 +18,20 @@ from dashboard_helpers import (  # noqa: F401
     texts,
 )
 
-from paynet_core.exporting import to_csv_bytes
 from paynet_core.paynet import InvoiceStatus
+from paynet_core.reports.cells import to_csv_bytes
 
 
 @pytest.fixture
 def audited(store):
     """Two audit lines by two people: a status change and an invoice creation."""
     from dashboard import services
-    from paynet_core import actions
     from paynet_core.auth import Role, User, demo_user
+    from paynet_core.ops import issue
 
     rt = services.runtime()
     no = store.find_invoices(status=[0], limit=1).iloc[0]["invoice_no"]
-    actions.change_invoice_status(rt, no, InvoiceStatus.CANCEL, user=demo_user())
+    issue.change_invoice_status(rt, no, InvoiceStatus.CANCEL, user=demo_user())
     store.audit("other@example.com", "sync.run", mode=rt.mode.value, target_type="cache")
     return no, User(email="other@example.com", name="Other", role=Role.OPERATOR)
 

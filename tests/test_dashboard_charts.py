@@ -17,7 +17,7 @@ from dashboard_helpers import (  # noqa: F401
 )
 
 from paynet_core import reports
-from paynet_core.exporting import to_csv_bytes
+from paynet_core.reports.cells import to_csv_bytes
 
 PAGE = "views/charts.py"
 

@@ -16,11 +16,11 @@ def _metrics(at) -> dict[str, str]:
 
 def test_invoice_by_invoice_no_with_status_history(app, store):
     from dashboard import services
-    from paynet_core import actions
     from paynet_core.auth import demo_user
+    from paynet_core.ops import issue
 
     no = store.find_invoices(status=[0], limit=1).iloc[0]["invoice_no"]
-    actions.change_invoice_status(services.runtime(), no, InvoiceStatus.CANCEL, user=demo_user())
+    issue.change_invoice_status(services.runtime(), no, InvoiceStatus.CANCEL, user=demo_user())
     at = open_page(app, PAGE)
     at.text_input(key="lookup_invoice").input(no).run()
     assert_clean(at)

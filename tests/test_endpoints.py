@@ -117,7 +117,7 @@ def test_sync_and_a_bulk_job_in_a_thread_use_the_served_sandbox(served, monkeypa
     from paynet_core.importing import read_status_rows
     from paynet_core.jobs import run_job_in_background, start_job
     from paynet_core.jobs.planner import plan_status_changes
-    from paynet_core.sync import sync_all
+    from paynet_core.ops.sync import sync_all
 
     sandbox, url = served
     monkeypatch.setenv("PAYNET_BASE_URL", url)

@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from paynet_core.dates import ISTANBUL
-from paynet_core.exporting import (
+from paynet_core.importing import read_invoice_rows, read_status_rows, template_csv
+from paynet_core.reports.cells import (
     FORMULA_TRIGGERS,
     XLSX_MAX_CELL_CHARS,
     failed_rows_csv,
@@ -20,7 +21,6 @@ from paynet_core.exporting import (
     to_xlsx_bytes,
     unneutralise_cell,
 )
-from paynet_core.importing import read_invoice_rows, read_status_rows, template_csv
 
 DANGEROUS = [
     "=1+1",

@@ -821,7 +821,7 @@ def test_xlsx_template_has_real_dates_and_numbers():
 
 def test_rows_round_trip_through_to_record():
     original = read_invoice_rows(template_csv("invoices"), "t.csv")
-    from paynet_core.exporting import records_to_csv_bytes
+    from paynet_core.reports.cells import records_to_csv_bytes
 
     again = read_invoice_rows(
         records_to_csv_bytes([r.to_record() for r in original.rows]), "again.csv"

@@ -15,7 +15,6 @@ from hypothesis import strategies as st
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
 from paynet_core.errors import InputError
-from paynet_core.exporting import unneutralise_cell
 from paynet_core.importing import (
     DEFAULT_MAX_BYTES,
     MAX_IDENTIFIER_CHARS,
@@ -27,6 +26,7 @@ from paynet_core.importing import (
     template_xlsx,
 )
 from paynet_core.money import MAX_KURUS, parse_amount
+from paynet_core.reports.cells import unneutralise_cell
 
 FUZZ = settings(
     max_examples=int(os.environ.get("PAYNET_FUZZ_EXAMPLES", "200")),

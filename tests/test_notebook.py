@@ -64,7 +64,7 @@ def test_committed_notebook_is_generated_and_has_no_outputs():
 
 
 def test_three_line_notebook_usage_gives_the_dashboard_figure():
-    from paynet_core.notebook import open_cache
+    from paynet_core import open_cache
 
     with open_cache() as cache:  # sandbox mode: an empty cache is filled with the demo first
         df = cache.outcomes(grain="month")

@@ -112,7 +112,7 @@ def test_create_invoice_generates_a_unique_invoice_no_when_none_is_given():
         (dict(subscription_id="s", amount=10.5), "amount"),
         (dict(subscription_id="s", amount=0), "amount"),
         (dict(subscription_id="s", amount=True), "amount"),
-        (dict(subscription_id="s", amount=100, agent_amount=60, company_amount=50), "company_amount"),
+        (dict(subscription_id="s", amount=100, agent_amount=60, company_amount=50), "agent_amount"),
         (dict(subscription_id="s", amount=100, agent_amount=150), "agent_amount"),
     ],
 )

@@ -306,14 +306,14 @@ def test_the_env_var_sets_the_sandbox_switch_where_it_is_opened(monkeypatch):
 
 @pytest.mark.parametrize("code", [12, 24])
 def test_a_single_status_change_of_an_unknown_invoice_is_not_found_and_audited(monkeypatch, code):
-    from paynet_core import actions
     from paynet_core.auth import demo_user
+    from paynet_core.ops import issue
     from paynet_core.runtime import open_runtime
 
     monkeypatch.setenv("PAYNET_SANDBOX_UNKNOWN_INVOICE_CODE", str(code))
     rt = open_runtime()
     with pytest.raises(NotFoundError) as exc:
-        actions.change_invoice_status(rt, "NO-SUCH-INV", CANCEL, user=demo_user())
+        issue.change_invoice_status(rt, "NO-SUCH-INV", CANCEL, user=demo_user())
     assert exc.value.code == code
     audit = rt.store.audit_rows(target_id="NO-SUCH-INV").iloc[0]
     assert int(audit["provider_code"]) == code and "NO-SUCH-INV" in audit["provider_message"]
@@ -321,8 +321,8 @@ def test_a_single_status_change_of_an_unknown_invoice_is_not_found_and_audited(m
 
 @pytest.mark.parametrize("code", [12, 24])
 def test_a_lookup_told_not_found_says_paynet_no_longer_lists_it(monkeypatch, code):
-    from paynet_core import actions
     from paynet_core.auth import demo_user
+    from paynet_core.ops import lookup
     from paynet_core.paynet.models import Invoice, InvoiceStatus
     from paynet_core.runtime import open_runtime
 
@@ -341,7 +341,7 @@ def test_a_lookup_told_not_found_says_paynet_no_longer_lists_it(monkeypatch, cod
     )
     monkeypatch.setattr(rt, "paynet", lambda: client(reply(code, "kayıt yok")))
     with pytest.raises(NotFoundError) as exc:
-        actions.refresh_invoice(rt, invoice_no="GONE-1", user=demo_user())
+        lookup.refresh_invoice(rt, invoice_no="GONE-1", user=demo_user())
     assert exc.value.code == code
     assert (
         "Paynet no longer lists invoice GONE-1" in exc.value.message

@@ -13,9 +13,9 @@ from datetime import date
 import pytest
 from dashboard_helpers import _fresh_caches, assert_clean, demo, media, new_app, open_page, texts  # noqa: F401
 
-from paynet_core import actions
 from paynet_core.auth import Role, User, anonymous_user, demo_user, require_role
 from paynet_core.errors import PermissionDenied
+from paynet_core.ops import issue, lookup
 from paynet_core.paynet import InvoiceStatus
 from paynet_core.sandbox import open_sandbox
 
@@ -101,13 +101,13 @@ def test_a_viewer_is_refused_inside_each_action(demo, provider_calls):
     rt = services.runtime()
     no = rt.store.find_invoices(status=[0], limit=1).iloc[0]["invoice_no"]
     pid = int(rt.store.query("SELECT invoice_payment_id FROM bill_payments LIMIT 1").iloc[0, 0])
-    draft = actions.draft_invoice(amount=1000, val_date=date(2027, 1, 15), subscription_id="S1")
+    draft = issue.draft_invoice(amount=1000, val_date=date(2027, 1, 15), subscription_id="S1")
     for user in (VIEWER, anonymous_user(), None):
         for call in (
-            lambda u: actions.refresh_invoice(rt, invoice_no=no, user=u),
-            lambda u: actions.lookup_payment(rt, pid, refresh=True, user=u),
-            lambda u: actions.change_invoice_status(rt, no, InvoiceStatus.CANCEL, user=u),
-            lambda u: actions.issue_invoice(rt, draft, user=u),
+            lambda u: lookup.refresh_invoice(rt, invoice_no=no, user=u),
+            lambda u: lookup.lookup_payment(rt, pid, refresh=True, user=u),
+            lambda u: issue.change_invoice_status(rt, no, InvoiceStatus.CANCEL, user=u),
+            lambda u: issue.issue_invoice(rt, draft, user=u),
             lambda u: services.start_sync(u),
         ):
             with pytest.raises(PermissionDenied):
@@ -115,7 +115,7 @@ def test_a_viewer_is_refused_inside_each_action(demo, provider_calls):
     assert provider_calls == []
     assert not services.sync_task().running
     # a viewer may still read a cached payment: that is a view, not a provider call
-    assert actions.lookup_payment(rt, pid, user=VIEWER)["invoice_payment_id"] == pid
+    assert lookup.lookup_payment(rt, pid, user=VIEWER)["invoice_payment_id"] == pid
     assert int(rt.store.get_invoice(invoice_no=no)["status"]) == 0
 
 
@@ -124,7 +124,7 @@ def test_an_operator_may_refresh(demo, provider_calls):
 
     rt = services.runtime()
     no = rt.store.find_invoices(status=[0], limit=1).iloc[0]["invoice_no"]
-    assert actions.refresh_invoice(rt, invoice_no=no, user=OPERATOR)["invoice_no"] == no
+    assert lookup.refresh_invoice(rt, invoice_no=no, user=OPERATOR)["invoice_no"] == no
     assert provider_calls == ["paynet"]
 
 

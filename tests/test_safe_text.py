@@ -124,7 +124,7 @@ def test_literal_renders_any_line_as_typed(text):
 
 
 def test_provider_error_message_is_shown_literally(app, store, monkeypatch):
-    from paynet_core import actions
+    from paynet_core.ops import lookup
 
     def refuse(*args, **kwargs):
         raise APIError(
@@ -135,7 +135,7 @@ def test_provider_error_message_is_shown_literally(app, store, monkeypatch):
             request_id="[x](http://evil.example)",
         )
 
-    monkeypatch.setattr(actions, "lookup_payment", refuse)
+    monkeypatch.setattr(lookup, "lookup_payment", refuse)
     at = open_page(app, "views/lookup.py")
     at.text_input(key="lookup_payment").input("42").run()
     assert not at.exception

@@ -13,17 +13,18 @@ import streamlit as st
 from dashboard_helpers import as_admin  # noqa: F401
 from streamlit.testing.v1 import AppTest
 
-from paynet_core import actions, importing
+from paynet_core import importing
 from paynet_core.auth import demo_user
 from paynet_core.config import load_settings
-from paynet_core.exporting import to_csv_bytes, to_xlsx_bytes
-from paynet_core.job_exports import export_failed_rows
 from paynet_core.jobs import run_job_in_background, start_job
 from paynet_core.jobs.planner import plan_status_changes
+from paynet_core.ops import issue, lookup
+from paynet_core.ops.sync import sync_all
 from paynet_core.paynet import InvoiceStatus
+from paynet_core.reports.cells import to_csv_bytes, to_xlsx_bytes
+from paynet_core.reports.exports import export_failed_rows
 from paynet_core.runtime import open_runtime
 from paynet_core.sandbox import open_sandbox, serve
-from paynet_core.sync import sync_all
 
 PAYNET_KEY = "sck_FAKE_paynet_secret_9f3b7c1e2d"
 PAYOFIN_API = "FAKE-payofin-api-0c4e9a7b"
@@ -75,16 +76,16 @@ def test_known_fake_secrets_appear_nowhere(secret_env, as_admin, tmp_path, caplo
 
     # one invoice, one refused invoice (its error text), one status change
     sub = sb.subscriptions()[0]
-    draft = actions.draft_invoice(amount=123456, val_date=datetime(2026, 12, 1, 10), reference_no=sub.reference_no)
-    actions.issue_invoice(rt, draft, user=user)
+    draft = issue.draft_invoice(amount=123456, val_date=datetime(2026, 12, 1, 10), reference_no=sub.reference_no)
+    issue.issue_invoice(rt, draft, user=user)
     sb.faults.fail_next("create_invoice", "http_500")
     sb.faults.fail_next("invoice_list", ("result_code", 7))
     with pytest.raises(Exception) as exc:
-        actions.issue_invoice(rt, actions.draft_invoice(amount=100, val_date=datetime(2026, 12, 2), reference_no=sub.reference_no), user=user)
+        issue.issue_invoice(rt, issue.draft_invoice(amount=100, val_date=datetime(2026, 12, 2), reference_no=sub.reference_no), user=user)
     outputs += [str(exc.value), repr(exc.value), repr(rt.paynet()), repr(rt.settings)]
-    actions.change_invoice_status(rt, draft.invoice_no, InvoiceStatus.CANCEL, user=user)
+    issue.change_invoice_status(rt, draft.invoice_no, InvoiceStatus.CANCEL, user=user)
     pays = sb.payments(datetime(2026, 1, 1).date(), datetime(2027, 1, 1).date())
-    actions.lookup_payment(rt, pays[0].invoice_payment_id, refresh=True, user=user)
+    lookup.lookup_payment(rt, pays[0].invoice_payment_id, refresh=True, user=user)
 
     # a bulk job with one bad row, run to the end
     waiting = [i.invoice_no for i in sb.invoices(status=InvoiceStatus.WAITING)][:3]

@@ -13,9 +13,9 @@ from typer.testing import CliRunner
 from paynet_core.cli import app
 from paynet_core.cli.support import run_read_only_sql
 from paynet_core.dates import ISTANBUL
-from paynet_core.exports import export_frame
 from paynet_core.paynet.models import InvoiceStatus
 from paynet_core.reports import ChartFilters, outcome_series
+from paynet_core.reports.exports import export_frame
 from paynet_core.runtime import prepare_demo
 from paynet_core.store import ReadOnlyGuard, SqlRefused, Store
 

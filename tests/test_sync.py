@@ -9,13 +9,7 @@ from paynet_core.cli import app
 from paynet_core.cli.sync import parse_day
 from paynet_core.config import Settings
 from paynet_core.dates import ISTANBUL
-from paynet_core.paynet import PaynetClient
-from paynet_core.paynet.models import InvoiceStatus
-from paynet_core.payofin import PayofinClient
-from paynet_core.runtime import Runtime
-from paynet_core.sandbox import Sandbox, SandboxTransport, open_sandbox, seed_demo
-from paynet_core.store import Store
-from paynet_core.sync import (
+from paynet_core.ops.sync import (
     DEFAULT_HISTORY_DAYS,
     RECENT_DAYS,
     SyncReport,
@@ -23,6 +17,12 @@ from paynet_core.sync import (
     sync_paynet,
     sync_payofin,
 )
+from paynet_core.paynet import PaynetClient
+from paynet_core.paynet.models import InvoiceStatus
+from paynet_core.payofin import PayofinClient
+from paynet_core.runtime import Runtime
+from paynet_core.sandbox import Sandbox, SandboxTransport, open_sandbox, seed_demo
+from paynet_core.store import Store
 
 TODAY = date(2026, 5, 1)
 DATA_TABLES = (

@@ -6,7 +6,7 @@ import streamlit as st
 
 from dashboard import services
 from paynet_core.dates import today
-from paynet_core.exporting import to_csv_bytes
+from paynet_core.reports.cells import to_csv_bytes
 
 services.require("view_audit")
 rt = services.runtime()

@@ -12,7 +12,7 @@ from dashboard import services
 from paynet_core import reports
 from paynet_core.dates import today
 from paynet_core.errors import InputError
-from paynet_core.exporting import to_csv_bytes
+from paynet_core.reports.cells import to_csv_bytes
 
 services.require("view")
 rt = services.runtime()

@@ -6,10 +6,10 @@ import streamlit as st
 
 from dashboard import batch, services
 from dashboard import components as ui
-from paynet_core import actions
 from paynet_core.dates import format_display_datetime, today
 from paynet_core.errors import InputError
-from paynet_core.money import format_amount
+from paynet_core.money import check_split, format_amount
+from paynet_core.ops import issue
 
 user = services.require("issue_invoice")
 rt = services.runtime()
@@ -43,18 +43,16 @@ with one_tab:
         agent_amount = ui.money_input("Agent amount (TL)", key="issue_agent", required=False)
         company_amount = ui.money_input("Company amount (TL)", key="issue_company", required=False)
         if amount is not None and (agent_amount is not None or company_amount is not None):
-            parts = (agent_amount or 0) + (company_amount or 0)
-            if agent_amount is not None and company_amount is not None and parts != amount:
-                st.error(f"Agent + company = {format_amount(parts)}, but the amount is {format_amount(amount)}.")
-            elif parts > amount:
-                st.error(f"The split ({format_amount(parts)}) is larger than the amount.")
-            else:
+            problems = check_split(amount, agent_amount, company_amount)
+            for problem in problems:
+                st.error(ui.literal(problem.message))
+            if not problems:
                 st.success(f"Split checks out against {format_amount(amount)}.")
     invoice_no = st.text_input("Invoice number (blank: generated)", key="issue_invoice_no", max_chars=64)
 
     if st.button("Review", type="primary", key="issue_review"):
         try:
-            st.session_state["issue_draft"] = actions.draft_invoice(
+            st.session_state["issue_draft"] = issue.draft_invoice(
                 amount=amount,
                 val_date=datetime.combine(charge_day, charge_time) if charge_day else None,
                 subscription_id=subscription["subscription_id"] if subscription else None,
@@ -84,7 +82,7 @@ with one_tab:
             send, cancel = st.columns([1, 5])
             if send.button("Send to Paynet", type="primary", key="issue_send"):
                 with ui.errors_as_banner():
-                    created = actions.issue_invoice(rt, draft, user=user)
+                    created = issue.issue_invoice(rt, draft, user=user)
                     st.session_state["issue_result"] = created
                     st.rerun()
             if cancel.button("Edit", key="issue_edit"):

@@ -13,6 +13,7 @@ from paynet_core.jobs import (
     resume_job,
     run_job_in_background,
 )
+from paynet_core.ops import uploads
 
 user = services.require("view_jobs")
 rt = services.runtime()
@@ -47,19 +48,18 @@ if user.can("run_job"):
         left = None
         if may_resume and live_requires_confirmation(job["mode"]):
             # LIVE: resuming is the first-batch review; the counts are above, type what is left.
-            p = rt.store.job_progress(job_id)
-            left = str(p["pending"] + p["sending"])
+            left = str(uploads.items_left(rt.store, job_id))
             typed = c1.text_input(f"Type **{left}** (items left) to resume — LIVE: real customers", key="jobs_resume_typed")
         if may_resume and c1.button("Resume", key="jobs_resume", type="primary", disabled=left is not None and typed.strip() != left):
             require_role(user, Role.OPERATOR, action="resume a job")
             resume_job(job_id, store=rt.store, actor=user.email)
             run_job_in_background(job_id, rt)
             st.rerun()
-        if job["state"] in ("running", "pending") and c2.button("Pause", key="jobs_pause"):
+        if uploads.may_pause(job) and c2.button("Pause", key="jobs_pause"):
             require_role(user, Role.OPERATOR, action="pause a job")
             pause_job(job_id, store=rt.store, actor=user.email)
             st.rerun()
-        if job["state"] not in ("done", "cancelled", "failed") and c3.button("Cancel", key="jobs_cancel"):
+        if uploads.may_cancel(job) and c3.button("Cancel", key="jobs_cancel"):
             require_role(user, Role.OPERATOR, action="cancel a job")
             cancel_job(job_id, store=rt.store, actor=user.email)
             st.rerun()

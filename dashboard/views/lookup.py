@@ -4,8 +4,8 @@ import streamlit as st
 
 from dashboard import components as ui
 from dashboard import services
-from paynet_core import actions
 from paynet_core.money import format_amount
+from paynet_core.ops import lookup
 
 user = services.require("view")
 rt = services.runtime()
@@ -20,7 +20,7 @@ with paynet_tab:
         with ui.errors_as_banner():
             key = {"invoice_no": needle} if by == "invoice_no" else {"invoice_id": needle}
             if st.button("Refresh from the API", key="refresh_invoice"):
-                actions.refresh_invoice(rt, **key, user=user)
+                lookup.refresh_invoice(rt, **key, user=user)
                 st.toast("Refreshed from Paynet")
             invoice = rt.store.get_invoice(**key)
             if invoice is None:
@@ -47,7 +47,7 @@ with payofin_tab:
                 st.error("invoicePaymentId is a whole number, like 1786.")
             else:
                 refresh = st.button("Refresh from the API (InvoiceCheck)", key="refresh_payment")
-                payment = actions.lookup_payment(rt, int(raw), refresh=refresh, user=user)
+                payment = lookup.lookup_payment(rt, int(raw), refresh=refresh, user=user)
                 cols = st.columns(4)
                 cols[0].metric("Status", payment["status"])
                 cols[1].metric("Amount", format_amount(int(payment["amount_kurus"])))

@@ -22,10 +22,10 @@ from rich.table import Column, Table
 
 from .. import jobs as engine
 from ..errors import InputError, JobError
-from ..importing import read_file, read_invoice_rows, read_status_rows
-from ..job_exports import all_items_csv, export_failed_rows
-from ..jobs.planner import Plan, plan_invoices, plan_status_changes
+from ..importing import read_file
+from ..jobs.planner import Plan
 from ..money import format_amount
+from ..ops.uploads import items_left, plan_upload, read_upload
 from . import app
 from .console import OutPathError, check_out_path, console, err_console, styled, visible
 
@@ -129,16 +129,12 @@ def _bulk(
     mode = runtime.mode
     try:
         data, name = read_file(file)
-        result = (read_invoice_rows if kind == "invoices" else read_status_rows)(data, name)
+        result = read_upload(data, name, kind)
     except InputError as err:
         err_console.print(styled((f"Cannot read {visible(file)}:", "red"), " ", str(err)))
         raise typer.Exit(EXIT_REFUSED) from None
     store = runtime.store
-    plan = (
-        plan_invoices(result, store=store)
-        if kind == "invoices"
-        else plan_status_changes(result, store=store)
-    )
+    plan = plan_upload(result, store)
     _print_errors(plan)
     _print_plan(plan, mode.value)
     if dry_run:
@@ -339,8 +335,7 @@ def jobs_resume(
     runtime = _runtime()
     store = runtime.store
     job = _job_or_exit(store, job_id)
-    left = store.job_progress(job_id)
-    remaining = left["pending"] + left["sending"]
+    remaining = items_left(store, job_id)
     if engine.live_requires_confirmation(job["mode"]):
         _print_counts(engine.job_summary(store, job_id))
         _print_failed(store, job_id, 20)
@@ -357,7 +352,8 @@ def jobs_resume(
     except JobError as err:
         err_console.print(styled((visible(err), "red")))
         raise typer.Exit(EXIT_REFUSED) from None
-    summary = _run(job_id, runtime, left["total"], concurrency=concurrency, rate=rate)
+    total = store.job_progress(job_id)["total"]
+    summary = _run(job_id, runtime, total, concurrency=concurrency, rate=rate)
     raise typer.Exit(_finish(store, summary))
 
 
@@ -416,6 +412,9 @@ def jobs_export(
             raise typer.Exit(EXIT_REFUSED) from None
     store = _runtime().store
     job = _job_or_exit(store, job_id)
+    # Imported here: reports pulls in the chart code, which other commands never need.
+    from ..reports.exports import all_items_csv, export_failed_rows
+
     data = export_failed_rows(store, job) if failed else all_items_csv(store, job_id)
     if out is None:
         sys.stdout.buffer.write(data)

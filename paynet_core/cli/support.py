@@ -126,8 +126,8 @@ def export(
     Kuruş columns are integers with a formatted TL column beside them; CSV and XLSX cells
     that a spreadsheet would run as formulas are neutralised.
     """
-    from ..exports import default_file_name, export_frame, write_export
     from ..reports import ChartFilters
+    from ..reports.exports import default_file_name, export_frame, write_export
 
     try:
         filters = ChartFilters(
@@ -171,7 +171,7 @@ def lookup_invoice(
     ] = False,
 ) -> None:
     """One Paynet invoice with its status history."""
-    from ..actions import refresh_invoice
+    from ..ops.lookup import refresh_invoice
     from ..runtime import open_runtime
 
     runtime = open_runtime()
@@ -213,7 +213,7 @@ def lookup_payment_command(
     ] = False,
 ) -> None:
     """One Payofin payment with its status history (asks Payofin when the cache lacks it)."""
-    from ..actions import lookup_payment
+    from ..ops.lookup import lookup_payment
     from ..runtime import open_runtime
 
     runtime = open_runtime()
@@ -324,7 +324,7 @@ def sql(
     finally:
         store.close()
     if csv is not None:
-        from ..exports import write_export
+        from ..reports.exports import write_export
 
         try:
             write_export(pd.DataFrame.from_records(rows, columns=columns), "csv", csv)

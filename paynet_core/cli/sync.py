@@ -44,8 +44,8 @@ def sync(
 
     Exits with status 1 when any window failed; the next sync retries it.
     """
+    from ..ops.sync import sync_all
     from ..runtime import open_runtime
-    from ..sync import sync_all
     from .jobs import _actor
 
     first_day = date.fromisoformat(since) if since else None

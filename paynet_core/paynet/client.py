@@ -58,7 +58,7 @@ from ..http import (
     reply_text,
     shown,
 )
-from ..money import to_wire
+from ..money import check_split, to_wire
 from ..retry import RetryPolicy, parse_retry_after
 from . import exactly_once
 from .models import (
@@ -158,12 +158,9 @@ def _split_args(amount: int, agent_amount: int | None, company_amount: int | Non
         out["agent_amount"] = to_wire(_kurus_arg(agent_amount, "agent_amount"))
     if company_amount is not None:
         out["company_amount"] = to_wire(_kurus_arg(company_amount, "company_amount"))
-    if agent_amount is not None and company_amount is not None and agent_amount + company_amount != amount:
-        raise InputError("agent_amount + company_amount must equal amount", field="company_amount")
-    for name in ("agent_amount", "company_amount"):
-        part = {"agent_amount": agent_amount, "company_amount": company_amount}[name]
-        if part is not None and part > amount:
-            raise InputError("cannot be larger than amount", field=name)
+    problems = check_split(amount, agent_amount, company_amount)
+    if problems:
+        raise InputError(problems[0].message, field=problems[0].field)
     return out
 
 

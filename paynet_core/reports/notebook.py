@@ -1,10 +1,10 @@
 """The cache from a notebook in three lines, with the dashboard's own numbers and figures.
 
-    from paynet_core.notebook import open_cache
+    from paynet_core import open_cache
     cache = open_cache()
     cache.paid_vs_cancelled_figure(day_from="2026-11-01", day_to="2026-11-30")
 
-Every method is a thin call into :mod:`paynet_core.reports` / :mod:`paynet_core.exports` with
+Every method is a thin call into :mod:`paynet_core.reports` / :mod:`paynet_core.reports.exports` with
 the same :class:`~paynet_core.reports.ChartFilters`, so a notebook shows what the dashboard
 shows. The cache is opened read-only: a notebook can never change it.
 """
@@ -19,9 +19,10 @@ from typing import Any
 import pandas as pd
 import plotly.graph_objects as go
 
-from . import exports, reports
-from .reports import ChartFilters
-from .store import Store
+from .. import reports
+from ..store import Store
+from . import exports
+from .filters import ChartFilters
 
 
 @dataclass
@@ -144,8 +145,8 @@ def open_cache(path: str | os.PathLike[str] | None = None) -> Cache:
     demo data, as when the dashboard starts.
     """
     if path is None:
-        from .config import Mode, load_settings
-        from .runtime import open_runtime, prepare_demo
+        from ..config import Mode, load_settings
+        from ..runtime import open_runtime, prepare_demo
 
         settings = load_settings()
         path = settings.db_path

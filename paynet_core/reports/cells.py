@@ -23,7 +23,7 @@ from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font
 
-from .dates import to_istanbul
+from ..dates import to_istanbul
 
 #: First characters that make a spreadsheet read a text cell as a formula (OWASP; ASVS 1.2.10
 #: adds NUL). The full-width forms are converted to ASCII by some East-Asian Excel inputs.

@@ -1,4 +1,5 @@
-"""Row-level exports of the cache for the support team: invoices, payments, or both as outcomes.
+"""Row-level exports: the cache for the support team (invoices, payments, or both as outcomes),
+and a job's items (the failed rows to fix and upload again, or every item with its outcome).
 
 The rows are chosen with the charts page's filters (:class:`~paynet_core.reports.ChartFilters`,
 built into SQL by the same code the charts use), so an export holds exactly the records behind
@@ -6,7 +7,7 @@ a chart. Money stays integer kuruş (``*_kurus``, int64) with a formatted text c
 (``amount_tl`` = ``"1.234,56 ₺"``); days are ``datetime.date`` and timestamps are aware
 datetimes in Istanbul time.
 
-Formats and formula injection: CSV and XLSX go through :mod:`paynet_core.exporting`, which
+Formats and formula injection: CSV and XLSX go through :mod:`.cells`, which
 neutralises text cells starting with ``=``, ``+``, ``-``, ``@`` (a leading ``'``). Parquet is
 written as is, *not* neutralised: it is read by programs (pandas, DuckDB, Power Query), which
 never evaluate cells, and a guard quote would corrupt the data they read (a customer name
@@ -20,17 +21,20 @@ import os
 from collections.abc import Sequence
 from datetime import date, datetime
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .dates import ISTANBUL
-from .exporting import to_csv_bytes, to_xlsx_bytes
-from .money import format_amount
-from .reports.filters import ChartFilters
-from .store import Store
+from ..dates import ISTANBUL
+from ..importing import InvoiceRow, StatusRow
+from ..jobs.planner import CREATE, SET_STATUS_ALL
+from ..money import format_amount
+from ..paynet.models import InvoiceStatus
+from ..store import Store
+from .cells import failed_rows_csv, records_to_csv_bytes, to_csv_bytes, to_xlsx_bytes
+from .filters import ChartFilters
 
 ExportKind = Literal["invoices", "payments", "outcomes"]
 ExportFormat = Literal["csv", "xlsx", "parquet"]
@@ -259,3 +263,78 @@ __all__: Sequence[str] = (
     "to_arrow",
     "write_export",
 )
+
+
+# -- a job's items: shared by `paynet-ops jobs export` and the dashboard's job panel ---------
+
+
+def export_failed_rows(store: Store, job: dict) -> bytes:
+    """Failed items and invalid rows of a job, as the importer reads them (``error`` last).
+
+    Failed creations keep their invoice_no, so uploading the fixed row again can never create a
+    second copy of an invoice that was made after all.
+    """
+    records: list[dict[str, Any]] = []
+    for item in store.items_in_state(job["job_id"], "failed"):
+        records.extend(_item_records(item))
+    records.extend(job["options"].get("invalid_rows") or [])
+    records.sort(key=lambda r: r.get("row") or 0)
+    if not records:
+        return records_to_csv_bytes([], columns=["row", "error"])
+    return failed_rows_csv(records)
+
+
+def _item_records(item: dict) -> list[dict[str, Any]]:
+    p, message = item["payload"], item["message"] or "failed"
+    if item["operation"] == CREATE:
+        row = InvoiceRow(
+            row=p.get("row") or item["source_row"] or 0,
+            subscription_id=p.get("subscription_id"),
+            reference_no=p.get("reference_no"),
+            amount=p["amount"],
+            val_date=datetime.fromisoformat(p["val_date"]),
+            invoice_no=p["invoice_no"],
+            agent_amount=p.get("agent_amount"),
+            company_amount=p.get("company_amount"),
+            currency=p.get("currency") or "TRY",
+        )
+        return [{"row": row.row, **row.to_record(), "error": message}]
+    status = InvoiceStatus(p["status"])
+    if item["operation"] == SET_STATUS_ALL:
+        return [
+            {
+                "row": e.get("row") or "",
+                **StatusRow(
+                    e.get("row") or 0, e.get("invoice_no"), e.get("invoice_id"), status
+                ).to_record(),
+                "error": message,
+            }
+            for e in p["invoices"]
+        ]
+    row = StatusRow(
+        p.get("row") or item["source_row"] or 0,
+        p.get("invoice_no"),
+        None if p.get("invoice_no") else p.get("invoice_id"),
+        status,
+    )
+    return [{"row": row.row, **row.to_record(), "error": message}]
+
+
+def all_items_csv(store: Store, job_id: str) -> bytes:
+    """Every item of a job with its state, attempts, provider code and message."""
+    frame = store.job_items(job_id)
+    columns = [
+        "seq",
+        "source_row",
+        "operation",
+        "target_key",
+        "state",
+        "attempts",
+        "provider_code",
+        "message",
+        "status_before",
+        "status_after",
+        "started_at",
+        "finished_at",
+    ]
+    return records_to_csv_bytes(frame[columns].to_dict("records"), columns=columns)

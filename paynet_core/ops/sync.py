@@ -51,11 +51,11 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 
-from . import dates
-from .errors import AuthenticationError, ConfigError, ProviderError, StoreError
-from .paynet.models import InvoiceStatus, Subscription
-from .payofin.client import MAX_LIST_DAYS
-from .store import Store, UpsertResult
+from .. import dates
+from ..errors import AuthenticationError, ConfigError, ProviderError, StoreError
+from ..paynet.models import InvoiceStatus, Subscription
+from ..payofin.client import MAX_LIST_DAYS
+from ..store import Store, UpsertResult
 
 #: ``progress(done, total, message)``; ``total`` may grow while a sync discovers work.
 Progress = Callable[[int, int, str], None]

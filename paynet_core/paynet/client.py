@@ -60,7 +60,7 @@ from ..http import (
     shown,
 )
 from ..money import to_wire
-from ..retry import RetryPolicy, parse_retry_after, should_retry
+from ..http.retry import RetryPolicy, parse_retry_after, should_retry
 from .models import (
     RETURN_CODE_TABLE,
     SUBSCRIPTION_STATE_CODES,

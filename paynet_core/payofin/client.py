@@ -38,7 +38,7 @@ from ..http import (
     reply_text,
     shown,
 )
-from ..retry import RetryPolicy, parse_retry_after
+from ..http.retry import RetryPolicy, parse_retry_after
 from .models import (
     AUTH_CODES,
     NOT_FOUND_CODES,

@@ -12,7 +12,9 @@ from datetime import date, datetime
 
 from .. import dates
 from ..paynet.models import InvoiceStatus
-from .state import InvoiceRecord, PaymentRecord, State, SubscriptionRecord
+from .paynet_state import InvoiceRecord, SubscriptionRecord
+from .payofin_state import PaymentRecord
+from .state import State
 
 
 class SandboxAdmin:

@@ -14,7 +14,7 @@ from ..paynet.models import InvoiceStatus
 from .core import Sandbox
 from .institutions import Institution
 from .names import full_name, mask
-from .state import SubscriptionRecord
+from .paynet_state import SubscriptionRecord
 
 _META_KEY = "demo_seed"
 _AGENTS = ("AG001", "AG002", "AG003")

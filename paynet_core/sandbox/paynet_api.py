@@ -15,7 +15,8 @@ from ..dates import format_paynet_datetime, parse_paynet_date, parse_paynet_date
 from ..errors import DateError
 from ..money import MAX_KURUS, from_wire
 from ..paynet.models import OBJECT_NAMES, RETURN_CODES, InvoiceStatus
-from .state import InvoiceRecord, State, SubscriptionRecord
+from .paynet_state import InvoiceRecord, SubscriptionRecord
+from .state import State
 
 Reply = tuple[int, dict[str, Any]]
 Handler = Callable[[State, dict[str, Any], datetime], Reply]

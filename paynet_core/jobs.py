@@ -81,10 +81,10 @@ from .errors import (
     TransportError,
     clip_opt,
 )
+from .http.ratelimit import RateLimitedTransport, RateLimiter
 from .paynet.client import AsyncPaynetClient
 from .paynet.models import Invoice, InvoiceStatus
 from .planner import CREATE, SET_STATUS, SET_STATUS_ALL, Plan
-from .http.ratelimit import RateLimitedTransport, RateLimiter
 from .store import JOB_FINAL_STATES, Store, keeping_rollup
 
 log = logging.getLogger("paynet_core.jobs")

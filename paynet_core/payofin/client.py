@@ -239,7 +239,7 @@ class PayofinClient:
             except ValueError as exc:
                 raise ContractError(
                     f"sootList item {n}: {exc}", provider=PROVIDER, operation=call.operation, http_status=200
-                ) from None
+                ) from exc
         return out
 
 
@@ -255,4 +255,4 @@ def _payment(item: Any, call: Call) -> BillPayment:
     try:
         return BillPayment.from_wire(item)
     except (ValueError, TypeError, KeyError) as exc:
-        raise ContractError(str(exc), provider=PROVIDER, operation=call.operation, http_status=200) from None
+        raise ContractError(str(exc), provider=PROVIDER, operation=call.operation, http_status=200) from exc

@@ -102,6 +102,10 @@ def bounded_transport(transport: httpx.BaseTransport | None) -> httpx.BaseTransp
     pool = getattr(transport, "_pool", None) if isinstance(transport, httpx.HTTPTransport) else None
     backend = getattr(pool, "_network_backend", None)
     # httpcore's layout (direct and proxy pools alike); checked by the tests
-    if isinstance(backend, httpcore.NetworkBackend) and not isinstance(backend, _DeadlineBackend):
+    if (
+        pool is not None
+        and isinstance(backend, httpcore.NetworkBackend)
+        and not isinstance(backend, _DeadlineBackend)
+    ):
         pool._network_backend = _DeadlineBackend(backend)
     return transport

@@ -99,7 +99,7 @@ def transport_error(
     (seconds) says the request's overall deadline ended it."""
     never_sent = isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout))
     maybe = "" if never_sent else "; the request may have been processed"
-    ctx = dict(
+    ctx: dict[str, Any] = dict(
         provider=call.provider,
         operation=call.operation,
         request_id=request_id,

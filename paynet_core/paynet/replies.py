@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from ..errors import (
     APIError,
@@ -74,7 +74,7 @@ def _code(value: Any, call: Call, request_id: str, http_status: int) -> int:
 def interpret(call: Call, response: httpx.Response, request_id: str) -> dict[str, Any]:
     """Turn a reply into its JSON body, or raise the matching typed error."""
     status = response.status_code
-    ctx = dict(
+    ctx: dict[str, Any] = dict(
         provider=PROVIDER, operation=call.operation, http_status=status, request_id=request_id
     )
     if status == 429:
@@ -162,7 +162,7 @@ def _http_error(
     return cls(text, **ctx)
 
 
-def _model(model: type, data: Any, call: Call, request_id: str):
+def _model(model: type[BaseModel], data: Any, call: Call, request_id: str) -> Any:
     try:
         return model.model_validate(data)
     except ValidationError as exc:

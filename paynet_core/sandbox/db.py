@@ -14,9 +14,11 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from os import PathLike
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 from ..dates import ISTANBUL, to_istanbul
+
+T = TypeVar("T")
 
 
 def _ts(dt: datetime) -> str:
@@ -29,7 +31,18 @@ def _ts_ms(dt: datetime) -> str:
 
 
 def _dt(text: str | None) -> datetime | None:
-    return None if text is None else datetime.fromisoformat(text).replace(tzinfo=ISTANBUL)
+    return None if text is None else _at(text)
+
+
+def _at(text: str) -> datetime:
+    """A NOT NULL time column, back as an aware Istanbul datetime."""
+    return datetime.fromisoformat(text).replace(tzinfo=ISTANBUL)
+
+
+def _there(value: T | None) -> T:
+    """A row read back inside the transaction that wrote it (or checked it): it is there."""
+    assert value is not None
+    return value
 
 
 class Db:
@@ -79,3 +92,8 @@ class Db:
 
     def _one(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Row | None:
         return self._conn.execute(sql, tuple(params)).fetchone()
+
+    def _count(self, sql: str, params: Iterable[Any] = ()) -> int:
+        """The single number a ``SELECT COUNT(*) ...`` gives."""
+        row = _there(self._one(sql, params))
+        return int(row[0])

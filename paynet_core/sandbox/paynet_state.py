@@ -9,9 +9,10 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from ..paynet.models import InvoiceStatus
-from .db import Db, _dt, _ts
+from .db import Db, _at, _there, _ts
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS subscriptions (
@@ -140,7 +141,8 @@ class PaynetTables(Db):
         limit: int | None = None,
     ) -> tuple[int, list[SubscriptionRecord]]:
         """(total matching, the rows in ``offset..offset+limit``), oldest first."""
-        where, params = ["1=1"], []
+        where: list[str] = ["1=1"]
+        params: list[Any] = []
         if created_from is not None:
             where.append("created_at >= ?")
             params.append(created_from.isoformat())
@@ -155,7 +157,7 @@ class PaynetTables(Db):
             params.append(group_reference_no)
         cond = " AND ".join(where)
         with self.transaction():
-            total = self._one(f"SELECT COUNT(*) AS n FROM subscriptions WHERE {cond}", params)["n"]
+            total = self._count(f"SELECT COUNT(*) FROM subscriptions WHERE {cond}", params)
             rows = self._all(
                 f"SELECT * FROM subscriptions WHERE {cond} ORDER BY created_at, rowid LIMIT ? OFFSET ?",
                 [*params, -1 if limit is None else limit, offset],
@@ -198,13 +200,13 @@ class PaynetTables(Db):
                     _ts(now),
                 ),
             )
-            new_id = cur.lastrowid
+            new_id = _there(cur.lastrowid)
             if invoice_no is None:
                 invoice_no = self._free_invoice_no(new_id)
                 self._conn.execute(
                     "UPDATE invoices SET invoice_no = ? WHERE invoice_id = ?", (invoice_no, new_id)
                 )
-            return self.find_invoice(invoice_id=new_id)  # type: ignore[return-value]
+            return _there(self.find_invoice(invoice_id=new_id))
 
     def _free_invoice_no(self, invoice_id: int) -> str:
         # Generated numbers must stay unique merchant-wide, even next to numbers the caller chose.
@@ -240,7 +242,8 @@ class PaynetTables(Db):
         limit: int | None = None,
     ) -> tuple[int, list[InvoiceRecord]]:
         """(total matching, the rows in ``offset..offset+limit``), ordered by invoice_id."""
-        where, params = ["1=1"], []
+        where: list[str] = ["1=1"]
+        params: list[Any] = []
         if subscription_id is not None:
             where.append("i.subscription_id = ?")
             params.append(subscription_id)
@@ -249,7 +252,7 @@ class PaynetTables(Db):
             params.append(int(status))
         cond = " AND ".join(where)
         with self.transaction():
-            total = self._one(f"SELECT COUNT(*) AS n FROM invoices i WHERE {cond}", params)["n"]
+            total = self._count(f"SELECT COUNT(*) FROM invoices i WHERE {cond}", params)
             rows = self._all(
                 "SELECT i.*, s.reference_no FROM invoices i JOIN subscriptions s USING (subscription_id) "
                 f"WHERE {cond} ORDER BY i.invoice_id LIMIT ? OFFSET ?",
@@ -292,13 +295,13 @@ def _subscription(r: sqlite3.Row) -> SubscriptionRecord:
         interval=r["interval"],
         interval_count=r["interval_count"],
         period=r["period"],
-        begin_date=_dt(r["begin_date"]),  # type: ignore[arg-type]
+        begin_date=_at(r["begin_date"]),
         is_fixed_price=bool(r["is_fixed_price"]),
         status=r["status"],
         group_reference_no=r["group_reference_no"],
         end_user_email=r["end_user_email"],
         end_user_gsm=r["end_user_gsm"],
-        created_at=_dt(r["created_at"]),  # type: ignore[arg-type]
+        created_at=_at(r["created_at"]),
     )
 
 
@@ -312,8 +315,8 @@ def _invoice(r: sqlite3.Row) -> InvoiceRecord:
         agent_amount=r["agent_amount"],
         company_amount=r["company_amount"],
         currency=r["currency"],
-        val_date=_dt(r["val_date"]),  # type: ignore[arg-type]
+        val_date=_at(r["val_date"]),
         status=InvoiceStatus(r["status"]),
-        created_at=_dt(r["created_at"]),  # type: ignore[arg-type]
-        updated_at=_dt(r["updated_at"]),  # type: ignore[arg-type]
+        created_at=_at(r["created_at"]),
+        updated_at=_at(r["updated_at"]),
     )

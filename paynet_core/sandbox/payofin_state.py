@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from .db import Db, _dt, _ts
+from .db import Db, _at, _dt, _there, _ts
 from .institutions import Institution
 
 SCHEMA = """
@@ -147,7 +147,7 @@ class PayofinTables(Db):
                 "invoice_amount) VALUES (?,?,?,?,?,?)",
                 (soot_code, subscriber_no, customer_name, invoice_no, exp_date.isoformat(), amount),
             )
-            return self.bill(cur.lastrowid)  # type: ignore[return-value,arg-type]
+            return _there(self.bill(_there(cur.lastrowid)))
 
     def settle_bill(self, invoice_query_id: int, *, paid: int, invoice_payment_id: int) -> None:
         """Record a payment against a bill: a full payment closes it, a partial one lowers it."""
@@ -203,7 +203,7 @@ class PayofinTables(Db):
                     _ts(paid_at) if status == "Cancelled" else None,
                 ),
             )
-            return self.payment(cur.lastrowid)  # type: ignore[return-value,arg-type]
+            return _there(self.payment(_there(cur.lastrowid)))
 
     def payment(self, invoice_payment_id: int) -> PaymentRecord | None:
         with self.transaction():
@@ -271,7 +271,7 @@ def _payment(r: sqlite3.Row) -> PaymentRecord:
         exp_date=date.fromisoformat(r["exp_date"]),
         invoice_amount=r["invoice_amount"],
         profit=r["profit"],
-        paid_at=_dt(r["paid_at"]),  # type: ignore[arg-type]
+        paid_at=_at(r["paid_at"]),
         status=r["status"],
         cancelled_at=_dt(r["cancelled_at"]),
     )

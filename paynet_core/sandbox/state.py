@@ -15,7 +15,7 @@ from os import PathLike
 from typing import Any
 
 from . import paynet_state, payofin_state
-from .db import _dt, _ts, _ts_ms
+from .db import _at, _ts, _ts_ms
 from .institutions import INSTITUTIONS
 from .paynet_state import PaynetTables, SubscriptionRecord
 from .payofin_state import PayofinTables
@@ -159,7 +159,8 @@ class State(PaynetTables, PayofinTables):
         self, operation: str | None = None, *, since: datetime | None = None
     ) -> list[ReceivedRequest]:
         """Received requests, oldest first (of one operation, at or after ``since``)."""
-        where, params = ["1=1"], []
+        where: list[str] = ["1=1"]
+        params: list[Any] = []
         if operation is not None:
             where.append("operation = ?")
             params.append(operation)
@@ -177,7 +178,7 @@ class State(PaynetTables, PayofinTables):
                 handled=bool(r["handled"]),
                 code=r["code"],
                 fault=r["fault"],
-                received_at=_dt(r["received_at"]),  # type: ignore[arg-type]
+                received_at=_at(r["received_at"]),
                 invoice_id=r["invoice_id"],
                 subscription=r["subscription"],
                 status=r["status"],
@@ -258,7 +259,7 @@ class State(PaynetTables, PayofinTables):
         out: dict[str, Any] = {}
         with self.transaction():
             for name, table in tables.items():
-                out[name] = self._one(f"SELECT COUNT(*) AS n FROM {table}")["n"]  # type: ignore[index]
+                out[name] = self._count(f"SELECT COUNT(*) FROM {table}")
             for name, (table, column) in spans.items():
                 row = self._one(f"SELECT MIN({column}) AS lo, MAX({column}) AS hi FROM {table}")
                 out[f"{name}_span"] = (

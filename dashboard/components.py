@@ -17,6 +17,7 @@ from paynet_core.errors import (
     PaynetOpsError,
     PermissionDenied,
     ProviderError,
+    reason,
 )
 from paynet_core.money import format_amount, parse_amount
 from paynet_core.paynet.models import RETURN_CODE_TABLE
@@ -84,11 +85,11 @@ def show_error(err: Exception) -> None:
             icon="🚫",
         )
     elif isinstance(err, InputError):
-        st.error(literal(err), icon="✋")
+        st.error(literal(reason(err)), icon="✋")
     elif isinstance(err, PermissionDenied):
         st.error(literal(err), icon="🔒")
     elif isinstance(err, PaynetOpsError):
-        st.error(literal(err), icon="⚠️")
+        st.error(literal(reason(err)), icon="⚠️")
     else:
         log.exception("unexpected error on a page")
         st.error(

@@ -369,6 +369,9 @@ def _read_secrets(path: Path | None) -> dict:
         return {}
     try:
         return tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        # The message names the file and the line, never the content.
-        raise ConfigError(f"{path} is not valid TOML: {exc.__class__.__name__}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path} is not UTF-8 text (byte {exc.start:,} is not)") from exc
+    except tomllib.TOMLDecodeError as exc:
+        # tomllib names the place and at most a key or one character, never a value: the
+        # message says what to fix where, and no secret from the file reaches a page or a log.
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from exc

@@ -46,6 +46,30 @@ def clip_opt(text: str | None, limit: int = MAX_PROVIDER_TEXT) -> str | None:
     return text if text is None else clip(str(text), limit)
 
 
+def reason(err: BaseException, limit: int = 160) -> str:
+    """``str(err)``, and the one-line reason of the error that caused it when the text does not
+    say it already: for a person reading a CLI line or a page banner.
+
+    ``raise ConfigError(...) from exc`` keeps the cause in the traceback for whoever reads the
+    log; this puts its gist (``OSError: [Errno 13] Permission denied``) in front of the person
+    who has to fix it. Only an explicit cause counts (``from exc``), never a ``from None`` or an
+    error that merely happened while handling another. The cause's line is cut to ``limit``."""
+    text = str(err)
+    cause = err.__cause__
+    if cause is None:
+        return text
+    said = cause.message if isinstance(cause, ProviderError) else str(cause)
+    lines = said.strip().splitlines()
+    first = lines[0].strip() if lines else ""
+    if first and first in text:
+        return text
+    kind = type(cause).__name__
+    line = f"{kind}: {first}" if first else kind
+    if len(line) > limit:
+        line = line[:limit] + "…"
+    return f"{text} ({line})"
+
+
 class PaynetOpsError(Exception):
     """Root of every error this package raises on purpose."""
 

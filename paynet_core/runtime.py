@@ -114,7 +114,9 @@ def proxy_for(url: str) -> str | None:
     ``NO_PROXY``), never for loopback. httpx applies these itself only when it builds its own
     transport; we always pass one, so the rule is applied here, once, for every client."""
     host = urlsplit(url).hostname or ""
-    if not host or is_loopback(host) or urllib.request.proxy_bypass_environment(host):
+    # urllib's own NO_PROXY rule: in the stdlib for years, but missing from typeshed
+    bypass = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]
+    if not host or is_loopback(host) or bypass(host):
         return None
     proxies = urllib.request.getproxies_environment()
     return proxies.get(urlsplit(url).scheme) or proxies.get("all")

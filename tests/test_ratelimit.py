@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from paynet_core.ratelimit import NS, RateLimitedTransport, RateLimiter
+from paynet_core.http.ratelimit import NS, RateLimitedTransport, RateLimiter
 
 
 class FakeClock:

@@ -10,7 +10,7 @@ from paynet_core.errors import (
     ServerError,
     TransportError,
 )
-from paynet_core.retry import RetryPolicy, parse_retry_after, retry_delay, should_retry
+from paynet_core.http.retry import RetryPolicy, parse_retry_after, retry_delay, should_retry
 
 CTX = dict(provider="Paynet", operation="op")
 POLICY = RetryPolicy(max_retries=3)

@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from ..errors import ConfigError, PaynetOpsError
+from ..errors import ConfigError, PaynetOpsError, reason
 
 app = typer.Typer(
     name="paynet-ops",
@@ -37,10 +37,10 @@ def main() -> None:
     try:
         app()
     except ConfigError as err:
-        typer.echo(f"configuration error: {err}", err=True)
+        typer.echo(f"configuration error: {reason(err)}", err=True)
         raise SystemExit(2) from None
     except PaynetOpsError as err:
-        typer.echo(f"error: {err}", err=True)
+        typer.echo(f"error: {reason(err)}", err=True)
         raise SystemExit(1) from None
 
 

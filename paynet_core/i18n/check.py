@@ -43,9 +43,12 @@ def read_catalog(language: str, locales: Path = LOCALES) -> dict[str, str | tupl
     for message in catalog:
         if not message.id:
             continue
-        ids = message.id if isinstance(message.id, tuple) else (message.id,)
+        # babel types ids and strings loosely: a plural message has tuples (or lists) of them
+        ids = tuple(message.id) if isinstance(message.id, (tuple, list)) else (message.id,)
+        string = message.string
+        out_string = tuple(string) if isinstance(string, (tuple, list)) else (string or "")
         for msgid in ids:
-            out[msgid] = message.string
+            out[msgid] = out_string
     return out
 
 
@@ -61,7 +64,7 @@ def problems(locales: Path = LOCALES, in_code: set[str] | None = None) -> list[s
         found.append(f"not in the en catalog (run bash scripts/i18n): {msgid!r}")
     for msgid in sorted(set(en) | in_code):
         translation = tr.get(msgid)
-        texts = translation if isinstance(translation, tuple) else (translation,)
+        texts = translation if isinstance(translation, tuple) else (translation or "",)
         if not translation or not all(texts):
             found.append(f"no Turkish translation: {msgid!r}")
             continue

@@ -46,10 +46,10 @@ from ..errors import (
     RateLimitError,
     clip_opt,
 )
+from ..http.ratelimit import RateLimitedTransport, RateLimiter
+from ..http.retry import RetryPolicy
 from ..paynet.client import AsyncPaynetClient
 from ..paynet.models import Invoice, InvoiceStatus
-from ..ratelimit import RateLimitedTransport, RateLimiter
-from ..retry import RetryPolicy
 from ..store import JOB_FINAL_STATES, Store
 from ..vocab import AuditAction, spellings
 from .clients import ClientFactory, _skip_missing_sniffio, paynet_clients

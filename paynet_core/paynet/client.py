@@ -2,45 +2,28 @@
 
 Every call is ``POST <base>/v1/subscription/<operation>`` with JSON and the header
 ``Authorization: Basic <secret key>`` (the raw key, as Paynet's own pages show; not base64).
-Amounts go out as kuruş digit strings, ``val_date`` as ``dd.MM.yyyy HH:mm:ss`` Istanbul time.
-
-Replies: HTTP 200 carries the business result in ``code`` (an int, or a digit string as the
-tables type it); 0 and 100 are success. Anything else becomes a typed error from
-:mod:`paynet_core.errors`.
+The requests are built in :mod:`.calls`, the replies read in :mod:`.replies`; this module holds
+the clients, their keys and transports, and creating an invoice exactly once.
 
 ``create_invoice`` always sends an ``invoice_no`` (generated when the caller gives none) because
 Paynet returns no id: the number is our idempotency handle. After an ambiguous failure (no reply,
 a 5xx, a garbled body) the client looks the number up with ``invoice_list``: found means done,
 absent means send again (with no tries left it still looks once, so the error says whether the
-invoice is there). It never blindly repeats a creation. The rules live in :mod:`.exactly_once`,
-shared by both clients and the job runner.
+invoice is there). It never blindly repeats a creation.
 """
 
 from __future__ import annotations
 
-import secrets as _secrets
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
 import httpx
-from pydantic import ValidationError
 
 from ..config import Secret
-from ..dates import format_paynet_date, format_paynet_datetime, now, to_istanbul
 from ..errors import (
-    APIError,
-    AuthenticationError,
     ConfigError,
-    ContractError,
-    DuplicateError,
-    InputError,
-    NotFoundError,
-    ProviderError,
-    RateLimitError,
-    ServerError,
-    SubscriptionStateError,
     clip,
 )
 from ..http import (
@@ -53,53 +36,25 @@ from ..http import (
     Sender,
     bounded_transport,
     needs_transport,
-    read_json,
-    reply_code,
-    reply_text,
-    shown,
 )
-from ..money import check_split, to_wire
-from ..retry import RetryPolicy, parse_retry_after
+from ..http.retry import RetryPolicy
 from . import exactly_once
-from .models import (
-    RETURN_CODE_TABLE,
-    SUBSCRIPTION_STATE_CODES,
-    SUCCESS_CODES,
-    Invoice,
-    InvoiceStatus,
-    ListPage,
-    PaynetModel,
-    PaynetReply,
-    Subscription,
+from .calls import (
+    BASE_URLS,
+    PAGE_SIZE,
+    PROVIDER,
+    _val_date_arg,
+    create_invoice_call,
+    generate_invoice_no,
+    invoice_amount_update_call,
+    invoice_list_call,
+    status_update_all_call,
+    status_update_call,
+    subscription_detail_call,
+    subscription_list_call,
 )
-
-PROVIDER = "Paynet"
-BASE_URLS = {
-    "sandbox": "http://paynet.sandbox",
-    "test": "https://pts-api.paynet.com.tr",
-    "live": "https://api.paynet.com.tr",
-}
-#: INFERRED: the largest page the list endpoints are asked for (default is 10).
-PAGE_SIZE = 100
-#: A walk through a list stops with a ContractError after this many pages (a million invoices
-#: at PAGE_SIZE): a server that makes up new items forever must not keep us busy forever.
-MAX_PAGES = 10_000
-
-# Business codes that say "try again later" and codes that say "who are you?".
-_RETRYABLE_CODES = {8, 10}
-# 24 (InvoiceNoNotFound) is only in an independent client's list, and means what 12 does for us.
-_CODE_ERRORS: dict[int, type[APIError]] = {
-    5: DuplicateError,
-    7: AuthenticationError,
-    12: NotFoundError,
-    24: NotFoundError,
-}
-_TYPE_ERRORS: dict[str, type[APIError]] = {
-    "authorization_error": AuthenticationError,
-    "no_data_error": NotFoundError,
-    "404 Not Found": NotFoundError,
-    "api_error": ServerError,
-}
+from .models import Invoice, InvoiceStatus, PaynetReply, Subscription
+from .replies import _model, _reply, _Walk, interpret
 
 
 @dataclass(frozen=True)
@@ -118,277 +73,6 @@ class CreatedInvoice:
     recovered: bool = False
     #: The invoice as Paynet listed it, when recovered.
     found: Invoice | None = None
-
-
-def generate_invoice_no() -> str:
-    """A unique invoice number: ``PO`` + yymmdd + 10 random hex digits (18 characters)."""
-    return f"PO{now():%y%m%d}{_secrets.token_hex(5).upper()}"
-
-
-# -- building requests ----------------------------------------------------------------------
-
-
-def _one_of(field_a: str, a: Any, field_b: str, b: Any) -> dict[str, str]:
-    """Paynet's "at least one of" rule; the unused one is sent as "" like the documented samples."""
-    a = "" if a is None else str(a).strip()
-    b = "" if b is None else str(b).strip()
-    if not a and not b:
-        raise InputError(f"give {field_a} or {field_b}", field=field_a)
-    return {field_a: a, field_b: b}
-
-
-def _kurus_arg(value: Any, field: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InputError(f"must be int kuruş, got {type(value).__name__}", field=field)
-    if value <= 0:
-        raise InputError("must be positive", field=field)
-    return value
-
-
-def _status_arg(status: InvoiceStatus | int | str) -> InvoiceStatus:
-    try:
-        return InvoiceStatus.parse(status)
-    except ValueError as exc:
-        raise InputError(str(exc), field="status") from None
-
-
-def _split_args(amount: int, agent_amount: int | None, company_amount: int | None) -> dict[str, str]:
-    out = {}
-    if agent_amount is not None:
-        out["agent_amount"] = to_wire(_kurus_arg(agent_amount, "agent_amount"))
-    if company_amount is not None:
-        out["company_amount"] = to_wire(_kurus_arg(company_amount, "company_amount"))
-    problems = check_split(amount, agent_amount, company_amount)
-    if problems:
-        raise InputError(problems[0].message, field=problems[0].field)
-    return out
-
-
-def _val_date_arg(val_date: datetime | date) -> datetime:
-    if isinstance(val_date, datetime):
-        return to_istanbul(val_date)
-    if isinstance(val_date, date):
-        return to_istanbul(datetime(val_date.year, val_date.month, val_date.day))
-    raise InputError("must be a date or datetime", field="val_date")
-
-
-def create_invoice_call(
-    *,
-    amount: int,
-    val_date: datetime,
-    invoice_no: str,
-    subscription_id: str | None,
-    reference_no: str | None,
-    agent_amount: int | None,
-    company_amount: int | None,
-    currency: str,
-) -> Call:
-    payload = {
-        **_one_of("subscription_id", subscription_id, "reference_no", reference_no),
-        "amount": to_wire(_kurus_arg(amount, "amount")),
-        **_split_args(amount, agent_amount, company_amount),
-        "currency": currency,
-        "val_date": format_paynet_datetime(val_date),
-        "invoice_no": invoice_no,
-    }
-    return Call(PROVIDER, "create_invoice", "/v1/subscription/create_invoice", payload, idempotent=False)
-
-
-def status_update_call(*, status: Any, invoice_no: str | None, invoice_id: str | int | None) -> Call:
-    payload = {
-        **_one_of("invoice_id", invoice_id, "invoice_no", invoice_no),
-        "status": int(_status_arg(status)),
-    }
-    # Setting a status is idempotent: the same request twice leaves the same state.
-    return Call(PROVIDER, "invoice_status_update", "/v1/subscription/invoice_status_update", payload, True)
-
-
-def status_update_all_call(*, status: Any, subscription_id: str | None, reference_no: str | None) -> Call:
-    payload = {
-        **_one_of("subscription_id", subscription_id, "reference_no", reference_no),
-        "status": int(_status_arg(status)),
-    }
-    return Call(
-        PROVIDER, "invoices_status_update_all", "/v1/subscription/invoices_status_update_all", payload, True
-    )
-
-
-def invoice_list_call(
-    *,
-    subscription_id: str | None,
-    reference_no: str | None,
-    status: Any = None,
-    limit: int = PAGE_SIZE,
-    starting_after: int = 0,
-) -> Call:
-    payload: dict[str, Any] = {
-        **_one_of("subscription_id", subscription_id, "reference_no", reference_no),
-        "limit": limit,
-        "starting_after": starting_after,
-    }
-    if status is not None:
-        payload["invoice_status"] = str(int(_status_arg(status)))  # typed string in the docs
-    return Call(PROVIDER, "invoice_list", "/v1/subscription/invoice_list", payload, True)
-
-
-# -- reading replies ------------------------------------------------------------------------
-
-
-def _code(value: Any, call: Call, request_id: str, http_status: int) -> int:
-    """``code`` is typed string in the tables and int in every sample: accept both."""
-    code = reply_code(value)
-    if code is not None:
-        return code
-    raise ContractError(
-        f"reply has no usable 'code': {shown(value)} is not an int or a digit string",
-        provider=PROVIDER,
-        operation=call.operation,
-        http_status=http_status,
-        request_id=request_id,
-    )
-
-
-def interpret(call: Call, response: httpx.Response, request_id: str) -> dict[str, Any]:
-    """Turn a reply into its JSON body, or raise the matching typed error."""
-    status = response.status_code
-    ctx = dict(provider=PROVIDER, operation=call.operation, http_status=status, request_id=request_id)
-    if status == 429:
-        raise RateLimitError(
-            "too many requests", retry_after=parse_retry_after(response.headers.get("Retry-After")), **ctx
-        )
-    try:
-        body = read_json(response, provider=PROVIDER, operation=call.operation, request_id=request_id)
-    except ContractError as exc:
-        if status >= 500:
-            raise ServerError(exc.message, **ctx) from None
-        if status != 200:
-            raise _http_error(status, None, exc.message, None, ctx) from None
-        raise
-    if status != 200:
-        # the status decides (a 5xx stays a retryable ServerError); the body only adds detail
-        detail = body if isinstance(body, dict) else {}
-        result_code = detail.get("result_code")
-        result_code = result_code if isinstance(result_code, int) and not isinstance(result_code, bool) else None
-        raise _http_error(status, detail.get("type"), detail.get("message"), result_code, ctx)
-    if not isinstance(body, dict):
-        raise ContractError(f"reply is a JSON {type(body).__name__}, not an object", **ctx)
-    code = _code(body.get("code"), call, request_id, status)
-    if code not in SUCCESS_CODES:
-        raise code_error(code, reply_text(body.get("message")) or _first_item_message(body), ctx)
-    body["code"] = code  # read once, here: the models and create_invoice take the int
-    return body
-
-
-def code_error(code: int, provider_message: str | None, ctx: dict) -> APIError:
-    """The typed error for a return code that is not a success: the one place a code picks its
-    class. The provider's message is kept; without one, the table's meaning stands in."""
-    known = RETURN_CODE_TABLE.get(code)
-    if known is None:
-        said = provider_message or "no message"
-        return APIError(f"{said} (code {code} is not in the return-code table)", code=code, **ctx)
-    if code in SUBSCRIPTION_STATE_CODES:
-        text = f"Paynet answered with the subscription's state instead of a result: {known.describe()}"
-        if provider_message:
-            text += f"; Paynet said: {provider_message}"
-        return SubscriptionStateError(text, active=SUBSCRIPTION_STATE_CODES[code], code=code, **ctx)
-    cls = _CODE_ERRORS.get(code) or (ServerError if code in _RETRYABLE_CODES else APIError)
-    return cls(provider_message or known.describe(), code=code, **ctx)
-
-
-def _first_item_message(body: dict) -> str | None:
-    # manuel_charge puts the reason in data[0].message with a null top-level message
-    data = body.get("data")
-    if isinstance(data, list) and data and isinstance(data[0], dict):
-        return reply_text(data[0].get("message"))
-    return None
-
-
-def _http_error(status: int, etype: Any, message: Any, result_code: int | None, ctx: dict) -> ProviderError:
-    text = reply_text(message) or f"HTTP {status}"
-    etype = reply_text(etype)
-    if etype:
-        text = f"{text} ({etype})"
-    ctx = {**ctx, "code": result_code, "error_type": etype if isinstance(etype, str) else None}
-    cls = _TYPE_ERRORS.get(etype) if isinstance(etype, str) else None
-    if cls is None:
-        if status in (401, 403):
-            cls = AuthenticationError
-        elif status == 404:
-            cls = NotFoundError
-        elif status >= 500:
-            cls = ServerError
-        else:
-            # a plain 4xx: the return code, when it names a class (12/24 not found), decides
-            cls = _CODE_ERRORS.get(result_code, APIError) if result_code is not None else APIError
-    if result_code is not None and result_code not in RETURN_CODE_TABLE:
-        text = f"{text} (code {result_code} is not in the return-code table)"
-    return cls(text, **ctx)
-
-
-def _model(model: type, data: Any, call: Call, request_id: str):
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "reply"
-        raise ContractError(
-            f"reply field {where!r}: {first['msg']}",
-            provider=PROVIDER,
-            operation=call.operation,
-            request_id=request_id,
-        ) from None
-
-
-def _parse_page(body: dict, call: Call) -> ListPage:
-    return _model(ListPage, body, call, "")
-
-
-def _reply(body: dict, call: Call) -> PaynetReply:
-    return _model(PaynetReply, body, call, "")
-
-
-def _identity(item: PaynetModel) -> tuple:
-    """What tells two list items apart: every field the model declares."""
-    return tuple(getattr(item, name) for name in type(item).model_fields)
-
-
-class _Walk:
-    """Paging by index (``limit`` + ``starting_after``) that always ends.
-
-    A server that ignores ``starting_after`` answers the same page again and again: forever when
-    it says ``has_more`` without a ``total``, or until ``total`` with every item repeated. So
-    each page must bring an item not read before, and a walk stops after MAX_PAGES pages."""
-
-    def __init__(self, model: type[PaynetModel]):
-        self.model = model
-        self.offset = 0
-        self.done = False
-        self._pages = 0
-        self._seen: set[tuple] = set()
-
-    def take(self, body: dict, call: Call) -> list:
-        """The items of the page ``body``; moves the walk on, or ends it."""
-        page = _parse_page(body, call)
-        items = [_model(self.model, item, call, "") for item in page.data]
-        keys = {_identity(item) for item in items}
-        if items and keys <= self._seen:
-            raise ContractError(
-                f"the page at starting_after={self.offset} only repeats items already read "
-                "(the server seems to ignore 'starting_after'), so the walk stopped",
-                provider=PROVIDER,
-                operation=call.operation,
-            )
-        self._seen |= keys
-        self._pages += 1
-        self.offset += len(items)
-        self.done = not items or not page.has_more or bool(page.total and self.offset >= page.total)
-        if not self.done and self._pages >= MAX_PAGES:
-            raise ContractError(
-                f"still has_more after {MAX_PAGES} pages ({self.offset} items), so the walk stopped",
-                provider=PROVIDER,
-                operation=call.operation,
-            )
-        return items
 
 
 # -- clients ---------------------------------------------------------------------------------
@@ -558,12 +242,10 @@ class PaynetClient(_Base):
         agent_amount: int | None = None,
         company_amount: int | None = None,
     ) -> PaynetReply:
-        payload = {
-            **_one_of("invoice_id", invoice_id, "invoice_no", invoice_no),
-            "amount": to_wire(_kurus_arg(amount, "amount")),
-            **_split_args(amount, agent_amount, company_amount),
-        }
-        call = Call(PROVIDER, "invoice_amount_update", "/v1/subscription/invoice_amount_update", payload, True)
+        call = invoice_amount_update_call(
+            amount=amount, invoice_no=invoice_no, invoice_id=invoice_id,
+            agent_amount=agent_amount, company_amount=company_amount,
+        )
         return _reply(self._sender.send(call), call)
 
     def iter_invoices(
@@ -594,15 +276,9 @@ class PaynetClient(_Base):
     ) -> Iterator[Subscription]:
         walk = _Walk(Subscription)
         while not walk.done:
-            payload: dict[str, Any] = {
-                "datab": format_paynet_date(start),
-                "datbi": format_paynet_date(end),
-                "limit": page_size,
-                "starting_after": walk.offset,
-            }
-            if agent_id:
-                payload["agent_id"] = agent_id
-            call = Call(PROVIDER, "list", "/v1/subscription/list", payload, True)
+            call = subscription_list_call(
+                start=start, end=end, agent_id=agent_id, limit=page_size, starting_after=walk.offset
+            )
             yield from walk.take(self._sender.send(call), call)
 
     def list_subscriptions(self, start: date, end: date, *, agent_id: str | None = None) -> list[Subscription]:
@@ -610,8 +286,7 @@ class PaynetClient(_Base):
         return list(self.iter_subscriptions(start, end, agent_id=agent_id))
 
     def subscription_detail(self, *, subscription_id: str | None = None, reference_no: str | None = None) -> Subscription:
-        payload = _one_of("subscription_id", subscription_id, "reference_no", reference_no)
-        call = Call(PROVIDER, "subscription_detail", "/v1/subscription/subscription_detail", payload, True)
+        call = subscription_detail_call(subscription_id=subscription_id, reference_no=reference_no)
         body = self._sender.send(call)
         data = body.get("data") if isinstance(body.get("data"), dict) else body
         return _model(Subscription, data, call, "")

@@ -35,7 +35,7 @@ from ..errors import (
     TransportError,
 )
 from ..http import next_wait
-from ..retry import RetryPolicy, should_retry
+from ..http.retry import RetryPolicy, should_retry
 from .models import Invoice
 
 # -- steps ------------------------------------------------------------------------------------

@@ -38,7 +38,7 @@ from ..http import (
     reply_text,
     shown,
 )
-from ..retry import RetryPolicy, parse_retry_after
+from ..http.retry import RetryPolicy, parse_retry_after
 from .models import (
     AUTH_CODES,
     NOT_FOUND_CODES,
@@ -78,7 +78,9 @@ def _result_code(body: dict, call: Call, request_id: str) -> int:
 
 def interpret(call: Call, response: httpx.Response, request_id: str) -> dict[str, Any]:
     status = response.status_code
-    ctx = dict(provider=PROVIDER, operation=call.operation, http_status=status, request_id=request_id)
+    ctx: dict[str, Any] = dict(
+        provider=PROVIDER, operation=call.operation, http_status=status, request_id=request_id
+    )
     if status == 429:
         raise RateLimitError("too many requests", retry_after=parse_retry_after(response.headers.get("Retry-After")), **ctx)
     if status >= 500:
@@ -98,6 +100,7 @@ def interpret(call: Call, response: httpx.Response, request_id: str) -> dict[str
         or reply_text(body.get("ResultMessage"))
         or RESULT_CODES.get(code, "unknown result code")
     )
+    cls: type[APIError]
     if code in AUTH_CODES:
         cls = AuthenticationError
     elif code in NOT_FOUND_CODES:
@@ -239,7 +242,7 @@ class PayofinClient:
             except ValueError as exc:
                 raise ContractError(
                     f"sootList item {n}: {exc}", provider=PROVIDER, operation=call.operation, http_status=200
-                ) from None
+                ) from exc
         return out
 
 
@@ -255,4 +258,4 @@ def _payment(item: Any, call: Call) -> BillPayment:
     try:
         return BillPayment.from_wire(item)
     except (ValueError, TypeError, KeyError) as exc:
-        raise ContractError(str(exc), provider=PROVIDER, operation=call.operation, http_status=200) from None
+        raise ContractError(str(exc), provider=PROVIDER, operation=call.operation, http_status=200) from exc

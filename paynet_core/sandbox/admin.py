@@ -12,7 +12,10 @@ from datetime import date, datetime
 
 from .. import dates
 from ..paynet.models import InvoiceStatus
-from .state import InvoiceRecord, PaymentRecord, State, SubscriptionRecord
+from .db import _there
+from .paynet_state import InvoiceRecord, SubscriptionRecord
+from .payofin_state import PaymentRecord
+from .state import State
 
 
 class SandboxAdmin:
@@ -150,7 +153,7 @@ class SandboxAdmin:
             if inv is None:
                 raise KeyError(f"no invoice {invoice_no!r}")
             self.state.set_invoice_status(inv.invoice_id, InvoiceStatus(status), self.now())
-            return self.state.find_invoice(invoice_id=inv.invoice_id)  # type: ignore[return-value]
+            return _there(self.state.find_invoice(invoice_id=inv.invoice_id))
 
     def add_payment(
         self,
@@ -204,7 +207,7 @@ class SandboxAdmin:
             if self.state.payment(invoice_payment_id) is None:
                 raise KeyError(f"no payment {invoice_payment_id}")
             self.state.cancel_payment(invoice_payment_id, self.now())
-            return self.state.payment(invoice_payment_id)  # type: ignore[return-value]
+            return _there(self.state.payment(invoice_payment_id))
 
     def get_payment(self, invoice_payment_id: int) -> PaymentRecord | None:
         return self.state.payment(invoice_payment_id)

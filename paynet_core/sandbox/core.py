@@ -214,7 +214,7 @@ class Sandbox(SandboxAdmin):
             self.state.count_request(op)
             self._note(op, body, handled=False, code=None, fault=fault)
             if fault in _NETWORK:
-                raise NetworkFault(_NETWORK[fault], operation=op, applied=False)  # type: ignore[index]
+                raise NetworkFault(_NETWORK[fault], operation=op, applied=False)
             return self._fault_reply(route, fault)
         with self.state.transaction():
             self.state.count_request(op)
@@ -225,7 +225,7 @@ class Sandbox(SandboxAdmin):
             self._note(op, body, handled=True, code=_reply_code(reply), fault=fault)
         if fault is not None:
             if fault in _NETWORK:
-                raise NetworkFault(_NETWORK[fault], operation=op, applied=True)  # type: ignore[index]
+                raise NetworkFault(_NETWORK[fault], operation=op, applied=True)
             return self._mangle(route, fault, status, reply)
         return self._respond(status, reply)
 

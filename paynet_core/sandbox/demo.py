@@ -14,7 +14,7 @@ from ..paynet.models import InvoiceStatus
 from .core import Sandbox
 from .institutions import Institution
 from .names import full_name, mask
-from .state import SubscriptionRecord
+from .paynet_state import SubscriptionRecord
 
 _META_KEY = "demo_seed"
 _AGENTS = ("AG001", "AG002", "AG003")
@@ -244,7 +244,7 @@ def _payofin(
     institutions: dict[int, Institution] = {i.soot_code: i for i in sandbox.state.institutions()}
     codes = [c for c in _INSTITUTION_WEIGHTS if c in institutions]
     weights = [_INSTITUTION_WEIGHTS[c] for c in codes]
-    drafts = []
+    drafts: list[dict[str, Any]] = []
     for _ in range(count if codes else 0):
         inst = institutions[rng.choices(codes, weights=weights)[0]]
         # From yesterday back: a payment later "today" could lie in the future.

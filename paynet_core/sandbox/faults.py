@@ -184,7 +184,7 @@ def fault_plan_from_env(env: Mapping[str, str]) -> FaultPlan:
     try:
         kinds = parse_faults(raw_faults) if raw_faults else None
     except ValueError as exc:
-        raise ValueError(f"{ENV_FAULTS}: {exc}") from None
+        raise ValueError(f"{ENV_FAULTS}: {exc}") from exc
     rate = parse_rate(get(ENV_FAULT_RATE) or 0, name=ENV_FAULT_RATE)
     latency = _milliseconds(get(ENV_LATENCY_MS) or "0", ENV_LATENCY_MS)
     jitter = _milliseconds(get(ENV_JITTER_MS) or "0", ENV_JITTER_MS)

@@ -15,7 +15,8 @@ from ..dates import format_paynet_datetime, parse_paynet_date, parse_paynet_date
 from ..errors import DateError
 from ..money import MAX_KURUS, from_wire
 from ..paynet.models import OBJECT_NAMES, RETURN_CODES, InvoiceStatus
-from .state import InvoiceRecord, State, SubscriptionRecord
+from .paynet_state import InvoiceRecord, SubscriptionRecord
+from .state import State
 
 Reply = tuple[int, dict[str, Any]]
 Handler = Callable[[State, dict[str, Any], datetime], Reply]
@@ -387,7 +388,7 @@ def invoice_list(state: State, req: dict[str, Any], now: datetime) -> Reply:
     else:
         total, _ = state.page_invoices(subscription_id=sub.subscription_id, status=status, limit=0)
     offset, count, paging = _page(req, total)
-    rows = []
+    rows: list[InvoiceRecord] = []
     if count:
         _, rows = state.page_invoices(
             subscription_id=sub.subscription_id, status=status, offset=offset, limit=count
@@ -458,7 +459,7 @@ def subscription_list(state: State, req: dict[str, Any], now: datetime) -> Reply
             "datbi", f"end date {last:%d.%m.%Y} is before start date datab {first:%d.%m.%Y}"
         )
     # INFERRED: datab/datbi filter on the subscription's creation day, both ends inclusive.
-    filters = {
+    filters: dict[str, Any] = {
         "created_from": first,
         "created_to": last,
         "agent_id": _text(req, "agent_id"),
@@ -466,7 +467,7 @@ def subscription_list(state: State, req: dict[str, Any], now: datetime) -> Reply
     }
     total, _ = state.page_subscriptions(**filters, limit=0)
     offset, count, paging = _page(req, total)
-    rows = []
+    rows: list[SubscriptionRecord] = []
     if count:
         _, rows = state.page_subscriptions(**filters, offset=offset, limit=count)
     return ok(

@@ -19,7 +19,8 @@ from ..dates import PAYOFIN_DATE, format_paynet_date
 from ..money import kurus_to_tl
 from .institutions import Institution
 from .names import masked_name
-from .state import BillRecord, PaymentRecord, State
+from .payofin_state import BillRecord, PaymentRecord
+from .state import State
 
 Reply = tuple[int, dict[str, Any]]
 Handler = Callable[[State, dict[str, Any], datetime], Reply]

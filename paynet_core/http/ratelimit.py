@@ -36,7 +36,7 @@ from collections.abc import Awaitable, Callable
 
 import httpx
 
-from .http import restart_deadline
+from .deadline import restart_deadline
 
 NS = 1_000_000_000
 #: Pacing runs this much below the configured rate (see the module docstring): evenly spaced

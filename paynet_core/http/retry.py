@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from .errors import ProviderError, RateLimitError, TransportError
+from ..errors import ProviderError, RateLimitError, TransportError
 
 
 @dataclass(frozen=True)

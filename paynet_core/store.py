@@ -485,12 +485,21 @@ _ROLLUP_AND_VERSION = (
     "INSERT INTO data_version (id, version) VALUES (1, 1)",
 )
 
+_USER_LANGUAGE = (
+    """CREATE TABLE user_settings (
+    email TEXT PRIMARY KEY,
+    language TEXT NOT NULL CHECK (language IN ('tr', 'en')),
+    updated_at TEXT NOT NULL
+)""",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema", _INITIAL_SCHEMA),
     Migration(2, "analyst views: outcomes, daily_totals, daily_breakdown", _VIEWS),
     Migration(3, "covering indexes for chart aggregates", _CHART_INDEXES),
     Migration(4, "status breakdown and job-claim indexes", _STATUS_AND_CLAIM_INDEXES),
     Migration(5, "daily rollup kept at write time; data version", _ROLLUP_AND_VERSION),
+    Migration(6, "each person's dashboard language", _USER_LANGUAGE),
 )
 #: The first schema version with the rollup and the data version.
 ROLLUP_VERSION = 5
@@ -1182,6 +1191,33 @@ class Store:
             params = (provider,)
         value = self.db.conn.execute(sql, params).fetchone()[0]
         return datetime.fromisoformat(value) if value else None
+
+    # ---- each person's dashboard language ---------------------------------------------------
+
+    def user_language(self, email: str) -> str | None:
+        """The language this person chose on the dashboard (``"tr"``/``"en"``), None if never."""
+        if not email or self.schema_version() < 6:
+            return None
+        row = self.db.conn.execute(
+            "SELECT language FROM user_settings WHERE email = ?", (email,)
+        ).fetchone()
+        return row[0] if row else None
+
+    def set_user_language(self, email: str, language: str) -> None:
+        """Remember ``language`` for ``email`` (survives reloads, shared by every replica).
+
+        One autocommitted statement, outside ``transaction()``: a preference is not cached data,
+        so it must not bump the data version and recompute every chart."""
+        if self.is_read_only:
+            raise StoreError(f"{self!r} is read-only; it refuses writes")
+        if language not in ("tr", "en"):
+            raise ValueError(f"unknown language {language!r}")
+        self.db.conn.execute(
+            """INSERT INTO user_settings (email, language, updated_at) VALUES (?, ?, ?)
+               ON CONFLICT (email) DO UPDATE SET language = excluded.language,
+               updated_at = excluded.updated_at""",
+            (email, language, self._now()),
+        )
 
     # ---- audit ------------------------------------------------------------------------------
 

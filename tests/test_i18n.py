@@ -81,6 +81,7 @@ def test_lists_sort_in_turkish_alphabetical_order():
     assert sorted(["ıb", "ia", "Ia"], key=tr_sort_key) == ["Ia", "ıb", "ia"]
 
 
+@pytest.mark.turkish
 def test_the_language_follows_the_context_and_the_environment():
     assert normalize_language("tr-TR") == "tr" and normalize_language("en_US.UTF-8") == "en"
     assert normalize_language("de-DE") is None

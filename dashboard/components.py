@@ -18,6 +18,7 @@ from paynet_core.errors import (
     PermissionDenied,
     ProviderError,
 )
+from paynet_core.i18n import DEFAULT_LANGUAGE, N_, _, normalize_language
 from paynet_core.money import format_amount, parse_amount
 from paynet_core.paynet.models import RETURN_CODE_TABLE
 
@@ -176,3 +177,255 @@ def record_table(record: dict):
             shown = f"{format_amount(int(value))}  ({value} kuruş)"
         rows.append({"field": key, "value": shown})
     return pd.DataFrame(rows)
+
+
+# -- language: who sees which, and the names of things in it ---------------------------------
+
+LANGUAGE_NAMES = {"tr": "Türkçe", "en": "English"}  # each in its own language, never translated
+_LINK_LANGUAGE = "_lang_from_link"
+
+
+def server_default_language() -> str:
+    """The server's default: ``PAYNET_OPS_LANG`` when set to tr/en, else Turkish."""
+    import os
+
+    return normalize_language(os.environ.get("PAYNET_OPS_LANG")) or DEFAULT_LANGUAGE
+
+
+def resolve_language(user=None) -> str:
+    """``?lang=`` of a shared link (kept for the session), else the person's saved choice, else
+    the browser's language, else the server's default (Turkish)."""
+    linked = normalize_language(st.query_params.get("lang"))
+    if linked:
+        st.session_state[_LINK_LANGUAGE] = linked
+    if st.session_state.get(_LINK_LANGUAGE):
+        return st.session_state[_LINK_LANGUAGE]
+    if user is not None and getattr(user, "email", None):
+        from . import services
+
+        try:
+            saved = services.runtime().store.user_language(user.email)
+        except PaynetOpsError:
+            saved = None
+        if saved:
+            return saved
+    try:
+        browser = normalize_language(st.context.locale)
+    except Exception:  # noqa: BLE001 - no browser (a bare script run): not an error
+        browser = None
+    return browser or server_default_language()
+
+
+def language_switch(user, current: str) -> None:
+    """The sidebar switch; the choice is saved for this person (reloads, other replicas)."""
+
+    def chosen() -> None:
+        picked = st.session_state.get("lang_switch")
+        if picked not in LANGUAGE_NAMES:
+            return
+        st.session_state.pop(_LINK_LANGUAGE, None)
+        if "lang" in st.query_params:
+            del st.query_params["lang"]
+        email = getattr(user, "email", None)
+        if email:
+            from . import services
+
+            try:
+                services.runtime().store.set_user_language(email, picked)
+            except PaynetOpsError as err:
+                log.warning("language choice not saved: %s", err)
+        st.session_state["_lang_session"] = picked
+
+    st.session_state["lang_switch"] = current
+    st.sidebar.radio(
+        "Dil · Language", list(LANGUAGE_NAMES), format_func=LANGUAGE_NAMES.__getitem__,
+        horizontal=True, key="lang_switch", on_change=chosen,
+    )
+
+
+JOB_STATES = {
+    "pending": N_("pending"),
+    "running": N_("running"),
+    "paused": N_("paused"),
+    "cancelling": N_("cancelling"),
+    "cancelled": N_("cancelled"),
+    "done": N_("done"),
+    "failed": N_("failed"),
+    "sending": N_("sending"),
+    "skipped": N_("skipped"),
+}
+JOB_KINDS = {"create_invoices": N_("create invoices"), "set_status": N_("set status")}
+OUTCOMES = {"paid": N_("Paid"), "cancelled": N_("Cancelled"), "open": N_("Open"), "failed": N_("Failed")}
+MODES = {"sandbox": "SANDBOX", "test": "TEST", "live": "LIVE"}
+
+
+def state_name(state: object) -> str:
+    return _(JOB_STATES[state]) if state in JOB_STATES else str(state)
+
+
+def outcome_name(outcome: object) -> str:
+    return _(OUTCOMES[outcome]) if outcome in OUTCOMES else str(outcome)
+
+
+def status_name(code: object) -> str:
+    """A Paynet status code as ``5 · İptal`` / ``5 · Cancel``."""
+    from paynet_core.paynet import InvoiceStatus
+
+    try:
+        status = InvoiceStatus(int(code))
+    except (TypeError, ValueError):
+        return "—" if code is None else str(code)
+    return f"{status.value} · {status.display_label}"
+
+
+#: Column headers of the tables people read, by the cache's column names.
+COLUMNS = {
+    "job_id": N_("Job"),
+    "kind": N_("Kind"),
+    "state": N_("State"),
+    "progress": N_("Progress"),
+    "total": N_("Total"),
+    "done": N_("Done"),
+    "failed": N_("Failed"),
+    "created_by": N_("Created by"),
+    "created_at": N_("Created at"),
+    "finished_at": N_("Finished at"),
+    "started_at": N_("Started at"),
+    "mode": N_("Mode"),
+    "source_name": N_("Source"),
+    "seq": N_("No."),
+    "operation": N_("Operation"),
+    "target_key": N_("Target"),
+    "attempts": N_("Attempts"),
+    "provider_code": N_("Provider code"),
+    "message": N_("Provider message"),
+    "status_before": N_("Status before"),
+    "status_after": N_("Status after"),
+    "source_row": N_("Source row"),
+    "invoice_no": N_("Invoice no"),
+    "invoice_id": N_("Invoice id"),
+    "subscription_id": N_("Subscription id"),
+    "reference_no": N_("Reference no"),
+    "amount_kurus": N_("Amount (kuruş)"),
+    "amount": N_("Amount"),
+    "val_day": N_("Charge date"),
+    "status": N_("Status"),
+    "status_label": N_("Status name"),
+    "id": N_("Id"),
+    "old_status": N_("Old status"),
+    "old_status_label": N_("Old status name"),
+    "new_status": N_("New status"),
+    "new_status_label": N_("New status name"),
+    "source": N_("Source"),
+    "actor": N_("Who"),
+    "observed_at": N_("Seen at"),
+    "at": N_("When"),
+    "action": N_("Action"),
+    "target_type": N_("Target type"),
+    "target_ids": N_("Target ids"),
+    "provider_message": N_("Provider message"),
+    "detail": N_("Detail"),
+    "field": N_("Field"),
+    "value": N_("Value"),
+    "setting": N_("Setting"),
+    "row": N_("Row"),
+    "errors": N_("Errors"),
+}
+_DAY_COLUMNS = {"val_day"}
+_TIME_COLUMNS = {"created_at", "finished_at", "started_at", "observed_at", "at", "heartbeat_at"}
+_STATUS_LABELS = {"status_label": "status", "old_status_label": "old_status", "new_status_label": "new_status"}
+
+
+def display_table(frame, *, keep_values: bool = False):
+    """A copy of ``frame`` for people: headers in the current language, states and statuses by
+    name, days as ``dd.MM.yyyy``. Provider messages stay as received."""
+    shown = frame.copy()
+    if not keep_values:
+        for column in shown.columns:
+            if column in ("state",):
+                shown[column] = shown[column].map(state_name)
+            elif column == "kind":
+                shown[column] = shown[column].map(lambda k: _(JOB_KINDS[k]) if k in JOB_KINDS else k)
+            elif column == "outcome":
+                shown[column] = shown[column].map(outcome_name)
+            elif column in _STATUS_LABELS and _STATUS_LABELS[column] in shown.columns:
+                shown[column] = shown[_STATUS_LABELS[column]].map(
+                    lambda c: status_name(c).split(" · ", 1)[-1] if c is not None and c == c else "—"
+                )
+            elif column in _DAY_COLUMNS:
+                shown[column] = shown[column].map(day)
+            elif column in _TIME_COLUMNS:
+                shown[column] = shown[column].map(_timestamp)
+    return shown.rename(columns={c: column_label(c) for c in shown.columns})
+
+
+def column_label(column: str) -> str:
+    return _(COLUMNS[column]) if column in COLUMNS else column
+
+
+def _timestamp(value) -> str:
+    from datetime import datetime
+
+    from paynet_core.dates import format_display_datetime
+
+    if value is None or value != value or value == "":
+        return "—"
+    try:
+        return format_display_datetime(datetime.fromisoformat(str(value)))
+    except ValueError:
+        return str(value)
+
+
+#: English names the figures module gives traces and hover texts, translated after building.
+FIGURE_NAMES = (
+    N_("Paid"), N_("Cancelled"), N_("Failed"), N_("Open"),
+    N_("Fees on paid payments"), N_("Fees on cancelled payments"),
+)
+_WEEK_OF = re.compile(r"^week of (.+)$")
+
+
+def localise_figure(fig):
+    """A copy of a figure from ``paynet_core.charts`` in the current language: title, axis
+    titles, legend and trace names, hover texts; numbers the Turkish way (``1.234,56``).
+
+    The figures module builds them in English (it knows no language yet); the cached figure is
+    shared by every session, so this works on a copy."""
+    import plotly.graph_objects as go
+
+    out = go.Figure(fig)
+    title = out.layout.title.text
+    if title:
+        out.layout.title.text = _(title)
+    for axis in ("xaxis", "yaxis", "xaxis2", "yaxis2"):
+        ax = getattr(out.layout, axis, None)
+        if ax is not None and ax.title is not None and ax.title.text:
+            ax.title.text = _(ax.title.text)
+    names = {name: _(name) for name in FIGURE_NAMES}
+    cancelled_of = _("{rate} cancelled ({cancelled} of {settled})",
+                     rate="<b>%{y:.1%}</b>", cancelled="%{customdata[1]}", settled="%{customdata[2]}")
+    for trace in out.data:
+        if trace.name in names:
+            trace.name = names[trace.name]
+        template = trace.hovertemplate
+        if template:
+            template = template.replace(
+                "<b>%{y:.1%}</b> cancelled (%{customdata[1]} of %{customdata[2]})", cancelled_of
+            )
+            for english, local in names.items():
+                template = template.replace(f" · {english}", f" · {local}").replace(f"{english}<br>", f"{local}<br>")
+            trace.hovertemplate = template
+        if trace.customdata is not None:
+            trace.customdata = [
+                [_week_of(v) for v in row] if isinstance(row, (list, tuple)) or hasattr(row, "tolist") else _week_of(row)
+                for row in trace.customdata
+            ]
+    out.layout.separators = ",."
+    return out
+
+
+def _week_of(value):
+    if isinstance(value, str):
+        found = _WEEK_OF.match(value)
+        if found:
+            return _("week of {day}", day=found.group(1))
+    return value

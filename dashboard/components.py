@@ -19,6 +19,7 @@ from paynet_core.errors import (
     ProviderError,
 )
 from paynet_core.i18n import DEFAULT_LANGUAGE, N_, _, normalize_language
+from paynet_core.i18n.formats import format_count
 from paynet_core.money import format_amount, parse_amount
 from paynet_core.paynet.models import RETURN_CODE_TABLE
 
@@ -52,17 +53,17 @@ def literal(text: object) -> str:
 
 
 _BADGES = {
-    Mode.SANDBOX: (":blue-background[**SANDBOX**]", "Fake money: the built-in simulator."),
-    Mode.TEST: (":orange-background[**TEST**]", "Paynet test system."),
-    Mode.LIVE: (":red-background[**LIVE — REAL MONEY**]", "Live system: every action charges real customers."),
+    Mode.SANDBOX: ("SANDBOX", "blue", N_("Fake money: the built-in simulator.")),
+    Mode.TEST: ("TEST", "orange", N_("Paynet test system.")),
+    Mode.LIVE: (N_("LIVE — REAL MONEY"), "red", N_("Live system: every action charges real customers.")),
 }
 
 
 def mode_badge(mode: Mode) -> None:
-    text, help_text = _BADGES[mode]
-    st.sidebar.markdown(text, help=help_text)
+    text, colour, help_text = _BADGES[mode]
+    st.sidebar.markdown(f":{colour}-background[**{_(text)}**]", help=_(help_text))
     if mode is Mode.LIVE:
-        st.error("**LIVE mode** — actions here move real money for real customers.", icon="🔴")
+        st.error(_("**LIVE mode** — actions here move real money for real customers."), icon="🔴")
 
 
 def money(kurus: int | None) -> str:
@@ -72,16 +73,20 @@ def money(kurus: int | None) -> str:
 def show_error(err: Exception) -> None:
     """A banner for an error; provider errors show operation, code and message, never a traceback."""
     if isinstance(err, ProviderError):
-        code = f" · code {err.code}" if err.code is not None else ""
+        code = " · " + _("code {code}", code=err.code) if err.code is not None else ""
         known = RETURN_CODE_TABLE.get(err.code) if err.provider == "Paynet" else None
         if known is not None:
             code += f" ({known.name})"
         http = f" · HTTP {err.http_status}" if err.http_status else ""
         # the error's class, not its code, says "not found" (Paynet 12 and 24 alike)
-        head = "Not found · {} {}" if isinstance(err, NotFoundError) else "{} refused {}"
+        names = {"provider": literal(err.provider), "operation": literal(err.operation)}
+        head = _("Not found · {provider} {operation}", **names) if isinstance(err, NotFoundError) else _(
+            "{provider} refused {operation}", **names
+        )
+        # The provider's own message is shown as received, under our heading.
         st.error(
-            f"**{head.format(literal(err.provider), literal(err.operation))}**{code}{http}\n\n{literal(err.message)}"
-            + (f"\n\nRequest id: {literal(err.request_id)}" if err.request_id else ""),
+            f"**{head}**{code}{http}\n\n{literal(err.message)}"
+            + ("\n\n" + _("Request id: {id}", id=literal(err.request_id)) if err.request_id else ""),
             icon="🚫",
         )
     elif isinstance(err, InputError):
@@ -93,8 +98,10 @@ def show_error(err: Exception) -> None:
     else:
         log.exception("unexpected error on a page")
         st.error(
-            f"Something went wrong ({type(err).__name__}). Nothing was sent twice; "
-            "the details are in the server log.",
+            _(
+                "Something went wrong ({kind}). Nothing was sent twice; the details are in the server log.",
+                kind=type(err).__name__,
+            ),
             icon="⚠️",
         )
 
@@ -112,7 +119,9 @@ def errors_as_banner() -> Iterator[None]:
 
 def money_input(label: str, *, key: str, required: bool = True, help: str | None = None) -> int | None:
     """A text input that reads Turkish amounts ("1.234,56") and shows the problem under it."""
-    raw = st.text_input(label, key=key, placeholder="1.234,56", help=help or "Type the amount the Turkish way: 1.234,56")
+    raw = st.text_input(
+        label, key=key, placeholder="1.234,56", help=help or _("Type the amount the Turkish way: 1.234,56")
+    )
     if not raw.strip():
         return None
     try:
@@ -132,19 +141,23 @@ def sidebar(user) -> None:
 
     rt = services.runtime()
     mode_badge(rt.mode)
-    st.sidebar.caption(f"Signed in as **{literal(user.label)}**")
+    st.sidebar.caption(_("Signed in as **{who}**", who=literal(user.label)))
     if user.demo:
-        st.sidebar.info("Sandbox demo operator — no login configured. Nothing here is real money.", icon=":material/science:")
-    elif rt.settings.auth_configured and st.sidebar.button("Log out"):
+        st.sidebar.info(
+            _("Sandbox demo operator — no login configured. Nothing here is real money."), icon=":material/science:"
+        )
+    elif rt.settings.auth_configured and st.sidebar.button(_("Log out")):
         st.logout()
     task = services.sync_task()
     last = rt.store.last_sync_time()
-    st.sidebar.caption(f"Last sync: **{format_display_datetime(last) if last else 'never'}**")
+    st.sidebar.caption(_("Last sync: **{when}**", when=format_display_datetime(last) if last else _("never")))
     if task.running:
-        st.sidebar.caption(f"Syncing… {literal(task.message)}")
+        st.sidebar.caption(_("Syncing… {step}", step=literal(task.message)))
     elif task.error:
-        st.sidebar.error(f"Last sync failed: {literal(task.error)}")
-    if user.can("sync") and st.sidebar.button("Sync now", disabled=task.running, help="Refresh the cache from the APIs in the background"):
+        st.sidebar.error(_("Last sync failed: {error}", error=literal(task.error)))
+    if user.can("sync") and st.sidebar.button(
+        _("Sync now"), disabled=task.running, help=_("Refresh the cache from the APIs in the background")
+    ):
         try:
             services.start_sync(user)
         except PermissionDenied as err:
@@ -174,8 +187,14 @@ def record_table(record: dict):
     for key, value in record.items():
         shown = "" if value is None else str(value)
         if key.endswith("_kurus") and value is not None:
-            shown = f"{format_amount(int(value))}  ({value} kuruş)"
-        rows.append({"field": key, "value": shown})
+            shown = f"{format_amount(int(value))}  ({format_count(int(value))} kuruş)"
+        elif key.endswith("_day") and value:
+            shown = day(value)
+        elif key == "outcome":
+            shown = outcome_name(value)
+        elif key == "status_label" and "status" in record:
+            shown = status_name(record["status"]).split(" · ", 1)[-1] if str(record["status"]).isdigit() else shown
+        rows.append({"field": column_label(key), "value": shown})
     return pd.DataFrame(rows)
 
 
@@ -198,8 +217,9 @@ def resolve_language(user=None) -> str:
     linked = normalize_language(st.query_params.get("lang"))
     if linked:
         st.session_state[_LINK_LANGUAGE] = linked
-    if st.session_state.get(_LINK_LANGUAGE):
-        return st.session_state[_LINK_LANGUAGE]
+    for chosen in (st.session_state.get(_LINK_LANGUAGE), st.session_state.get("_lang_session")):
+        if chosen:
+            return chosen
     if user is not None and getattr(user, "email", None):
         from . import services
 
@@ -336,27 +356,43 @@ _TIME_COLUMNS = {"created_at", "finished_at", "started_at", "observed_at", "at",
 _STATUS_LABELS = {"status_label": "status", "old_status_label": "old_status", "new_status_label": "new_status"}
 
 
-def display_table(frame, *, keep_values: bool = False):
-    """A copy of ``frame`` for people: headers in the current language, states and statuses by
-    name, days as ``dd.MM.yyyy``. Provider messages stay as received."""
+def table(frame, *, column_config: dict | None = None, **kwargs):
+    """``st.dataframe`` for people: headers in the current language (as column labels, so the
+    data keeps the cache's column names), states and statuses by name, days as ``dd.MM.yyyy``.
+    Provider messages stay as received. A Styler is shown as styled, with its labels."""
+    from pandas.io.formats.style import Styler
+
+    styled = isinstance(frame, Styler)
+    columns = frame.data.columns if styled else frame.columns
+    labels: dict = {c: column_label(c) for c in columns if c in COLUMNS}
+    labels |= column_config or {}
+    return st.dataframe(frame if styled else display_values(frame), column_config=labels, **kwargs)
+
+
+def display_values(frame):
+    """A copy of ``frame`` with states and statuses by name and days as ``dd.MM.yyyy``."""
     shown = frame.copy()
-    if not keep_values:
-        for column in shown.columns:
-            if column in ("state",):
-                shown[column] = shown[column].map(state_name)
-            elif column == "kind":
-                shown[column] = shown[column].map(lambda k: _(JOB_KINDS[k]) if k in JOB_KINDS else k)
-            elif column == "outcome":
-                shown[column] = shown[column].map(outcome_name)
-            elif column in _STATUS_LABELS and _STATUS_LABELS[column] in shown.columns:
-                shown[column] = shown[_STATUS_LABELS[column]].map(
-                    lambda c: status_name(c).split(" · ", 1)[-1] if c is not None and c == c else "—"
-                )
-            elif column in _DAY_COLUMNS:
-                shown[column] = shown[column].map(day)
-            elif column in _TIME_COLUMNS:
-                shown[column] = shown[column].map(_timestamp)
-    return shown.rename(columns={c: column_label(c) for c in shown.columns})
+    for column in shown.columns:
+        if column == "state":
+            shown[column] = shown[column].map(state_name)
+        elif column == "kind":
+            shown[column] = shown[column].map(lambda k: _(JOB_KINDS[k]) if k in JOB_KINDS else k)
+        elif column == "outcome":
+            shown[column] = shown[column].map(outcome_name)
+        elif column in _STATUS_LABELS and _STATUS_LABELS[column] in shown.columns:
+            shown[column] = shown[_STATUS_LABELS[column]].map(_status_only)
+        elif column in _DAY_COLUMNS:
+            shown[column] = shown[column].map(day)
+        elif column in _TIME_COLUMNS:
+            shown[column] = shown[column].map(_timestamp)
+    return shown
+
+
+def _status_only(code) -> str:
+    """``İptal`` for 5; a dash for no status (a first sighting has no old one)."""
+    if code is None or code != code:
+        return "—"
+    return status_name(code).split(" · ", 1)[-1]
 
 
 def column_label(column: str) -> str:

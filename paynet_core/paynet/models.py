@@ -17,9 +17,9 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from ..dates import parse_any_datetime
+from ..i18n import N_
 from ..money import from_wire
 from ..outcomes import Outcome
-from ..i18n import N_
 
 OPERATIONS = (
     "create_invoice",

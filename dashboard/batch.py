@@ -222,6 +222,6 @@ def retry_failed(rt: Runtime, user: User, job_id: str) -> None:
 
 def status_choice(key: str) -> InvoiceStatus:
     return st.selectbox(
-        _("Target status"), list(InvoiceStatus), format_func=lambda s: f"{s.value} · {s.display_label}",
+        _("Target status"), list(InvoiceStatus), format_func=ui.status_labels().__getitem__,
         index=list(InvoiceStatus).index(InvoiceStatus.CANCEL), key=key,
     )

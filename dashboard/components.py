@@ -287,6 +287,14 @@ def outcome_name(outcome: object) -> str:
     return _(OUTCOMES[outcome]) if outcome in OUTCOMES else str(outcome)
 
 
+def status_labels() -> dict:
+    """Each status as ``5 · İptal``, fixed now: a widget may format its options after the run
+    (so a format function must not read the language when called)."""
+    from paynet_core.paynet import InvoiceStatus
+
+    return {s: f"{s.value} · {s.display_label}" for s in InvoiceStatus}
+
+
 def status_name(code: object) -> str:
     """A Paynet status code as ``5 · İptal`` / ``5 · Cancel``."""
     from paynet_core.paynet import InvoiceStatus

@@ -27,7 +27,7 @@ with cache_tab:
     c1, c2, c3 = st.columns(3)
     statuses = c1.multiselect(
         _("Current status"), list(InvoiceStatus), default=[InvoiceStatus.WAITING],
-        format_func=lambda s: f"{s.value} · {s.display_label}", key="bs_status", placeholder=_("Choose options"),
+        format_func=ui.status_labels().__getitem__, key="bs_status", placeholder=_("Choose options"),
     )
     day_from = c2.date_input(_("Charge date from"), value=today() - timedelta(days=60), format="DD.MM.YYYY", key="bs_from")
     day_to = c3.date_input(_("Charge date to"), value=today() + timedelta(days=60), format="DD.MM.YYYY", key="bs_to")

@@ -34,10 +34,10 @@ GRAINS = {"day": N_("day"), "week": N_("week"), "month": N_("month")}
 MEASURES = {"count": N_("count"), "amount": N_("amount")}
 PER = {"day": N_("Paid vs cancelled per day"), "week": N_("Paid vs cancelled per week"), "month": N_("Paid vs cancelled per month")}
 grain = c3.segmented_control(
-    _("Period"), list(GRAINS), format_func=lambda g: _(GRAINS[g]), default=params.get("grain", "week"), key="ch_grain"
+    _("Period"), list(GRAINS), format_func={g: _(name) for g, name in GRAINS.items()}.__getitem__, default=params.get("grain", "week"), key="ch_grain"
 ) or "week"
 measure = c4.segmented_control(
-    _("Measure"), list(MEASURES), format_func=lambda m: _(MEASURES[m]), default=params.get("measure", "count"), key="ch_measure"
+    _("Measure"), list(MEASURES), format_func={m: _(name) for m, name in MEASURES.items()}.__getitem__, default=params.get("measure", "count"), key="ch_measure"
 ) or "count"
 f1, f2, f3 = st.columns(3)
 choose = _("Choose options")

@@ -9,7 +9,7 @@ from dashboard import components as ui
 from paynet_core import actions
 from paynet_core.dates import format_display_datetime, today
 from paynet_core.errors import InputError
-from paynet_core.i18n import _
+from paynet_core.i18n import _, tr_sort_key
 from paynet_core.money import format_amount
 
 user = services.require("issue_invoice")
@@ -28,7 +28,14 @@ with one_tab:
         if matches.empty:
             st.warning(_("No subscription in the cache matches. Check the number, or run a sync."))
         else:
-            options = matches.to_dict("records")
+            # An exact number first (what was typed), then holders in Turkish alphabetical order.
+            options = sorted(
+                matches.to_dict("records"),
+                key=lambda s: (
+                    query.strip() not in (s["subscription_id"], s["reference_no"]),
+                    tr_sort_key(s["name_surname"] or ""),
+                ),
+            )
             subscription = st.selectbox(
                 _("Subscription"),
                 options,

@@ -16,7 +16,7 @@ paynet_tab, payofin_tab = st.tabs([_("Paynet invoice"), _("Payofin payment")])
 
 with paynet_tab:
     by = st.radio(
-        _("Find by"), ["invoice_no", "invoice_id"], format_func=ui.column_label, horizontal=True, key="lookup_by"
+        _("Find by"), ["invoice_no", "invoice_id"], format_func={c: ui.column_label(c) for c in ("invoice_no", "invoice_id")}.__getitem__, horizontal=True, key="lookup_by"
     )
     needle = st.text_input(_("Invoice number") if by == "invoice_no" else _("Paynet invoice id"), key="lookup_invoice").strip()
     if needle:
@@ -55,7 +55,8 @@ with payofin_tab:
                 refresh = st.button(_("Refresh from the API (InvoiceCheck)"), key="refresh_payment")
                 payment = actions.lookup_payment(rt, int(raw), refresh=refresh, user=user)
                 cols = st.columns(4)
-                cols[0].metric(_("Status"), ui.outcome_name(str(payment["status"]).lower()) if str(payment["status"]) in ("Paid", "Cancelled") else payment["status"])
+                status = str(payment["status"])  # Payofin's Paid/Cancelled, named in our words
+                cols[0].metric(_("Status"), ui.outcome_name({"Paid": "paid", "Cancelled": "cancelled"}.get(status, status)))
                 cols[1].metric(_("Amount"), format_amount(int(payment["amount_kurus"])))
                 cols[2].metric(_("Fee"), format_amount(int(payment["fee_kurus"])))
                 cols[3].metric(_("Institution"), payment["institution"])

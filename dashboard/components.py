@@ -141,7 +141,8 @@ def sidebar(user) -> None:
 
     rt = services.runtime()
     mode_badge(rt.mode)
-    st.sidebar.caption(_("Signed in as **{who}**", who=literal(user.label)))
+    who = f"{literal(user.name)} ({_(ROLES.get(user.role.name.lower(), user.role.name.lower()))})"
+    st.sidebar.caption(_("Signed in as **{who}**", who=who))
     if user.demo:
         st.sidebar.info(
             _("Sandbox demo operator — no login configured. Nothing here is real money."), icon=":material/science:"
@@ -188,8 +189,10 @@ def record_table(record: dict):
         shown = "" if value is None else str(value)
         if key.endswith("_kurus") and value is not None:
             shown = f"{format_amount(int(value))}  ({format_count(int(value))} kuruş)"
-        elif key.endswith("_day") and value:
+        elif (key.endswith("_day") or key == "due_date") and value:
             shown = day(value)
+        elif key in _TIME_COLUMNS and value:
+            shown = _timestamp(value)
         elif key == "outcome":
             shown = outcome_name(value)
         elif key == "status_label" and "status" in record:
@@ -277,6 +280,7 @@ JOB_STATES = {
 JOB_KINDS = {"create_invoices": N_("create invoices"), "set_status": N_("set status")}
 OUTCOMES = {"paid": N_("Paid"), "cancelled": N_("Cancelled"), "open": N_("Open"), "failed": N_("Failed")}
 MODES = {"sandbox": "SANDBOX", "test": "TEST", "live": "LIVE"}
+ROLES = {"none": N_("no role"), "viewer": N_("viewer"), "operator": N_("operator"), "admin": N_("admin")}
 
 
 def state_name(state: object) -> str:
@@ -358,9 +362,31 @@ COLUMNS = {
     "setting": N_("Setting"),
     "row": N_("Row"),
     "errors": N_("Errors"),
+    "agent_id": N_("Agent"),
+    "agent_amount_kurus": N_("Agent amount"),
+    "company_amount_kurus": N_("Company amount"),
+    "currency": N_("Currency"),
+    "val_date": N_("Charge time"),
+    "outcome": N_("Outcome"),
+    "updated_at": N_("Updated at"),
+    "synced_at": N_("Synced at"),
+    "invoice_payment_id": N_("Payment id"),
+    "invoice_type": N_("Invoice type"),
+    "institution": N_("Institution"),
+    "subscriber_no": N_("Subscriber no"),
+    "customer_name_masked": N_("Customer (masked)"),
+    "due_date": N_("Due date"),
+    "fee_kurus": N_("Fee"),
+    "paid_at": N_("Paid at"),
+    "paid_day": N_("Paid on"),
+    "first_seen_at": N_("First seen at"),
+    "name_surname": N_("Name"),
 }
 _DAY_COLUMNS = {"val_day"}
-_TIME_COLUMNS = {"created_at", "finished_at", "started_at", "observed_at", "at", "heartbeat_at"}
+_TIME_COLUMNS = {
+    "created_at", "finished_at", "started_at", "observed_at", "at", "heartbeat_at", "updated_at", "synced_at",
+    "val_date", "paid_at", "first_seen_at",
+}
 _STATUS_LABELS = {"status_label": "status", "old_status_label": "old_status", "new_status_label": "new_status"}
 
 
@@ -416,7 +442,7 @@ def _timestamp(value) -> str:
         return "—"
     try:
         return format_display_datetime(datetime.fromisoformat(str(value)))
-    except ValueError:
+    except (ValueError, TypeError, OverflowError):
         return str(value)
 
 
@@ -464,6 +490,8 @@ def localise_figure(fig):
                 for row in trace.customdata
             ]
     out.layout.separators = ",."
+    if title:  # room between the title and the legend above the plot (they touched at 60 px)
+        out.layout.margin.t = max(out.layout.margin.t or 0, 90)
     return out
 
 

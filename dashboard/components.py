@@ -141,7 +141,8 @@ def sidebar(user) -> None:
 
     rt = services.runtime()
     mode_badge(rt.mode)
-    who = f"{literal(user.name)} ({_(ROLES.get(user.role.name.lower(), user.role.name.lower()))})"
+    name = _(DEMO_NAMES[user.name]) if user.demo and user.name in DEMO_NAMES else literal(user.name)
+    who = f"{name} ({_(ROLES.get(user.role.name.lower(), user.role.name.lower()))})"
     st.sidebar.caption(_("Signed in as **{who}**", who=who))
     if user.demo:
         st.sidebar.info(
@@ -280,6 +281,7 @@ JOB_STATES = {
 JOB_KINDS = {"create_invoices": N_("create invoices"), "set_status": N_("set status")}
 OUTCOMES = {"paid": N_("Paid"), "cancelled": N_("Cancelled"), "open": N_("Open"), "failed": N_("Failed")}
 MODES = {"sandbox": "SANDBOX", "test": "TEST", "live": "LIVE"}
+DEMO_NAMES = {"Demo operator": N_("Demo operator"), "Demo admin": N_("Demo admin")}  # sandbox only
 ROLES = {"none": N_("no role"), "viewer": N_("viewer"), "operator": N_("operator"), "admin": N_("admin")}
 
 

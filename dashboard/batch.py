@@ -8,7 +8,7 @@ import streamlit as st
 from paynet_core import importing
 from paynet_core.auth import Role, User, require_role
 from paynet_core.errors import InputError, JobConflictError, JobError, PermissionDenied
-from paynet_core.i18n import N_, _
+from paynet_core.i18n import N_, _, current_language, set_language
 from paynet_core.i18n.formats import format_count
 from paynet_core.job_exports import export_failed_rows
 from paynet_core.jobs import (
@@ -159,8 +159,13 @@ def job_progress(rt: Runtime, user: User, job_id: str) -> None:
     if job_summary(rt.store, job_id).finished:
         st.session_state[flag] = True
 
+    language = current_language()
+
     @st.fragment(run_every=1.0)
     def _live() -> None:
+        # A fragment's rerun runs only this function, on a fresh thread: app.py's language is
+        # not set there, so it takes the one of the run that drew the page.
+        set_language(language)
         summary = job_summary(rt.store, job_id)
         finished = summary.done + summary.failed + summary.skipped
         st.progress(

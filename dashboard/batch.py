@@ -7,6 +7,8 @@ import streamlit as st
 
 from paynet_core.auth import Role, User, require_role
 from paynet_core.errors import InputError, JobConflictError, JobError, PermissionDenied
+from paynet_core.i18n import N_, _, current_language, set_language
+from paynet_core.i18n.formats import format_count
 from paynet_core.importing import template_csv, template_xlsx
 from paynet_core.jobs import (
     confirmation_phrase,
@@ -24,27 +26,35 @@ from paynet_core.runtime import Runtime
 
 from . import components as ui
 
+#: Download names of the templates (the files' columns stay the importer's own).
+_TEMPLATE_NAMES = {"invoices": N_("invoices_template"), "statuses": N_("statuses_template")}
+
+
 
 def batch_upload(rt: Runtime, user: User, *, kind: str) -> None:
     """Upload a CSV/XLSX of invoices to create or statuses to set, and run it as a job."""
     key = f"batch_{kind}"
-    c1, c2, _ = st.columns([1, 1, 4])
-    c1.download_button("Template (CSV)", template_csv(kind), f"{kind}_template.csv", "text/csv", key=f"{key}_tcsv")
+    c1, c2, _rest = st.columns([1, 1, 4])
+    stem = _(_TEMPLATE_NAMES[kind])
+    c1.download_button(_("Template (CSV)"), template_csv(kind), f"{stem}.csv", "text/csv", key=f"{key}_tcsv")
     c2.download_button(
-        "Template (XLSX)", template_xlsx(kind), f"{kind}_template.xlsx",
+        _("Template (XLSX)"), template_xlsx(kind), f"{stem}.xlsx",
         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", key=f"{key}_txlsx",
     )
-    upload = st.file_uploader("CSV or XLSX file", type=["csv", "xlsx", "txt"], key=fresh_key(f"{key}_file", key))
+    upload = st.file_uploader(
+        _("CSV or XLSX file"), type=["csv", "xlsx", "txt"], key=fresh_key(f"{key}_file", key),
+        help=_("Drag a file here or browse; up to the server's upload limit. Start from a template."),
+    )
     if upload is None:
         return
     try:
         result = uploads.read_upload(upload.getvalue(), upload.name, kind)
     except InputError as err:
-        st.error(f"**{ui.literal(upload.name)}** cannot be used: {ui.literal(err)}", icon="✋")
+        st.error(_("**{name}** cannot be used: {error}", name=ui.literal(upload.name), error=ui.literal(err)), icon="✋")
         return
     validation_table(result)
     if not result.rows:
-        st.error("No valid row to send. Fix the rows above and upload the file again.")
+        st.error(_("No valid row to send. Fix the rows above and upload the file again."))
         return
     plan = uploads.plan_upload(result, rt.store)
     confirm_and_start(rt, user, plan, key=key, destructive=uploads.is_destructive(result))
@@ -55,8 +65,11 @@ def validation_table(result) -> None:
     frame = result.as_dataframe()
     bad = result.errors_by_row()
     st.markdown(
-        f"**{result.total_rows} rows** read from {ui.literal(result.filename)}: "
-        f":green[{result.valid_count} valid], :red[{len(result.invalid_rows)} invalid]"
+        _(
+            "**{rows} rows** read from {name}: :green[{valid} valid], :red[{invalid} invalid]",
+            rows=format_count(result.total_rows), name=ui.literal(result.filename),
+            valid=format_count(result.valid_count), invalid=format_count(len(result.invalid_rows)),
+        )
     )
     for warning in result.warnings:
         st.warning(ui.literal(warning))
@@ -73,15 +86,15 @@ def validation_table(result) -> None:
             for col in row.index
         ]
 
-    only_bad = st.toggle("Show only invalid rows", value=bool(bad), key=f"only_bad_{result.filename}")
+    only_bad = st.toggle(_("Show only invalid rows"), value=bool(bad), key=f"only_bad_{result.filename}")
     shown = frame[frame["row"].astype(int).isin(bad)] if only_bad else frame
-    st.dataframe(shown.style.apply(highlight, axis=1), hide_index=True, width="stretch")
+    ui.table(shown.style.apply(highlight, axis=1), hide_index=True, width="stretch")
 
 
 def confirm_and_start(rt: Runtime, user: User, plan: Plan, *, key: str, destructive: bool) -> None:
     """Show the plan; ask for a typed count when the action is destructive or live; start."""
     with st.container(border=True):
-        st.subheader("Plan")
+        st.subheader(_("Plan"))
         for line in plan.describe():
             st.markdown(f"- {ui.literal(line)}")
         live = live_requires_confirmation(rt.mode)
@@ -89,18 +102,18 @@ def confirm_and_start(rt: Runtime, user: User, plan: Plan, *, key: str, destruct
         typed = None
         if destructive or live:
             typed = st.text_input(
-                f"Type **{phrase}** (the number of invoices) to confirm"
-                + (" — LIVE: real customers" if live else " — Cancel/Deleted cannot be undone"),
+                _("Type **{phrase}** (the number of invoices) to confirm", phrase=phrase)
+                + (_(" — LIVE: real customers") if live else _(" — Cancel/Deleted cannot be undone")),
                 key=f"{key}_typed",
             )
         first_batch = None
         if live:
             first_batch = st.number_input(
-                "Send only the first rows, then pause for review", min_value=1,
+                _("Send only the first rows, then pause for review"), min_value=1,
                 value=default_first_batch(rt.mode) or 10, key=f"{key}_first",
             )
         ready = typed is None or typed.strip() == phrase
-        if st.button("Start job", type="primary", disabled=not ready, key=f"{key}_start"):
+        if st.button(_("Start job"), type="primary", disabled=not ready, key=f"{key}_start"):
             try:
                 require_role(user, Role.OPERATOR, action="start a job")
                 job_id = start_job(
@@ -109,7 +122,7 @@ def confirm_and_start(rt: Runtime, user: User, plan: Plan, *, key: str, destruct
                 )
             except JobConflictError as err:
                 ui.show_error(err)
-                st.page_link("views/jobs.py", label=f"Open job {err.job_id}", icon=":material/open_in_new:",
+                st.page_link("views/jobs.py", label=_("Open job {job}", job=err.job_id), icon=":material/open_in_new:",
                              query_params={"job": err.job_id})
                 return
             except (JobError, PermissionDenied) as err:
@@ -143,17 +156,28 @@ def job_progress(rt: Runtime, user: User, job_id: str) -> None:
     if job_summary(rt.store, job_id).finished:
         st.session_state[flag] = True
 
+    language = current_language()
+
     @st.fragment(run_every=1.0)
     def _live() -> None:
+        # A fragment's rerun runs only this function, on a fresh thread: app.py's language is
+        # not set there, so it takes the one of the run that drew the page.
+        set_language(language)
         summary = job_summary(rt.store, job_id)
         finished = summary.done + summary.failed + summary.skipped
-        st.progress(finished / max(summary.total, 1), text=f"Job `{job_id}` · {summary.state} · {finished}/{summary.total} items")
+        st.progress(
+            finished / max(summary.total, 1),
+            text=_(
+                "Job `{job}` · {state} · {finished}/{total} items", job=job_id, state=ui.state_name(summary.state),
+                finished=format_count(finished), total=format_count(summary.total),
+            ),
+        )
         cols = st.columns(5)
         for col, (label, value) in zip(
             cols, [("done", summary.done), ("failed", summary.failed), ("skipped", summary.skipped),
                    ("pending", summary.pending), ("sending", summary.sending)], strict=True,
         ):
-            col.metric(label, value)
+            col.metric(ui.state_name(label), format_count(value))
         if summary.finished and not st.session_state.get(flag):
             st.session_state[flag] = True
             st.rerun(scope="app")  # show the results table below the progress
@@ -162,17 +186,16 @@ def job_progress(rt: Runtime, user: User, job_id: str) -> None:
     summary = job_summary(rt.store, job_id)
     if summary.finished:
         items = rt.store.job_items(job_id)
-        st.dataframe(
-            items[["seq", "operation", "target_key", "state", "attempts", "provider_code", "message", "status_before", "status_after"]],
+        ui.table(items[["seq", "operation", "target_key", "state", "attempts", "provider_code", "message", "status_before", "status_after"]],
             hide_index=True, width="stretch",
         )
         if summary.failed:
             c1, c2 = st.columns(2)
             c1.download_button(
-                "Download failed rows (fix and upload again)", export_failed_rows(rt.store, rt.store.job(job_id)),
-                f"failed_{job_id}.csv", "text/csv", key=f"failed_{job_id}",
+                _("Download failed rows (fix and upload again)"), export_failed_rows(rt.store, rt.store.job(job_id)),
+                _("failed_{job}.csv", job=job_id), "text/csv", key=f"failed_{job_id}",
             )
-            if user.can("run_job") and not live_requires_confirmation(rt.mode) and c2.button("Retry the failed items", key=f"retry_{job_id}"):
+            if user.can("run_job") and not live_requires_confirmation(rt.mode) and c2.button(_("Retry the failed items"), key=f"retry_{job_id}"):
                 retry_failed(rt, user, job_id)
 
 
@@ -190,6 +213,6 @@ def retry_failed(rt: Runtime, user: User, job_id: str) -> None:
 
 def status_choice(key: str) -> InvoiceStatus:
     return st.selectbox(
-        "Target status", list(InvoiceStatus), format_func=lambda s: f"{s.value} · {s.label} ({s.label_tr})",
+        _("Target status"), list(InvoiceStatus), format_func=ui.status_labels().__getitem__,
         index=list(InvoiceStatus).index(InvoiceStatus.CANCEL), key=key,
     )

@@ -12,6 +12,7 @@ import streamlit as st
 
 from paynet_core.auth import Role, User, anonymous_user, demo_user, require_role, role_for
 from paynet_core.config import Mode, load_settings
+from paynet_core.i18n import N_, _, current_language, set_language, using_language
 from paynet_core.runtime import Runtime, open_runtime
 
 
@@ -50,21 +51,21 @@ def current_user() -> User | None:
 
 PAGES = [
     # (file, title, icon, action needed to see it)
-    ("views/overview.py", "Overview", ":material/dashboard:", "view"),
-    ("views/issue.py", "Issue invoices", ":material/receipt_long:", "issue_invoice"),
-    ("views/bulk_status.py", "Bulk status updates", ":material/published_with_changes:", "change_status"),
-    ("views/charts.py", "Charts", ":material/bar_chart:", "view"),
-    ("views/lookup.py", "Lookup", ":material/search:", "view"),
-    ("views/jobs.py", "Jobs", ":material/pending_actions:", "view_jobs"),
-    ("views/audit.py", "Audit log", ":material/policy:", "view_audit"),
-    ("views/settings.py", "Settings", ":material/settings:", "settings"),
+    ("views/overview.py", N_("Overview"), ":material/dashboard:", "view"),
+    ("views/issue.py", N_("Issue invoices"), ":material/receipt_long:", "issue_invoice"),
+    ("views/bulk_status.py", N_("Bulk status updates"), ":material/published_with_changes:", "change_status"),
+    ("views/charts.py", N_("Charts"), ":material/bar_chart:", "view"),
+    ("views/lookup.py", N_("Lookup"), ":material/search:", "view"),
+    ("views/jobs.py", N_("Jobs"), ":material/pending_actions:", "view_jobs"),
+    ("views/audit.py", N_("Audit log"), ":material/policy:", "view_audit"),
+    ("views/settings.py", N_("Settings"), ":material/settings:", "settings"),
 ]
 
 
 def pages_for(user: User) -> list:
     """Only the pages this role may use are in the navigation."""
     return [
-        st.Page(path, title=title, icon=icon, default=(i == 0))
+        st.Page(path, title=_(title), icon=icon, default=(i == 0))
         for i, (path, title, icon, action) in enumerate(PAGES)
         if user.can(action)
     ]
@@ -73,14 +74,19 @@ def pages_for(user: User) -> list:
 def require(action: str) -> User:
     """Stop the page unless the current user may do ``action`` (pages reached by URL, too)."""
     user = current_user()
+    from .components import resolve_language
+
+    set_language(resolve_language(user))  # also when a page runs without app.py (a test, a deep link)
     if user is None or not user.can(action):
-        st.error("You are not allowed to use this page. Ask an admin for the operator role.", icon="🔒")
+        st.error(_("You are not allowed to use this page. Ask an admin for the operator role."), icon="🔒")
         st.stop()
     settings = runtime().settings
     if action not in ("view", "view_jobs") and settings.mode is not Mode.SANDBOX and not settings.auth_configured:
         st.error(
-            "Login is not configured, so actions are disabled in test and live mode. Add an "
-            "`[auth]` section and `[roles]` to `.streamlit/secrets.toml` (see secrets.toml.example).",
+            _(
+                "Login is not configured, so actions are disabled in test and live mode. Add an "
+                "`[auth]` section and `[roles]` to `.streamlit/secrets.toml` (see secrets.toml.example)."
+            ),
             icon="🔒",
         )
         st.stop()
@@ -115,8 +121,13 @@ def start_sync(user: User) -> bool:
     if task.running:
         return False
     rt = runtime()
+    language = current_language()  # the thread's messages in the language of who started it
 
     def work() -> None:
+        with using_language(language):
+            _work()
+
+    def _work() -> None:
         from paynet_core.errors import PaynetOpsError
         from paynet_core.ops.sync import sync_all
 
@@ -132,7 +143,7 @@ def start_sync(user: User) -> bool:
             import logging
 
             logging.getLogger("dashboard").exception("sync failed")
-            task.error = f"sync failed ({type(err).__name__})"
+            task.error = _("sync failed ({kind})", kind=type(err).__name__)
         finally:
             task.message = ""  # cached charts follow the data version: nothing to clear
 
@@ -162,13 +173,17 @@ def cached_chart(name: str, filters, **kwargs):
 
 
 @st.cache_resource(show_spinner=False, max_entries=64)
-def _figure(figure: str, name: str, filters, version: int, kwargs: tuple, figure_kwargs: tuple):
+def _figure(figure: str, name: str, filters, version: int, kwargs: tuple, figure_kwargs: tuple, language: str):
     # cache_resource: the figure object itself is shared (st.plotly_chart only reads it), so a
     # warm run neither rebuilds nor unpickles it; building plotly figures is the slow part.
+    # One per language: the figures module builds in English, localise_figure translates.
     from paynet_core import reports
 
+    from .components import localise_figure
+
     data = _chart(name, filters, version, kwargs)
-    return getattr(reports, figure)(data, **dict(figure_kwargs))
+    with using_language(language):
+        return localise_figure(getattr(reports, figure)(data, **dict(figure_kwargs)))
 
 
 def cached_figure(figure: str, name: str, filters, *, figure_kwargs: dict | None = None, **kwargs):
@@ -176,7 +191,8 @@ def cached_figure(figure: str, name: str, filters, *, figure_kwargs: dict | None
     once per data version and shared by every session (do not modify it)."""
     version = data_version()
     return _figure(
-        figure, name, filters, version, tuple(sorted(kwargs.items())), tuple(sorted((figure_kwargs or {}).items()))
+        figure, name, filters, version, tuple(sorted(kwargs.items())), tuple(sorted((figure_kwargs or {}).items())),
+        current_language(),
     )
 
 

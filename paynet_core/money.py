@@ -11,6 +11,7 @@ from decimal import Decimal, InvalidOperation
 from typing import NamedTuple
 
 from .errors import MoneyError
+from .i18n import _
 
 Kurus = int
 
@@ -41,33 +42,33 @@ def parse_amount(text: str | int, *, field: str = "amount", allow_zero: bool = F
     decimals (``"1.234"``), scientific notation, non-ASCII digits and anything else.
     """
     if isinstance(text, bool):
-        raise MoneyError("expected an amount, got a yes/no value", field=field)
+        raise MoneyError(_("expected an amount, got a yes/no value"), field=field)
     if isinstance(text, int):
         return _check_range(text, field, allow_zero)
     if not isinstance(text, str):
-        raise MoneyError(f"expected an amount as text, got {type(text).__name__}", field=field)
+        raise MoneyError(_("expected an amount as text, got {kind}", kind=type(text).__name__), field=field)
     raw = text
     s = _CURRENCY.sub("", text).strip()
     if s.startswith("'"):  # Excel's "keep as text" mark, not part of the number
         s = s[1:].strip()
     if not s:
-        raise MoneyError("amount is empty", field=field)
+        raise MoneyError(_("amount is empty"), field=field)
     negative = s.startswith("-") or s.startswith("−")
     if negative or s.startswith("+"):
         s = s[1:].lstrip()
     if _GROUPER.search(s):
         s = _ungroup(s, raw, field)
     if len(s) > 30:  # also keeps int() away from Python's 4,300-digit limit
-        raise MoneyError(f"{raw[:40]!r}… is far too long to be an amount", field=field)
+        raise MoneyError(_("{raw!r}… is far too long to be an amount", raw=raw[:40]), field=field)
     if not _ASCII_NUMBER.fullmatch(s):
         if any(ch.isdigit() and not ("0" <= ch <= "9") for ch in s):
-            raise MoneyError(f"{raw!r} uses digits other than 0-9", field=field)
-        raise MoneyError(f"{raw!r} is not a number (write it like 1.234,56)", field=field)
+            raise MoneyError(_("{raw!r} uses digits other than 0-9", raw=raw), field=field)
+        raise MoneyError(_("{raw!r} is not a number (write it like 1.234,56)", raw=raw), field=field)
     kurus = _digits_to_kurus(s, raw, field)
     if negative and kurus != 0:
-        raise MoneyError(f"{raw!r} is negative; amounts must be positive", field=field)
+        raise MoneyError(_("{raw!r} is negative; amounts must be positive", raw=raw), field=field)
     if negative:
-        raise MoneyError(f"{raw!r} is zero; amounts must be positive", field=field)
+        raise MoneyError(_("{raw!r} is zero; amounts must be positive", raw=raw), field=field)
     return _check_range(kurus, field, allow_zero)
 
 
@@ -78,10 +79,10 @@ def _ungroup(s: str, raw: str, field: str) -> str:
     was probably meant, so a mark inside the number must sit exactly at a thousands boundary.
     """
     marks = {"'" if ch == "'" else " " for ch in _GROUPER.findall(s)}
-    what = "an apostrophe" if marks == {"'"} else "a space"
+    what = _("an apostrophe") if marks == {"'"} else _("a space")
     if len(marks) > 1:
         raise MoneyError(
-            f"{raw!r} groups digits with both spaces and apostrophes; write it like 1.234,56",
+            _("{raw!r} groups digits with both spaces and apostrophes; write it like 1.234,56", raw=raw),
             field=field,
         )
     groups = _GROUPER.split(s)
@@ -92,8 +93,12 @@ def _ungroup(s: str, raw: str, field: str) -> str:
         and _LAST_GROUP.fullmatch(last)
     ):
         raise MoneyError(
-            f"{raw!r} has {what} inside the number; it may only group thousands, "
-            "like 1 234,56 (or write 1.234,56)",
+            _(
+                "{raw!r} has {what} inside the number; it may only group thousands, "
+                "like 1 234,56 (or write 1.234,56)",
+                raw=raw,
+                what=what,
+            ),
             field=field,
         )
     return "".join(groups)
@@ -101,17 +106,17 @@ def _ungroup(s: str, raw: str, field: str) -> str:
 
 def _check_range(kurus: int, field: str, allow_zero: bool) -> Kurus:
     if kurus < 0:
-        raise MoneyError("amount is negative; amounts must be positive", field=field)
+        raise MoneyError(_("amount is negative; amounts must be positive"), field=field)
     if kurus == 0 and not allow_zero:
-        raise MoneyError("amount is zero; amounts must be positive", field=field)
+        raise MoneyError(_("amount is zero; amounts must be positive"), field=field)
     if kurus > MAX_KURUS:
-        raise MoneyError(f"amount is larger than {format_amount(MAX_KURUS)}", field=field)
+        raise MoneyError(_("amount is larger than {limit}", limit=format_amount(MAX_KURUS)), field=field)
     return kurus
 
 
 def _digits_to_kurus(s: str, raw: str, field: str) -> Kurus:
     if s[0] in ".," or s[-1] in ".,":
-        raise MoneyError(f"{raw!r} starts or ends with a separator", field=field)
+        raise MoneyError(_("{raw!r} starts or ends with a separator", raw=raw), field=field)
     seps = [c for c in s if c in ".,"]
     if not seps:
         return int(s) * 100
@@ -119,7 +124,7 @@ def _digits_to_kurus(s: str, raw: str, field: str) -> Kurus:
         decimal_sep = s[max(s.rfind("."), s.rfind(","))]
         thousands_sep = "," if decimal_sep == "." else "."
         if seps.count(decimal_sep) != 1:
-            raise MoneyError(f"{raw!r} mixes separators in a way that cannot be read", field=field)
+            raise MoneyError(_("{raw!r} mixes separators in a way that cannot be read", raw=raw), field=field)
         whole, frac = s.split(decimal_sep)
         return _whole(whole, thousands_sep, raw, field) * 100 + _fraction(frac, raw, field)
     sep = seps[0]
@@ -130,8 +135,13 @@ def _digits_to_kurus(s: str, raw: str, field: str) -> Kurus:
     if len(frac) == 3 and whole != "0" and not whole.startswith("0"):
         other = "," if sep == "." else "."
         raise MoneyError(
-            f"{raw!r} is ambiguous: write {whole}{frac} for thousands "
-            f"or use {other!r} for decimals with at most two digits",
+            _(
+                "{raw!r} is ambiguous: write {digits} for thousands "
+                "or use {other!r} for decimals with at most two digits",
+                raw=raw,
+                digits=whole + frac,
+                other=other,
+            ),
             field=field,
         )
     return int(whole) * 100 + _fraction(frac, raw, field)
@@ -143,13 +153,13 @@ def _whole(text: str, sep: str, raw: str, field: str) -> int:
         return int(groups[0])
     head, rest = groups[0], groups[1:]
     if not (1 <= len(head) <= 3) or head.startswith("0") or any(len(g) != 3 for g in rest):
-        raise MoneyError(f"{raw!r} has misplaced thousands separators", field=field)
+        raise MoneyError(_("{raw!r} has misplaced thousands separators", raw=raw), field=field)
     return int("".join(groups))
 
 
 def _fraction(frac: str, raw: str, field: str) -> int:
     if len(frac) > 2:
-        raise MoneyError(f"{raw!r} has more than two decimals (kuruş)", field=field)
+        raise MoneyError(_("{raw!r} has more than two decimals (kuruş)", raw=raw), field=field)
     return int(frac.ljust(2, "0"))
 
 

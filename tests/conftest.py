@@ -13,6 +13,22 @@ def _clean_env(monkeypatch, tmp_path):
     monkeypatch.setenv("PAYNET_OPS_DB", str(tmp_path / "cache.db"))
 
 
+@pytest.fixture(autouse=True)
+def _language(request, monkeypatch, _clean_env):
+    """English unless a test is marked ``turkish``: most tests assert on what the code means,
+    and English message ids keep them readable and independent of the translations, which
+    tests/test_i18n.py and tests/test_dashboard_language.py check. PAYNET_OPS_LANG reaches the
+    dashboard's script threads and any subprocess (the dashboard's default language)."""
+    from paynet_core.i18n import using_language
+
+    if request.node.get_closest_marker("turkish"):
+        yield
+        return
+    monkeypatch.setenv("PAYNET_OPS_LANG", "en")
+    with using_language("en"):
+        yield
+
+
 def pytest_collection_modifyitems(config, items):
     """Browser tests last: Playwright's sync API keeps an event loop running in the main thread
     while its session fixtures live, which breaks ``asyncio.run`` in any test after it."""

@@ -101,7 +101,7 @@ def test_settings_shows_no_key_and_warns_that_sandbox_ignores_them(keyed_sandbox
     at = open_page(at, "views/settings.py")
     assert_clean(at)
     table = at.table[0].value
-    values = dict(zip(table["setting"], table["value"], strict=True))
+    values = dict(zip(table["Setting"], table["Value"], strict=True))
     assert values["Mode"] == "sandbox"
     assert values["Paynet endpoint"].startswith("in-process sandbox")
     assert values["Paynet secret key"] == "not set"
@@ -120,7 +120,7 @@ def test_settings_shows_the_effective_endpoints(monkeypatch, as_admin, app):
 
     services.runtime.clear()
     at = open_page(new_app(), "views/settings.py")
-    values = dict(zip(at.table[0].value["setting"], at.table[0].value["value"], strict=True))
+    values = dict(zip(at.table[0].value["Setting"], at.table[0].value["Value"], strict=True))
     assert values["Paynet endpoint"] == "http://127.0.0.1:9"
     assert values["Payofin endpoint"] == "http://127.0.0.1:9"  # one served sandbox answers both
     services.runtime.clear()
@@ -129,6 +129,6 @@ def test_settings_shows_the_effective_endpoints(monkeypatch, as_admin, app):
 def test_settings_without_keys_says_not_set(as_admin, app):
     at = open_page(app, "views/settings.py")
     table = at.table[0].value
-    values = dict(zip(table["setting"], table["value"], strict=True))
+    values = dict(zip(table["Setting"], table["Value"], strict=True))
     assert values["Paynet secret key"] == "not set"
     assert values["Mode"] == "sandbox"

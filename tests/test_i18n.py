@@ -81,6 +81,7 @@ def test_lists_sort_in_turkish_alphabetical_order():
     assert sorted(["ıb", "ia", "Ia"], key=tr_sort_key) == ["Ia", "ıb", "ia"]
 
 
+@pytest.mark.turkish
 def test_the_language_follows_the_context_and_the_environment():
     assert normalize_language("tr-TR") == "tr" and normalize_language("en_US.UTF-8") == "en"
     assert normalize_language("de-DE") is None
@@ -118,11 +119,11 @@ def test_the_catalog_check_fails_on_a_missing_or_wrong_translation(tmp_path):
     shutil.copytree(check.LOCALES, locales)
     po = locales / "tr" / "LC_MESSAGES" / "paynet_ops.po"
     en = locales / "en" / "LC_MESSAGES" / "paynet_ops.po"
-    extra = '\nmsgid "{n} invoices sent"\nmsgstr ""\n\nmsgid "Sync now"\nmsgstr ""\n'
+    extra = '\nmsgid "{n} invoices sent"\nmsgstr ""\n\nmsgid "Sync every provider now"\nmsgstr ""\n'
     en.write_text(en.read_text() + extra)
     po.write_text(
         po.read_text() + '\nmsgid "{n} invoices sent"\nmsgstr "{count} fatura gönderildi"\n'
     )
     found = check.problems(locales, in_code=set())
     assert any("placeholders differ" in p and "{n} invoices sent" in p for p in found)
-    assert any("no Turkish translation: 'Sync now'" in p for p in found)
+    assert any("no Turkish translation: 'Sync every provider now'" in p for p in found)

@@ -467,3 +467,24 @@ def test_huge_cells_are_bounded(length, container, blank):
     _outcome_ok(outcome)
     if isinstance(outcome, InputError) and not blank:
         assert "cell" in outcome.message
+
+
+def test_a_damaged_deflate_stream_is_a_clear_refusal_not_a_crash():
+    # Found by tests/test_importing_fuzz.py: zlib.error escaped from the zip check.
+    import io
+    import zipfile
+
+    from paynet_core.errors import InputError
+    from paynet_core.importing import read_invoice_rows
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("[Content_Types].xml", "<Types/>" * 2000)
+        z.writestr("xl/workbook.xml", "<workbook/>" * 2000)
+    data = bytearray(buf.getvalue())
+    info = zipfile.ZipFile(io.BytesIO(bytes(data))).infolist()[0]
+    begin = info.header_offset + 30 + len(info.filename.encode())
+    for i in range(begin + 2, begin + info.compress_size - 2):  # damage its deflate stream
+        data[i] ^= 0x5A
+    with pytest.raises(InputError, match="damaged"):
+        read_invoice_rows(bytes(data), "broken.xlsx")

@@ -4,28 +4,32 @@ from datetime import timedelta
 
 import streamlit as st
 
+from dashboard import components as ui
 from dashboard import services
 from paynet_core.dates import today
+from paynet_core.i18n import _, tr_contains, tr_sort_key
 from paynet_core.reports.cells import to_csv_bytes
 
 services.require("view_audit")
 rt = services.runtime()
-st.title("Audit log")
-st.caption("Append-only: the database refuses to change or delete these lines.")
+st.title(_("Audit log"))
+st.caption(_("Append-only: the database refuses to change or delete these lines."))
 
 c1, c2, c3, c4 = st.columns(4)
-since = c1.date_input("From", value=today() - timedelta(days=30), format="DD.MM.YYYY", key="audit_from")
-until = c2.date_input("To", value=today(), format="DD.MM.YYYY", key="audit_to")
-actor = c3.text_input("Who (e-mail)", key="audit_actor").strip() or None
-target = c4.text_input("Target id (invoice no, job id…)", key="audit_target").strip() or None
-rows = rt.store.audit_rows(actor=actor, target_id=target, since=since, until=until, limit=5_000)
-actions = sorted(rows["action"].unique()) if not rows.empty else []
-chosen = st.multiselect("Actions", actions, key="audit_actions")
+since = c1.date_input(_("From"), value=today() - timedelta(days=30), format="DD.MM.YYYY", key="audit_from")
+until = c2.date_input(_("To"), value=today(), format="DD.MM.YYYY", key="audit_to")
+actor = c3.text_input(_("Who (e-mail)"), key="audit_actor").strip() or None  # a part, any case
+target = c4.text_input(_("Target id (invoice no, job id…)"), key="audit_target").strip() or None
+rows = rt.store.audit_rows(target_id=target, since=since, until=until, limit=5_000)
+if actor:
+    rows = rows[rows["actor"].map(lambda who: tr_contains(who, actor))]
+actions = sorted(rows["action"].unique(), key=tr_sort_key) if not rows.empty else []
+chosen = st.multiselect(_("Actions"), actions, key="audit_actions", placeholder=_("Choose options"))
 if chosen:
     rows = rows[rows["action"].isin(chosen)]
 
-st.dataframe(rows, hide_index=True, width="stretch")
+ui.table(rows, hide_index=True, width="stretch")
 st.download_button(
-    "Download CSV", to_csv_bytes(rows), file_name=f"audit_{since:%Y%m%d}_{until:%Y%m%d}.csv", mime="text/csv",
+    _("Download CSV"), to_csv_bytes(rows), file_name=_("audit_{since}_{until}.csv", since=since.strftime("%Y%m%d"), until=until.strftime("%Y%m%d")), mime="text/csv",
     key="audit_csv",
 )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import re
 import zipfile
+import zlib
 
 from ..errors import InputError
 from .budget import FILE, Meter
@@ -20,6 +21,7 @@ _ZIP_ERRORS = (
     EOFError,
     RuntimeError,  # an encrypted member
     NotImplementedError,  # an unknown compression method
+    zlib.error,  # a damaged deflate stream ("invalid distance too far back")
 )
 _CHUNK = 1 << 20
 #: Excel's widest row; a row of more cells is not a worksheet row.

@@ -17,6 +17,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from ..dates import parse_any_datetime
+from ..i18n import N_
 from ..money import from_wire
 from ..outcomes import Outcome
 
@@ -142,6 +143,14 @@ class InvoiceStatus(IntEnum):
         return _LABELS[self][1]
 
     @property
+    def display_label(self) -> str:
+        """The name people read, in the current language (``"İptal"`` / ``"Cancel"``); ``label``
+        stays the documentation's English, which the cache and files use."""
+        from ..i18n import _
+
+        return _(_LABELS[self][0])
+
+    @property
     def outcome(self) -> Outcome:
         return _OUTCOMES[self]
 
@@ -184,6 +193,11 @@ _LABELS = {
     InvoiceStatus.CANCEL: ("Cancel", "İptal"),
     InvoiceStatus.DELETED: ("Deleted", "Silindi"),
 }
+# The labels above as message ids (pybabel finds strings only inside a marker).
+_DISPLAY_MSGIDS = (
+    N_("Waiting"), N_("External charged"), N_("Done succeed"),
+    N_("Done unsucceed"), N_("Cancel"), N_("Deleted"),
+)
 _OUTCOMES = {
     InvoiceStatus.WAITING: Outcome.OPEN,
     InvoiceStatus.EXTERNAL_CHARGED: Outcome.PAID,

@@ -49,6 +49,7 @@ from .schema import (
     ROLLUP_TOTALS_TABLE,
 )
 from .sync_state import SyncStateMixin
+from .user_settings import UserSettingsMixin
 
 
 class Store(
@@ -60,6 +61,7 @@ class Store(
     JournalMixin,
     ReportsMixin,
     ReadOnlyMixin,
+    UserSettingsMixin,
     StoreBase,
 ):
     """The cache database. One object per file, shared by all threads of a process."""

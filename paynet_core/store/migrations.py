@@ -354,12 +354,21 @@ _ROLLUP_AND_VERSION = (
     "INSERT INTO data_version (id, version) VALUES (1, 1)",
 )
 
+_USER_LANGUAGE = (
+    """CREATE TABLE user_settings (
+    email TEXT PRIMARY KEY,
+    language TEXT NOT NULL CHECK (language IN ('tr', 'en')),
+    updated_at TEXT NOT NULL
+)""",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema", _INITIAL_SCHEMA),
     Migration(2, "analyst views: outcomes, daily_totals, daily_breakdown", _VIEWS),
     Migration(3, "covering indexes for chart aggregates", _CHART_INDEXES),
     Migration(4, "status breakdown and job-claim indexes", _STATUS_AND_CLAIM_INDEXES),
     Migration(5, "daily rollup kept at write time; data version", _ROLLUP_AND_VERSION),
+    Migration(6, "each person's dashboard language", _USER_LANGUAGE),
 )
 #: The first schema version with the rollup and the data version.
 ROLLUP_VERSION = 5

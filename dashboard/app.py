@@ -27,7 +27,10 @@ language = set_language(components.resolve_language(user))
 if not user.can("view"):
     st.title("paynet-ops")
     st.error(
-        _("{email} has no role here. Ask an admin to add you to \\[roles\\].", email=components.literal(user.email)),
+        _(
+            "{email} has no role here. Ask an admin to add you to \\[roles\\].",
+            email=components.literal(user.email),
+        ),
         icon="🔒",
     )
     if st.button(_("Log out")):

@@ -30,27 +30,42 @@ from . import components as ui
 _TEMPLATE_NAMES = {"invoices": N_("invoices_template"), "statuses": N_("statuses_template")}
 
 
-
 def batch_upload(rt: Runtime, user: User, *, kind: str) -> None:
     """Upload a CSV/XLSX of invoices to create or statuses to set, and run it as a job."""
     key = f"batch_{kind}"
     c1, c2, _rest = st.columns([1, 1, 4])
     stem = _(_TEMPLATE_NAMES[kind])
-    c1.download_button(_("Template (CSV)"), template_csv(kind), f"{stem}.csv", "text/csv", key=f"{key}_tcsv")
+    c1.download_button(
+        _("Template (CSV)"), template_csv(kind), f"{stem}.csv", "text/csv", key=f"{key}_tcsv"
+    )
     c2.download_button(
-        _("Template (XLSX)"), template_xlsx(kind), f"{stem}.xlsx",
-        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", key=f"{key}_txlsx",
+        _("Template (XLSX)"),
+        template_xlsx(kind),
+        f"{stem}.xlsx",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        key=f"{key}_txlsx",
     )
     upload = st.file_uploader(
-        _("CSV or XLSX file"), type=["csv", "xlsx", "txt"], key=fresh_key(f"{key}_file", key),
-        help=_("Drag a file here or browse; up to the server's upload limit. Start from a template."),
+        _("CSV or XLSX file"),
+        type=["csv", "xlsx", "txt"],
+        key=fresh_key(f"{key}_file", key),
+        help=_(
+            "Drag a file here or browse; up to the server's upload limit. Start from a template."
+        ),
     )
     if upload is None:
         return
     try:
         result = uploads.read_upload(upload.getvalue(), upload.name, kind)
     except InputError as err:
-        st.error(_("**{name}** cannot be used: {error}", name=ui.literal(upload.name), error=ui.literal(err)), icon="✋")
+        st.error(
+            _(
+                "**{name}** cannot be used: {error}",
+                name=ui.literal(upload.name),
+                error=ui.literal(err),
+            ),
+            icon="✋",
+        )
         return
     validation_table(result)
     if not result.rows:
@@ -67,8 +82,10 @@ def validation_table(result) -> None:
     st.markdown(
         _(
             "**{rows} rows** read from {name}: :green[{valid} valid], :red[{invalid} invalid]",
-            rows=format_count(result.total_rows), name=ui.literal(result.filename),
-            valid=format_count(result.valid_count), invalid=format_count(len(result.invalid_rows)),
+            rows=format_count(result.total_rows),
+            name=ui.literal(result.filename),
+            valid=format_count(result.valid_count),
+            invalid=format_count(len(result.invalid_rows)),
         )
     )
     for warning in result.warnings:
@@ -81,12 +98,15 @@ def validation_table(result) -> None:
         fields = {e.field for e in errors}
         whole = any(e.field is None for e in errors)
         return [
-            "background-color: #f8d7da" if (col in fields or (whole and col == "errors")) else
-            ("background-color: #fdf1f2" if errors else "")
+            "background-color: #f8d7da"
+            if (col in fields or (whole and col == "errors"))
+            else ("background-color: #fdf1f2" if errors else "")
             for col in row.index
         ]
 
-    only_bad = st.toggle(_("Show only invalid rows"), value=bool(bad), key=f"only_bad_{result.filename}")
+    only_bad = st.toggle(
+        _("Show only invalid rows"), value=bool(bad), key=f"only_bad_{result.filename}"
+    )
     shown = frame[frame["row"].astype(int).isin(bad)] if only_bad else frame
     ui.table(shown.style.apply(highlight, axis=1), hide_index=True, width="stretch")
 
@@ -103,27 +123,40 @@ def confirm_and_start(rt: Runtime, user: User, plan: Plan, *, key: str, destruct
         if destructive or live:
             typed = st.text_input(
                 _("Type **{phrase}** (the number of invoices) to confirm", phrase=phrase)
-                + (_(" — LIVE: real customers") if live else _(" — Cancel/Deleted cannot be undone")),
+                + (
+                    _(" — LIVE: real customers")
+                    if live
+                    else _(" — Cancel/Deleted cannot be undone")
+                ),
                 key=f"{key}_typed",
             )
         first_batch = None
         if live:
             first_batch = st.number_input(
-                _("Send only the first rows, then pause for review"), min_value=1,
-                value=default_first_batch(rt.mode) or 10, key=f"{key}_first",
+                _("Send only the first rows, then pause for review"),
+                min_value=1,
+                value=default_first_batch(rt.mode) or 10,
+                key=f"{key}_first",
             )
         ready = typed is None or typed.strip() == phrase
         if st.button(_("Start job"), type="primary", disabled=not ready, key=f"{key}_start"):
             try:
                 require_role(user, Role.OPERATOR, action="start a job")
                 job_id = start_job(
-                    plan, runtime=rt, created_by=user.email, first_batch=first_batch,
+                    plan,
+                    runtime=rt,
+                    created_by=user.email,
+                    first_batch=first_batch,
                     confirmation=phrase if ready else None,
                 )
             except JobConflictError as err:
                 ui.show_error(err)
-                st.page_link("views/jobs.py", label=_("Open job {job}", job=err.job_id), icon=":material/open_in_new:",
-                             query_params={"job": err.job_id})
+                st.page_link(
+                    "views/jobs.py",
+                    label=_("Open job {job}", job=err.job_id),
+                    icon=":material/open_in_new:",
+                    query_params={"job": err.job_id},
+                )
                 return
             except (JobError, PermissionDenied) as err:
                 ui.show_error(err)
@@ -168,14 +201,24 @@ def job_progress(rt: Runtime, user: User, job_id: str) -> None:
         st.progress(
             finished / max(summary.total, 1),
             text=_(
-                "Job `{job}` · {state} · {finished}/{total} items", job=job_id, state=ui.state_name(summary.state),
-                finished=format_count(finished), total=format_count(summary.total),
+                "Job `{job}` · {state} · {finished}/{total} items",
+                job=job_id,
+                state=ui.state_name(summary.state),
+                finished=format_count(finished),
+                total=format_count(summary.total),
             ),
         )
         cols = st.columns(5)
         for col, (label, value) in zip(
-            cols, [("done", summary.done), ("failed", summary.failed), ("skipped", summary.skipped),
-                   ("pending", summary.pending), ("sending", summary.sending)], strict=True,
+            cols,
+            [
+                ("done", summary.done),
+                ("failed", summary.failed),
+                ("skipped", summary.skipped),
+                ("pending", summary.pending),
+                ("sending", summary.sending),
+            ],
+            strict=True,
         ):
             col.metric(ui.state_name(label), format_count(value))
         if summary.finished and not st.session_state.get(flag):
@@ -186,16 +229,37 @@ def job_progress(rt: Runtime, user: User, job_id: str) -> None:
     summary = job_summary(rt.store, job_id)
     if summary.finished:
         items = rt.store.job_items(job_id)
-        ui.table(items[["seq", "operation", "target_key", "state", "attempts", "provider_code", "message", "status_before", "status_after"]],
-            hide_index=True, width="stretch",
+        ui.table(
+            items[
+                [
+                    "seq",
+                    "operation",
+                    "target_key",
+                    "state",
+                    "attempts",
+                    "provider_code",
+                    "message",
+                    "status_before",
+                    "status_after",
+                ]
+            ],
+            hide_index=True,
+            width="stretch",
         )
         if summary.failed:
             c1, c2 = st.columns(2)
             c1.download_button(
-                _("Download failed rows (fix and upload again)"), export_failed_rows(rt.store, rt.store.job(job_id)),
-                _("failed_{job}.csv", job=job_id), "text/csv", key=f"failed_{job_id}",
+                _("Download failed rows (fix and upload again)"),
+                export_failed_rows(rt.store, rt.store.job(job_id)),
+                _("failed_{job}.csv", job=job_id),
+                "text/csv",
+                key=f"failed_{job_id}",
             )
-            if user.can("run_job") and not live_requires_confirmation(rt.mode) and c2.button(_("Retry the failed items"), key=f"retry_{job_id}"):
+            if (
+                user.can("run_job")
+                and not live_requires_confirmation(rt.mode)
+                and c2.button(_("Retry the failed items"), key=f"retry_{job_id}")
+            ):
                 retry_failed(rt, user, job_id)
 
 
@@ -213,6 +277,9 @@ def retry_failed(rt: Runtime, user: User, job_id: str) -> None:
 
 def status_choice(key: str) -> InvoiceStatus:
     return st.selectbox(
-        _("Target status"), list(InvoiceStatus), format_func=ui.status_labels().__getitem__,
-        index=list(InvoiceStatus).index(InvoiceStatus.CANCEL), key=key,
+        _("Target status"),
+        list(InvoiceStatus),
+        format_func=ui.status_labels().__getitem__,
+        index=list(InvoiceStatus).index(InvoiceStatus.CANCEL),
+        key=key,
     )

@@ -31,7 +31,9 @@ log = logging.getLogger("dashboard")
 # "1.234,56" stay readable in the page source and in tests): link/image/HTML/code/emphasis
 # openers everywhere; block markers (#, >, -, +, =, "1.") at a line's start; an underscore at a
 # word's edge; a colon before a letter or "/" (":red[", ":smile:", "http://" autolinks); "www.".
-_ALWAYS = re.compile(r"[\\`*\[\]<&|~$]")  # "@" stays: an e-mail may become a mailto link, nothing else
+_ALWAYS = re.compile(
+    r"[\\`*\[\]<&|~$]"
+)  # "@" stays: an e-mail may become a mailto link, nothing else
 _LINE_START = re.compile(r"(?m)^([ \t]*)([#>+=-]|\d{1,9}[.)](?=[ \t]|$))")
 _UNDERSCORE = re.compile(r"(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
 _COLON = re.compile(r":(?=[A-Za-z/])")
@@ -56,7 +58,11 @@ def literal(text: object) -> str:
 _BADGES = {
     Mode.SANDBOX: ("SANDBOX", "blue", N_("Fake money: the built-in simulator.")),
     Mode.TEST: ("TEST", "orange", N_("Paynet test system.")),
-    Mode.LIVE: (N_("LIVE — REAL MONEY"), "red", N_("Live system: every action charges real customers.")),
+    Mode.LIVE: (
+        N_("LIVE — REAL MONEY"),
+        "red",
+        N_("Live system: every action charges real customers."),
+    ),
 }
 
 
@@ -81,13 +87,17 @@ def show_error(err: Exception) -> None:
         http = f" · HTTP {err.http_status}" if err.http_status else ""
         # the error's class, not its code, says "not found" (Paynet 12 and 24 alike)
         names = {"provider": literal(err.provider), "operation": literal(err.operation)}
-        head = _("Not found · {provider} {operation}", **names) if isinstance(err, NotFoundError) else _(
-            "{provider} refused {operation}", **names
+        head = (
+            _("Not found · {provider} {operation}", **names)
+            if isinstance(err, NotFoundError)
+            else _("{provider} refused {operation}", **names)
         )
         # The provider's own message is shown as received, under our heading.
         st.error(
             f"**{head}**{code}{http}\n\n{literal(err.message)}"
-            + ("\n\n" + _("Request id: {id}", id=literal(err.request_id)) if err.request_id else ""),
+            + (
+                "\n\n" + _("Request id: {id}", id=literal(err.request_id)) if err.request_id else ""
+            ),
             icon="🚫",
         )
     elif isinstance(err, InputError):
@@ -118,10 +128,15 @@ def errors_as_banner() -> Iterator[None]:
         show_error(err)
 
 
-def money_input(label: str, *, key: str, required: bool = True, help: str | None = None) -> int | None:
+def money_input(
+    label: str, *, key: str, required: bool = True, help: str | None = None
+) -> int | None:
     """A text input that reads Turkish amounts ("1.234,56") and shows the problem under it."""
     raw = st.text_input(
-        label, key=key, placeholder="1.234,56", help=help or _("Type the amount the Turkish way: 1.234,56")
+        label,
+        key=key,
+        placeholder="1.234,56",
+        help=help or _("Type the amount the Turkish way: 1.234,56"),
     )
     if not raw.strip():
         return None
@@ -147,19 +162,24 @@ def sidebar(user) -> None:
     st.sidebar.caption(_("Signed in as **{who}**", who=who))
     if user.demo:
         st.sidebar.info(
-            _("Sandbox demo operator — no login configured. Nothing here is real money."), icon=":material/science:"
+            _("Sandbox demo operator — no login configured. Nothing here is real money."),
+            icon=":material/science:",
         )
     elif rt.settings.auth_configured and st.sidebar.button(_("Log out")):
         st.logout()
     task = services.sync_task()
     last = rt.store.last_sync_time()
-    st.sidebar.caption(_("Last sync: **{when}**", when=format_display_datetime(last) if last else _("never")))
+    st.sidebar.caption(
+        _("Last sync: **{when}**", when=format_display_datetime(last) if last else _("never"))
+    )
     if task.running:
         st.sidebar.caption(_("Syncing… {step}", step=literal(task.message)))
     elif task.error:
         st.sidebar.error(_("Last sync failed: {error}", error=literal(task.error)))
     if user.can("sync") and st.sidebar.button(
-        _("Sync now"), disabled=task.running, help=_("Refresh the cache from the APIs in the background")
+        _("Sync now"),
+        disabled=task.running,
+        help=_("Refresh the cache from the APIs in the background"),
     ):
         try:
             services.start_sync(user)
@@ -198,7 +218,11 @@ def record_table(record: dict):
         elif key == "outcome":
             shown = outcome_name(value)
         elif key == "status_label" and "status" in record:
-            shown = status_name(record["status"]).split(" · ", 1)[-1] if str(record["status"]).isdigit() else shown
+            shown = (
+                status_name(record["status"]).split(" · ", 1)[-1]
+                if str(record["status"]).isdigit()
+                else shown
+            )
         rows.append({"field": column_label(key), "value": shown})
     return pd.DataFrame(rows)
 
@@ -263,8 +287,12 @@ def language_switch(user, current: str) -> None:
 
     st.session_state["lang_switch"] = current
     st.sidebar.radio(
-        "Dil · Language", list(LANGUAGE_NAMES), format_func=LANGUAGE_NAMES.__getitem__,
-        horizontal=True, key="lang_switch", on_change=chosen,
+        "Dil · Language",
+        list(LANGUAGE_NAMES),
+        format_func=LANGUAGE_NAMES.__getitem__,
+        horizontal=True,
+        key="lang_switch",
+        on_change=chosen,
     )
 
 
@@ -280,10 +308,20 @@ JOB_STATES = {
     "skipped": N_("skipped"),
 }
 JOB_KINDS = {"create_invoices": N_("create invoices"), "set_status": N_("set status")}
-OUTCOMES = {"paid": N_("Paid"), "cancelled": N_("Cancelled"), "open": N_("Open"), "failed": N_("Failed")}
+OUTCOMES = {
+    "paid": N_("Paid"),
+    "cancelled": N_("Cancelled"),
+    "open": N_("Open"),
+    "failed": N_("Failed"),
+}
 MODES = {"sandbox": "SANDBOX", "test": "TEST", "live": "LIVE"}
 DEMO_NAMES = {"Demo operator": N_("Demo operator"), "Demo admin": N_("Demo admin")}  # sandbox only
-ROLES = {"none": N_("no role"), "viewer": N_("viewer"), "operator": N_("operator"), "admin": N_("admin")}
+ROLES = {
+    "none": N_("no role"),
+    "viewer": N_("viewer"),
+    "operator": N_("operator"),
+    "admin": N_("admin"),
+}
 
 
 def state_name(state: object) -> str:
@@ -387,10 +425,23 @@ COLUMNS = {
 }
 _DAY_COLUMNS = {"val_day"}
 _TIME_COLUMNS = {
-    "created_at", "finished_at", "started_at", "observed_at", "at", "heartbeat_at", "updated_at", "synced_at",
-    "val_date", "paid_at", "first_seen_at",
+    "created_at",
+    "finished_at",
+    "started_at",
+    "observed_at",
+    "at",
+    "heartbeat_at",
+    "updated_at",
+    "synced_at",
+    "val_date",
+    "paid_at",
+    "first_seen_at",
 }
-_STATUS_LABELS = {"status_label": "status", "old_status_label": "old_status", "new_status_label": "new_status"}
+_STATUS_LABELS = {
+    "status_label": "status",
+    "old_status_label": "old_status",
+    "new_status_label": "new_status",
+}
 
 
 def table(frame, *, column_config: dict | None = None, **kwargs):
@@ -451,8 +502,12 @@ def _timestamp(value) -> str:
 
 #: English names the figures module gives traces and hover texts, translated after building.
 FIGURE_NAMES = (
-    N_("Paid"), N_("Cancelled"), N_("Failed"), N_("Open"),
-    N_("Fees on paid payments"), N_("Fees on cancelled payments"),
+    N_("Paid"),
+    N_("Cancelled"),
+    N_("Failed"),
+    N_("Open"),
+    N_("Fees on paid payments"),
+    N_("Fees on cancelled payments"),
 )
 _WEEK_OF = re.compile(r"^week of (.+)$")
 
@@ -474,8 +529,12 @@ def localise_figure(fig):
         if ax is not None and ax.title is not None and ax.title.text:
             ax.title.text = _(ax.title.text)
     names = {name: _(name) for name in FIGURE_NAMES}
-    cancelled_of = _("{rate} cancelled ({cancelled} of {settled})",
-                     rate="<b>%{y:.1%}</b>", cancelled="%{customdata[1]}", settled="%{customdata[2]}")
+    cancelled_of = _(
+        "{rate} cancelled ({cancelled} of {settled})",
+        rate="<b>%{y:.1%}</b>",
+        cancelled="%{customdata[1]}",
+        settled="%{customdata[2]}",
+    )
     for trace in out.data:
         if trace.name in names:
             trace.name = names[trace.name]
@@ -485,11 +544,15 @@ def localise_figure(fig):
                 "<b>%{y:.1%}</b> cancelled (%{customdata[1]} of %{customdata[2]})", cancelled_of
             )
             for english, local in names.items():
-                template = template.replace(f" · {english}", f" · {local}").replace(f"{english}<br>", f"{local}<br>")
+                template = template.replace(f" · {english}", f" · {local}").replace(
+                    f"{english}<br>", f"{local}<br>"
+                )
             trace.hovertemplate = template
         if trace.customdata is not None:
             trace.customdata = [
-                [_week_of(v) for v in row] if isinstance(row, (list, tuple)) or hasattr(row, "tolist") else _week_of(row)
+                [_week_of(v) for v in row]
+                if isinstance(row, (list, tuple)) or hasattr(row, "tolist")
+                else _week_of(row)
                 for row in trace.customdata
             ]
     out.layout.separators = ",."

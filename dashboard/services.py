@@ -53,7 +53,12 @@ PAGES = [
     # (file, title, icon, action needed to see it)
     ("views/overview.py", N_("Overview"), ":material/dashboard:", "view"),
     ("views/issue.py", N_("Issue invoices"), ":material/receipt_long:", "issue_invoice"),
-    ("views/bulk_status.py", N_("Bulk status updates"), ":material/published_with_changes:", "change_status"),
+    (
+        "views/bulk_status.py",
+        N_("Bulk status updates"),
+        ":material/published_with_changes:",
+        "change_status",
+    ),
     ("views/charts.py", N_("Charts"), ":material/bar_chart:", "view"),
     ("views/lookup.py", N_("Lookup"), ":material/search:", "view"),
     ("views/jobs.py", N_("Jobs"), ":material/pending_actions:", "view_jobs"),
@@ -76,12 +81,21 @@ def require(action: str) -> User:
     user = current_user()
     from .components import resolve_language
 
-    set_language(resolve_language(user))  # also when a page runs without app.py (a test, a deep link)
+    set_language(
+        resolve_language(user)
+    )  # also when a page runs without app.py (a test, a deep link)
     if user is None or not user.can(action):
-        st.error(_("You are not allowed to use this page. Ask an admin for the operator role."), icon="🔒")
+        st.error(
+            _("You are not allowed to use this page. Ask an admin for the operator role."),
+            icon="🔒",
+        )
         st.stop()
     settings = runtime().settings
-    if action not in ("view", "view_jobs") and settings.mode is not Mode.SANDBOX and not settings.auth_configured:
+    if (
+        action not in ("view", "view_jobs")
+        and settings.mode is not Mode.SANDBOX
+        and not settings.auth_configured
+    ):
         st.error(
             _(
                 "Login is not configured, so actions are disabled in test and live mode. Add an "
@@ -134,7 +148,9 @@ def start_sync(user: User) -> bool:
         task.error, task.summary = None, {}
         try:
             reports = sync_all(
-                rt, progress=lambda done, total, msg: setattr(task, "message", msg), actor=user.email
+                rt,
+                progress=lambda done, total, msg: setattr(task, "message", msg),
+                actor=user.email,
             )
             task.summary = {name: str(report) for name, report in reports.items()}
         except PaynetOpsError as err:
@@ -173,7 +189,15 @@ def cached_chart(name: str, filters, **kwargs):
 
 
 @st.cache_resource(show_spinner=False, max_entries=64)
-def _figure(figure: str, name: str, filters, version: int, kwargs: tuple, figure_kwargs: tuple, language: str):
+def _figure(
+    figure: str,
+    name: str,
+    filters,
+    version: int,
+    kwargs: tuple,
+    figure_kwargs: tuple,
+    language: str,
+):
     # cache_resource: the figure object itself is shared (st.plotly_chart only reads it), so a
     # warm run neither rebuilds nor unpickles it; building plotly figures is the slow part.
     # One per language: the figures module builds in English, localise_figure translates.
@@ -191,7 +215,12 @@ def cached_figure(figure: str, name: str, filters, *, figure_kwargs: dict | None
     once per data version and shared by every session (do not modify it)."""
     version = data_version()
     return _figure(
-        figure, name, filters, version, tuple(sorted(kwargs.items())), tuple(sorted((figure_kwargs or {}).items())),
+        figure,
+        name,
+        filters,
+        version,
+        tuple(sorted(kwargs.items())),
+        tuple(sorted((figure_kwargs or {}).items())),
         current_language(),
     )
 

@@ -198,7 +198,8 @@ def load_settings(
 
     warnings: list[str] = []
     keys = {
-        name: secret(name) for name in ("PAYNET_SECRET_KEY", "PAYOFIN_API_KEY", "PAYOFIN_SECRET_KEY")
+        name: secret(name)
+        for name in ("PAYNET_SECRET_KEY", "PAYOFIN_API_KEY", "PAYOFIN_SECRET_KEY")
     }
     if mode is Mode.SANDBOX:
         given = [name for name, value in keys.items() if value is not None]
@@ -210,14 +211,18 @@ def load_settings(
         keys = dict.fromkeys(keys)
     else:
         _check_real_keys(mode, keys)
-    fault_rate, faults = _sandbox_faults(get("PAYNET_SANDBOX_FAULT_RATE"), get("PAYNET_SANDBOX_FAULTS"))
+    fault_rate, faults = _sandbox_faults(
+        get("PAYNET_SANDBOX_FAULT_RATE"), get("PAYNET_SANDBOX_FAULTS")
+    )
     settings = Settings(
         mode=mode,
         paynet_secret_key=keys["PAYNET_SECRET_KEY"],
         payofin_api_key=keys["PAYOFIN_API_KEY"],
         payofin_secret_key=keys["PAYOFIN_SECRET_KEY"],
         db_path=_path("PAYNET_OPS_DB", get("PAYNET_OPS_DB"), DEFAULT_DB),
-        sandbox_db_path=_path("PAYNET_OPS_SANDBOX_DB", get("PAYNET_OPS_SANDBOX_DB"), DEFAULT_SANDBOX_DB),
+        sandbox_db_path=_path(
+            "PAYNET_OPS_SANDBOX_DB", get("PAYNET_OPS_SANDBOX_DB"), DEFAULT_SANDBOX_DB
+        ),
         rate_limit=_rate(get("PAYNET_OPS_RATE_LIMIT"), mode),
         auth_configured="auth" in secrets and isinstance(secrets["auth"], dict),
         roles={str(k).lower(): str(v) for k, v in (secrets.get("roles") or {}).items()},
@@ -225,7 +230,9 @@ def load_settings(
         payofin_base_url=_base_url("PAYOFIN_BASE_URL", get("PAYOFIN_BASE_URL")),
         sandbox_fault_rate=fault_rate,
         sandbox_faults=faults,
-        sandbox_unknown_invoice_code=_unknown_invoice_code(get("PAYNET_SANDBOX_UNKNOWN_INVOICE_CODE")),
+        sandbox_unknown_invoice_code=_unknown_invoice_code(
+            get("PAYNET_SANDBOX_UNKNOWN_INVOICE_CODE")
+        ),
         warnings=tuple(warnings),
     )
     if settings.is_sandbox and faults and not settings.sandbox_in_process:
@@ -270,7 +277,9 @@ def _path(name: str, raw: str | None, default: Path) -> Path:
             f"set {name} to a file path such as data/paynet_ops.db"
         )
     if scheme:
-        raise ConfigError(f"{name} must be a file path such as data/paynet_ops.db, not a {scheme}:// URL")
+        raise ConfigError(
+            f"{name} must be a file path such as data/paynet_ops.db, not a {scheme}:// URL"
+        )
     return Path(raw).expanduser()
 
 

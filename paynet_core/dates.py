@@ -62,7 +62,9 @@ def parse_paynet_datetime(text: str, *, field: str = "val_date") -> datetime:
     try:
         return datetime.strptime(text.strip(), PAYNET_DATETIME).replace(tzinfo=ISTANBUL)
     except (ValueError, AttributeError):
-        raise DateError(f"{text!r} is not a date and time like 03.10.2017 10:32:24", field=field) from None
+        raise DateError(
+            f"{text!r} is not a date and time like 03.10.2017 10:32:24", field=field
+        ) from None
 
 
 def parse_paynet_date(text: str, *, field: str = "date") -> date:
@@ -104,7 +106,9 @@ def parse_any_datetime(value: object, *, field: str = "date") -> datetime:
             raise DateError(f"{value!r} is out of range", field=field) from None
         except ValueError:
             pass
-    text = text.split(".")[0] if "T" in text and text.count(".") == 1 else text  # 2026-11-23T10:00:00.123
+    text = (
+        text.split(".")[0] if "T" in text and text.count(".") == 1 else text
+    )  # 2026-11-23T10:00:00.123
     for fmt in _DATE_FORMATS:
         for suffix in _TIME_SUFFIXES:
             try:

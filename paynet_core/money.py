@@ -46,7 +46,9 @@ def parse_amount(text: str | int, *, field: str = "amount", allow_zero: bool = F
     if isinstance(text, int):
         return _check_range(text, field, allow_zero)
     if not isinstance(text, str):
-        raise MoneyError(_("expected an amount as text, got {kind}", kind=type(text).__name__), field=field)
+        raise MoneyError(
+            _("expected an amount as text, got {kind}", kind=type(text).__name__), field=field
+        )
     raw = text
     s = _CURRENCY.sub("", text).strip()
     if s.startswith("'"):  # Excel's "keep as text" mark, not part of the number
@@ -63,7 +65,9 @@ def parse_amount(text: str | int, *, field: str = "amount", allow_zero: bool = F
     if not _ASCII_NUMBER.fullmatch(s):
         if any(ch.isdigit() and not ("0" <= ch <= "9") for ch in s):
             raise MoneyError(_("{raw!r} uses digits other than 0-9", raw=raw), field=field)
-        raise MoneyError(_("{raw!r} is not a number (write it like 1.234,56)", raw=raw), field=field)
+        raise MoneyError(
+            _("{raw!r} is not a number (write it like 1.234,56)", raw=raw), field=field
+        )
     kurus = _digits_to_kurus(s, raw, field)
     if negative and kurus != 0:
         raise MoneyError(_("{raw!r} is negative; amounts must be positive", raw=raw), field=field)
@@ -82,7 +86,10 @@ def _ungroup(s: str, raw: str, field: str) -> str:
     what = _("an apostrophe") if marks == {"'"} else _("a space")
     if len(marks) > 1:
         raise MoneyError(
-            _("{raw!r} groups digits with both spaces and apostrophes; write it like 1.234,56", raw=raw),
+            _(
+                "{raw!r} groups digits with both spaces and apostrophes; write it like 1.234,56",
+                raw=raw,
+            ),
             field=field,
         )
     groups = _GROUPER.split(s)
@@ -110,7 +117,9 @@ def _check_range(kurus: int, field: str, allow_zero: bool) -> Kurus:
     if kurus == 0 and not allow_zero:
         raise MoneyError(_("amount is zero; amounts must be positive"), field=field)
     if kurus > MAX_KURUS:
-        raise MoneyError(_("amount is larger than {limit}", limit=format_amount(MAX_KURUS)), field=field)
+        raise MoneyError(
+            _("amount is larger than {limit}", limit=format_amount(MAX_KURUS)), field=field
+        )
     return kurus
 
 
@@ -124,7 +133,9 @@ def _digits_to_kurus(s: str, raw: str, field: str) -> Kurus:
         decimal_sep = s[max(s.rfind("."), s.rfind(","))]
         thousands_sep = "," if decimal_sep == "." else "."
         if seps.count(decimal_sep) != 1:
-            raise MoneyError(_("{raw!r} mixes separators in a way that cannot be read", raw=raw), field=field)
+            raise MoneyError(
+                _("{raw!r} mixes separators in a way that cannot be read", raw=raw), field=field
+            )
         whole, frac = s.split(decimal_sep)
         return _whole(whole, thousands_sep, raw, field) * 100 + _fraction(frac, raw, field)
     sep = seps[0]
@@ -198,7 +209,9 @@ def check_split(amount: Kurus, agent: Kurus | None, company: Kurus | None) -> li
         )
         return [SplitProblem("agent_amount", message, agent)]
     return [
-        SplitProblem(name, f"{format_amount(part)} is more than the amount {format_amount(amount)}", part)
+        SplitProblem(
+            name, f"{format_amount(part)} is more than the amount {format_amount(amount)}", part
+        )
         for name, part in (("agent_amount", agent), ("company_amount", company))
         if part is not None and part > amount
     ]

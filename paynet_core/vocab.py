@@ -12,7 +12,15 @@ from enum import StrEnum
 
 from .outcomes import Outcome  # paid / cancelled / open / failed: defined with its rules
 
-__all__ = ["AuditAction", "ItemState", "JobKind", "JobState", "Outcome", "LEGACY_ACTIONS", "spellings"]
+__all__ = [
+    "AuditAction",
+    "ItemState",
+    "JobKind",
+    "JobState",
+    "Outcome",
+    "LEGACY_ACTIONS",
+    "spellings",
+]
 
 
 class JobKind(StrEnum):

@@ -379,7 +379,9 @@ def every_chart(store):
         out[f"fees_{grain}"] = reports.fee_totals(store, grain)
     for by in reports.BREAKDOWNS:
         out[f"by_{by}"] = reports.breakdown(store, by=by)
-    out["agent"] = reports.outcome_series(store, grain="month", filters=ChartFilters(agent_id="AG9"))
+    out["agent"] = reports.outcome_series(
+        store, grain="month", filters=ChartFilters(agent_id="AG9")
+    )
     out["kpis"] = pd.DataFrame([reports.kpis(store)])
     return out
 
@@ -415,7 +417,9 @@ def test_charts_read_the_rollup_not_the_base_tables(store):
     assert reports.kpis(store, paynet)["paid_kurus"] == 10_000 + 5_000
     with reports.from_base_tables():
         assert reports.kpis(store, paynet)["paid_kurus"] == 1 + 5_000
-    assert [(d["table"], d["day"], d["kept"], d["rebuilt"]) for d in store.rollup_differences()] == [
+    assert [
+        (d["table"], d["day"], d["kept"], d["rebuilt"]) for d in store.rollup_differences()
+    ] == [
         ("daily_rollup", "2026-03-02", (1, 10_000, 0), (1, 1, 0)),
         ("daily_rollup_totals", "2026-03-02", (1, 10_000, 0), (1, 1, 0)),
     ]

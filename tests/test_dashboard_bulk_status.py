@@ -119,7 +119,9 @@ def test_a_job_on_invoices_another_job_holds_is_refused_with_a_link_to_it(app, s
     held = view.iloc[0]["invoice_no"]
     other = start_job(  # someone else's job, not started yet: it still holds the invoice
         plan_status_changes([(held, InvoiceStatus.DONE_SUCCEED)], store=store),
-        store=store, mode="sandbox", created_by="someone@example.com",
+        store=store,
+        mode="sandbox",
+        created_by="someone@example.com",
     )
     _select(at, [0])
     at.selectbox(key="bs_target").set_value(InvoiceStatus.DONE_SUCCEED).run()

@@ -134,10 +134,9 @@ def foreign(at: AppTest, language_not_wanted: str) -> list[str]:
 
 def _prepare(store) -> str:
     """A pending job to list and an invoice to look up; returns that invoice's number."""
-    from paynet_core.jobs.planner import plan_status_changes
-
     from dashboard import services
     from paynet_core.jobs import confirmation_phrase, start_job
+    from paynet_core.jobs.planner import plan_status_changes
 
     nos = store.find_invoices(status=[0], limit=2)["invoice_no"].tolist()
     plan = plan_status_changes([(no, InvoiceStatus.CANCEL) for no in nos], store=store)

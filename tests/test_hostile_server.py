@@ -125,7 +125,11 @@ def _read_request(conn: socket.socket) -> None:
 
 def _head(status: str = "200 OK", **headers: str | int) -> bytes:
     # One request per connection: say so, or a client may reuse a socket we are closing.
-    lines = [f"HTTP/1.1 {status}", "Content-Type: application/json; charset=utf-8", "Connection: close"]
+    lines = [
+        f"HTTP/1.1 {status}",
+        "Content-Type: application/json; charset=utf-8",
+        "Connection: close",
+    ]
     lines += [f"{k.replace('_', '-')}: {v}" for k, v in headers.items()]
     return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
@@ -474,8 +478,14 @@ def test_clients_the_runtime_builds_get_the_deadline_too(serve, client, monkeypa
     from paynet_core.runtime import open_runtime
 
     server = serve(slow_headers)
-    env = {"PAYNET_OPS_MODE": "test", "PAYNET_SECRET_KEY": PAYNET_KEY, "PAYOFIN_API_KEY": PAYOFIN_KEYS[0],
-           "PAYOFIN_SECRET_KEY": PAYOFIN_KEYS[1], "PAYNET_BASE_URL": server.url, "PAYOFIN_BASE_URL": server.url}
+    env = {
+        "PAYNET_OPS_MODE": "test",
+        "PAYNET_SECRET_KEY": PAYNET_KEY,
+        "PAYOFIN_API_KEY": PAYOFIN_KEYS[0],
+        "PAYOFIN_SECRET_KEY": PAYOFIN_KEYS[1],
+        "PAYNET_BASE_URL": server.url,
+        "PAYOFIN_BASE_URL": server.url,
+    }
     rt = open_runtime(load_settings(env=env, secrets_file=None))
     options = {"deadline": DEADLINE, "timeout": READ_TIMEOUT, "max_retries": 0}
 

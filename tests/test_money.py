@@ -175,8 +175,16 @@ def test_tl_to_kurus_reads_decimal_tl(value, expected):
 @pytest.mark.parametrize(
     "bad",
     [
-        1.0, "1.001", "abc", "NaN", True,
-        Decimal("-5.00"), "-1", "1e5", "1_000", "١٢٣",
+        1.0,
+        "1.001",
+        "abc",
+        "NaN",
+        True,
+        Decimal("-5.00"),
+        "-1",
+        "1e5",
+        "1_000",
+        "١٢٣",
         Decimal("1.0000000000000000000000000000001"),  # a 29th digit, once rounded away
     ],
 )

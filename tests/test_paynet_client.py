@@ -44,7 +44,9 @@ class Recorder:
 
 
 def ok(**extra):
-    return httpx.Response(200, json={"object_name": "x", "code": 0, "message": "Başarılı Islem", **extra})
+    return httpx.Response(
+        200, json={"object_name": "x", "code": 0, "message": "Başarılı Islem", **extra}
+    )
 
 
 def client(recorder, **kw) -> PaynetClient:
@@ -56,7 +58,9 @@ def client(recorder, **kw) -> PaynetClient:
 
 def test_status_update_wire_format_matches_the_documented_sample():
     rec = Recorder(ok())
-    reply = client(rec).update_invoice_status(invoice_no="11400505", status=InvoiceStatus.DONE_UNSUCCEED)
+    reply = client(rec).update_invoice_status(
+        invoice_no="11400505", status=InvoiceStatus.DONE_UNSUCCEED
+    )
     req = rec.requests[0]
     assert req.method == "POST"
     assert str(req.url) == "https://pts-api.paynet.com.tr/v1/subscription/invoice_status_update"
@@ -100,7 +104,10 @@ def test_create_invoice_converts_aware_datetimes_to_istanbul():
 def test_create_invoice_generates_a_unique_invoice_no_when_none_is_given():
     rec = Recorder(ok())
     c = client(rec)
-    numbers = {c.create_invoice(subscription_id="s", amount=100, val_date=datetime(2026, 1, 1)).invoice_no for _ in range(50)}
+    numbers = {
+        c.create_invoice(subscription_id="s", amount=100, val_date=datetime(2026, 1, 1)).invoice_no
+        for _ in range(50)
+    }
     assert len(numbers) == 50
     assert all(b["invoice_no"] in numbers for b in rec.bodies())
 
@@ -138,9 +145,40 @@ def test_success_codes_as_int_or_string(code):
         (httpx.Response(200, json={"code": 7, "message": "yetkisiz"}), AuthenticationError, 7),
         (httpx.Response(200, json={"code": 12, "message": "yok"}), NotFoundError, 12),
         (httpx.Response(200, json={"code": 8, "message": "sunucu"}), ServerError, 8),
-        (httpx.Response(401, json={"type": "authorization_error", "message": "bad key", "code": 401, "result_code": 7}), AuthenticationError, 7),
-        (httpx.Response(404, json={"type": "no_data_error", "message": "none", "code": 404, "result_code": 12}), NotFoundError, 12),
-        (httpx.Response(400, json={"type": "invalid_request_error", "message": "bad", "code": 400, "result_code": 11}), APIError, 11),
+        (
+            httpx.Response(
+                401,
+                json={
+                    "type": "authorization_error",
+                    "message": "bad key",
+                    "code": 401,
+                    "result_code": 7,
+                },
+            ),
+            AuthenticationError,
+            7,
+        ),
+        (
+            httpx.Response(
+                404,
+                json={"type": "no_data_error", "message": "none", "code": 404, "result_code": 12},
+            ),
+            NotFoundError,
+            12,
+        ),
+        (
+            httpx.Response(
+                400,
+                json={
+                    "type": "invalid_request_error",
+                    "message": "bad",
+                    "code": 400,
+                    "result_code": 11,
+                },
+            ),
+            APIError,
+            11,
+        ),
         (httpx.Response(403, text="Forbidden"), AuthenticationError, None),
     ],
 )
@@ -239,52 +277,82 @@ def _route(create_replies, list_reply):
 
 
 def test_create_invoice_after_lost_reply_finds_it_and_does_not_send_again():
-    item = {"invoice_id": 7, "invoice_no": "INV-1", "subscription_id": "s", "amount": "1000", "status": 0}
+    item = {
+        "invoice_id": 7,
+        "invoice_no": "INV-1",
+        "subscription_id": "s",
+        "amount": "1000",
+        "status": 0,
+    }
     rec = Recorder(_route([httpx.ReadTimeout("lost")], _invoice_list(item)))
-    created = client(rec).create_invoice(subscription_id="s", amount=1000, val_date=datetime(2026, 1, 1), invoice_no="INV-1")
+    created = client(rec).create_invoice(
+        subscription_id="s", amount=1000, val_date=datetime(2026, 1, 1), invoice_no="INV-1"
+    )
     creates = [r for r in rec.requests if r.url.path.endswith("/create_invoice")]
     assert len(creates) == 1
     assert created.recovered and created.invoice_no == "INV-1"
 
 
 def test_create_invoice_after_failure_not_found_sends_again_once():
-    rec = Recorder(_route([httpx.Response(502, text="<html>bad gateway</html>"), ok()], _invoice_list()))
-    created = client(rec).create_invoice(subscription_id="s", amount=1000, val_date=datetime(2026, 1, 1), invoice_no="INV-2")
+    rec = Recorder(
+        _route([httpx.Response(502, text="<html>bad gateway</html>"), ok()], _invoice_list())
+    )
+    created = client(rec).create_invoice(
+        subscription_id="s", amount=1000, val_date=datetime(2026, 1, 1), invoice_no="INV-2"
+    )
     creates = [r for r in rec.requests if r.url.path.endswith("/create_invoice")]
     lists = [r for r in rec.requests if r.url.path.endswith("/invoice_list")]
     assert len(creates) == 2 and len(lists) == 1
     assert not created.recovered and created.attempts == 2
-    assert json.loads(creates[0].content) == json.loads(creates[1].content)  # same invoice_no both times
+    assert json.loads(creates[0].content) == json.loads(
+        creates[1].content
+    )  # same invoice_no both times
 
 
 def test_create_invoice_connect_error_resends_without_lookup():
     rec = Recorder(_route([httpx.ConnectError("refused"), ok()], _invoice_list()))
     client(rec).create_invoice(subscription_id="s", amount=1000, val_date=datetime(2026, 1, 1))
-    assert [r.url.path.rsplit("/", 1)[1] for r in rec.requests] == ["create_invoice", "create_invoice"]
+    assert [r.url.path.rsplit("/", 1)[1] for r in rec.requests] == [
+        "create_invoice",
+        "create_invoice",
+    ]
 
 
 def test_create_invoice_business_refusal_is_never_resent():
-    rec = Recorder(_route([httpx.Response(200, json={"code": 1, "message": "no"})], _invoice_list()))
+    rec = Recorder(
+        _route([httpx.Response(200, json={"code": 1, "message": "no"})], _invoice_list())
+    )
     with pytest.raises(APIError):
         client(rec).create_invoice(subscription_id="s", amount=1000, val_date=datetime(2026, 1, 1))
     assert len(rec.requests) == 1
 
 
 def test_create_invoice_duplicate_on_first_try_is_an_error():
-    rec = Recorder(_route([httpx.Response(200, json={"code": 5, "message": "duplicatedata"})], _invoice_list()))
+    rec = Recorder(
+        _route([httpx.Response(200, json={"code": 5, "message": "duplicatedata"})], _invoice_list())
+    )
     with pytest.raises(DuplicateError):
-        client(rec).create_invoice(subscription_id="s", amount=1000, val_date=datetime(2026, 1, 1), invoice_no="X")
+        client(rec).create_invoice(
+            subscription_id="s", amount=1000, val_date=datetime(2026, 1, 1), invoice_no="X"
+        )
 
 
 def test_create_invoice_lookup_finding_a_different_amount_is_a_conflict():
     item = {"invoice_no": "INV-3", "amount": "999", "status": 0}
     rec = Recorder(_route([httpx.ReadTimeout("lost")], _invoice_list(item)))
     with pytest.raises(DuplicateError, match="another amount"):
-        client(rec).create_invoice(subscription_id="s", amount=1000, val_date=datetime(2026, 1, 1), invoice_no="INV-3")
+        client(rec).create_invoice(
+            subscription_id="s", amount=1000, val_date=datetime(2026, 1, 1), invoice_no="INV-3"
+        )
 
 
 def test_create_invoice_stops_when_the_lookup_fails_too():
-    rec = Recorder(_route([httpx.ReadTimeout("lost")], httpx.Response(401, json={"type": "authorization_error", "message": "x"})))
+    rec = Recorder(
+        _route(
+            [httpx.ReadTimeout("lost")],
+            httpx.Response(401, json={"type": "authorization_error", "message": "x"}),
+        )
+    )
     with pytest.raises(TransportError, match="not sent again"):
         client(rec).create_invoice(subscription_id="s", amount=1000, val_date=datetime(2026, 1, 1))
     assert sum(r.url.path.endswith("/create_invoice") for r in rec.requests) == 1
@@ -298,17 +366,30 @@ def test_list_invoices_walks_every_page():
         offset, limit = body["starting_after"], body["limit"]
         pages_seen.append(offset)
         rows = [
-            {"invoice_id": i, "invoice_no": f"N{i}", "amount": str(100 + i), "status": 3, "val_date": "03.10.2017 10:32:24"}
+            {
+                "invoice_id": i,
+                "invoice_no": f"N{i}",
+                "amount": str(100 + i),
+                "status": 3,
+                "val_date": "03.10.2017 10:32:24",
+            }
             for i in range(offset, min(offset + limit, 25))
         ]
         return httpx.Response(
             200,
-            json={"code": 0, "total": 25, "total_count": len(rows), "limit": limit, "has_more": offset + limit < 25, "data": rows},
+            json={
+                "code": 0,
+                "total": 25,
+                "total_count": len(rows),
+                "limit": limit,
+                "has_more": offset + limit < 25,
+                "data": rows,
+            },
         )
 
-    invoices = PaynetClient(KEY, environment="test", transport=httpx.MockTransport(handler)).list_invoices(
-        subscription_id="s", page_size=10
-    )
+    invoices = PaynetClient(
+        KEY, environment="test", transport=httpx.MockTransport(handler)
+    ).list_invoices(subscription_id="s", page_size=10)
     assert [i.invoice_no for i in invoices] == [f"N{i}" for i in range(25)]
     assert pages_seen == [0, 10, 20]
     assert invoices[0].amount == 100 and invoices[0].status is InvoiceStatus.DONE_SUCCEED
@@ -342,7 +423,9 @@ def test_the_key_never_shows_in_repr_errors_or_logs(caplog):
 def test_rate_limit_error_keeps_retry_after_and_pickles():
     import pickle
 
-    err = RateLimitError("slow down", retry_after=2.0, provider="Paynet", operation="op", http_status=429)
+    err = RateLimitError(
+        "slow down", retry_after=2.0, provider="Paynet", operation="op", http_status=429
+    )
     copy = pickle.loads(pickle.dumps(err))
     assert copy.retry_after == 2.0 and str(copy) == str(err) and copy.is_retryable
 
@@ -361,14 +444,21 @@ def test_create_invoice_looks_up_after_an_ambiguous_failure_on_the_last_try():
             subscription_id="s", amount=1000, val_date=datetime(2026, 1, 1), invoice_no="INV-5"
         )
     assert exc.value.operation == "create_invoice"
-    assert [r.url.path.rsplit("/", 1)[1] for r in rec.requests] == ["create_invoice", "invoice_list"]
+    assert [r.url.path.rsplit("/", 1)[1] for r in rec.requests] == [
+        "create_invoice",
+        "invoice_list",
+    ]
 
 
 def test_create_invoice_does_not_wait_out_a_retry_after_beyond_the_policy():
     sleeps = []
-    rec = Recorder(_route([httpx.Response(429, headers={"Retry-After": "120"}), ok()], _invoice_list()))
+    rec = Recorder(
+        _route([httpx.Response(429, headers={"Retry-After": "120"}), ok()], _invoice_list())
+    )
     with pytest.raises(RateLimitError):
-        client(rec, sleeps=sleeps).create_invoice(subscription_id="s", amount=1000, val_date=datetime(2026, 1, 1))
+        client(rec, sleeps=sleeps).create_invoice(
+            subscription_id="s", amount=1000, val_date=datetime(2026, 1, 1)
+        )
     assert len(rec.requests) == 1 and sleeps == []
 
 
@@ -398,9 +488,14 @@ def test_async_client_wraps_a_failed_lookup_and_stops_an_endless_walk():
             return await action(c)
 
     async def create(c):
-        return await c.create_invoice(subscription_id="s", amount=100, val_date=datetime(2026, 1, 1), invoice_no="D")
+        return await c.create_invoice(
+            subscription_id="s", amount=100, val_date=datetime(2026, 1, 1), invoice_no="D"
+        )
 
-    creates = [httpx.Response(502, text="<html>bad gateway</html>"), httpx.Response(200, json={"code": 5})]
+    creates = [
+        httpx.Response(502, text="<html>bad gateway</html>"),
+        httpx.Response(200, json={"code": 5}),
+    ]
     lists = [_invoice_list(), httpx.Response(401, text="<html>down</html>")]
     handler = _route(creates, lambda request: lists.pop(0))
     with pytest.raises(DuplicateError, match="not sent again") as exc:
@@ -408,7 +503,14 @@ def test_async_client_wraps_a_failed_lookup_and_stops_an_endless_walk():
     assert exc.value.operation == "create_invoice"
 
     endless = Recorder(
-        httpx.Response(200, json={"code": 0, "has_more": True, "data": [{"invoice_no": "N", "amount": "1", "status": 0}]})
+        httpx.Response(
+            200,
+            json={
+                "code": 0,
+                "has_more": True,
+                "data": [{"invoice_no": "N", "amount": "1", "status": 0}],
+            },
+        )
     )
     with pytest.raises(ContractError, match="ignore 'starting_after'"):
         asyncio.run(go(endless, lambda c: c.find_invoice(invoice_no="X", subscription_id="s")))

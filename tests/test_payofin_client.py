@@ -24,7 +24,14 @@ SEED_REPLY = (
 
 
 def payofin(handler, **kw):
-    return PayofinClient("api-guid", "secret-guid", environment="test", transport=httpx.MockTransport(handler), sleep=lambda s: None, **kw)
+    return PayofinClient(
+        "api-guid",
+        "secret-guid",
+        environment="test",
+        transport=httpx.MockTransport(handler),
+        sleep=lambda s: None,
+        **kw,
+    )
 
 
 def test_invoice_check_reads_the_documented_sample_exactly():
@@ -69,7 +76,13 @@ def test_an_unknown_status_breaks_the_contract():
 
 @pytest.mark.parametrize(
     ("code", "error"),
-    [(-22, AuthenticationError), (-11, NotFoundError), (-19, NotFoundError), (-9, APIError), (-10, APIError)],
+    [
+        (-22, AuthenticationError),
+        (-11, NotFoundError),
+        (-19, NotFoundError),
+        (-9, APIError),
+        (-10, APIError),
+    ],
 )
 def test_negative_codes_raise_typed_errors_with_meaning(code, error):
     reply = httpx.Response(200, json={"result": False, "resultCode": code, "resultMessage": "Hata"})
@@ -89,8 +102,12 @@ def test_a_blank_or_odd_result_message_reads_the_code_meaning(message):
 
 def test_transient_codes_are_retried():
     replies = [
-        httpx.Response(200, json={"result": False, "resultCode": -6, "resultMessage": "Kurum bağlantı hatası"}),
-        httpx.Response(200, json={"result": False, "resultCode": -18, "resultMessage": "Sunucu hatası"}),
+        httpx.Response(
+            200, json={"result": False, "resultCode": -6, "resultMessage": "Kurum bağlantı hatası"}
+        ),
+        httpx.Response(
+            200, json={"result": False, "resultCode": -18, "resultMessage": "Sunucu hatası"}
+        ),
         httpx.Response(200, text=SEED_REPLY),
     ]
     calls = []
@@ -104,7 +121,9 @@ def test_transient_codes_are_retried():
 
 
 def test_transient_codes_give_up_with_a_server_error():
-    reply = httpx.Response(200, json={"result": False, "resultCode": -24, "resultMessage": "Başka bankada işlemde"})
+    reply = httpx.Response(
+        200, json={"result": False, "resultCode": -24, "resultMessage": "Başka bankada işlemde"}
+    )
     with pytest.raises(ServerError) as exc:
         payofin(lambda r: reply, max_retries=1).invoice_check(1)
     assert exc.value.code == -24 and exc.value.is_retryable
@@ -125,8 +144,12 @@ def test_list_payments_over_40_days_uses_windows_of_at_most_15_days_without_gaps
             detail.update(invoicePaymentId=day.toordinal(), paymentDate=day.strftime("%d.%m.%Y"))
             items.append(detail)
             day += timedelta(days=1)
-        text = json.dumps({"invoiceList": items, "result": True, "resultCode": 1}).replace('"1.00"', "1.00")
-        return httpx.Response(200, text=text.replace('"invoiceAmount": 1.0', '"invoiceAmount": 1.00'))
+        text = json.dumps({"invoiceList": items, "result": True, "resultCode": 1}).replace(
+            '"1.00"', "1.00"
+        )
+        return httpx.Response(
+            200, text=text.replace('"invoiceAmount": 1.0', '"invoiceAmount": 1.00')
+        )
 
     start = date(2026, 1, 1)
     end = start + timedelta(days=39)
@@ -140,14 +163,31 @@ def test_list_payments_over_40_days_uses_windows_of_at_most_15_days_without_gaps
 def test_list_institutions():
     reply = httpx.Response(
         200,
-        json={"sootList": [{"sootCode": 1, "sootName": "İSKİ", "invoiceType": "Su Faturası", "description": "x", "fields": {}}], "result": True, "resultCode": 1},
+        json={
+            "sootList": [
+                {
+                    "sootCode": 1,
+                    "sootName": "İSKİ",
+                    "invoiceType": "Su Faturası",
+                    "description": "x",
+                    "fields": {},
+                }
+            ],
+            "result": True,
+            "resultCode": 1,
+        },
     )
     (inst,) = payofin(lambda r: reply).list_institutions()
     assert inst.soot_code == 1 and inst.name == "İSKİ"
 
 
 def test_keys_never_show_in_repr():
-    c = PayofinClient("api-guid-1234567890", "secret-guid-abcdefgh", environment="test", transport=httpx.MockTransport(lambda r: None))
+    c = PayofinClient(
+        "api-guid-1234567890",
+        "secret-guid-abcdefgh",
+        environment="test",
+        transport=httpx.MockTransport(lambda r: None),
+    )
     assert "secret-guid" not in repr(c) and "api-guid-1234567890" not in repr(c)
 
 
@@ -170,8 +210,16 @@ def test_a_malformed_soot_list_item_names_the_field(item, field):
 
 def test_a_reply_that_echoes_either_key_does_not_put_it_in_the_error():
     api_key, secret_key = "api-guid-0123456789", "secret-guid-abcdefghij"
-    reply = httpx.Response(200, json={"resultCode": -22, "resultMessage": f"ApiKey {api_key} / SecretKey {secret_key} hatalı"})
-    client = PayofinClient(api_key, secret_key, environment="test", transport=httpx.MockTransport(lambda r: reply))
+    reply = httpx.Response(
+        200,
+        json={
+            "resultCode": -22,
+            "resultMessage": f"ApiKey {api_key} / SecretKey {secret_key} hatalı",
+        },
+    )
+    client = PayofinClient(
+        api_key, secret_key, environment="test", transport=httpx.MockTransport(lambda r: reply)
+    )
     with pytest.raises(AuthenticationError) as exc:
         client.invoice_check(1)
     assert api_key not in str(exc.value) and secret_key not in str(exc.value)

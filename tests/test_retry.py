@@ -53,6 +53,8 @@ def test_retry_delay_honours_retry_after_and_caps_backoff():
     assert max(delays) <= POLICY.max_delay
 
 
-@pytest.mark.parametrize(("raw", "seconds"), [("2", 2.0), (" 0.5 ", 0.5), ("-1", None), ("soon", None), (None, None)])
+@pytest.mark.parametrize(
+    ("raw", "seconds"), [("2", 2.0), (" 0.5 ", 0.5), ("-1", None), ("soon", None), (None, None)]
+)
 def test_parse_retry_after(raw, seconds):
     assert parse_retry_after(raw) == seconds

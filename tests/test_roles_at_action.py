@@ -41,11 +41,15 @@ def provider_calls(monkeypatch):
 
     def paynet(self, **kwargs):
         calls.append("paynet")
-        return PaynetClient(None, environment="sandbox", transport=SandboxTransport(_sandbox()), **kwargs)
+        return PaynetClient(
+            None, environment="sandbox", transport=SandboxTransport(_sandbox()), **kwargs
+        )
 
     def payofin(self, **kwargs):
         calls.append("payofin")
-        return PayofinClient(None, None, environment="sandbox", transport=SandboxTransport(_sandbox()), **kwargs)
+        return PayofinClient(
+            None, None, environment="sandbox", transport=SandboxTransport(_sandbox()), **kwargs
+        )
 
     monkeypatch.setattr(Runtime, "paynet", paynet)
     monkeypatch.setattr(Runtime, "payofin", payofin)

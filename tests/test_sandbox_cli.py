@@ -85,7 +85,10 @@ def test_seeded_data_is_then_cached_by_sync(tmp_path):
     cached = store.query("SELECT invoice_no, amount_kurus AS amount, status FROM invoices")
     assert len(seeded) == 3000
     assert {r.invoice_no: (r.amount, r.status) for r in cached.itertuples()} == seeded
-    assert store.query("SELECT count(*) AS n FROM bill_payments")["n"][0] == counts(sandbox_db)["payofin_payments"]
+    assert (
+        store.query("SELECT count(*) AS n FROM bill_payments")["n"][0]
+        == counts(sandbox_db)["payofin_payments"]
+    )
 
 
 def test_seed_prints_what_it_created(tmp_path):

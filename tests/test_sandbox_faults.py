@@ -326,12 +326,24 @@ def test_async_transport_raises_network_faults(sandbox):
 def test_a_recording_sandbox_keeps_what_it_received_handled_and_answered():
     with Sandbox(record_requests=True) as sb:
         sub = sb.add_subscription(amount=1000)
-        client = PaynetClient("sck_test_key_0001", transport=SandboxTransport(sb), sleep=lambda s: None)
+        client = PaynetClient(
+            "sck_test_key_0001", transport=SandboxTransport(sb), sleep=lambda s: None
+        )
         sb.faults.fail_next("create_invoice", "http_500")
         sb.faults.fail_next("create_invoice", "disconnect")
-        client.create_invoice(subscription_id=sub.subscription_id, amount=100, val_date=datetime(2026, 12, 1), invoice_no="REC-1")
+        client.create_invoice(
+            subscription_id=sub.subscription_id,
+            amount=100,
+            val_date=datetime(2026, 12, 1),
+            invoice_no="REC-1",
+        )
         with pytest.raises(DuplicateError):
-            client.create_invoice(subscription_id=sub.subscription_id, amount=100, val_date=datetime(2026, 12, 1), invoice_no="REC-1")
+            client.create_invoice(
+                subscription_id=sub.subscription_id,
+                amount=100,
+                val_date=datetime(2026, 12, 1),
+                invoice_no="REC-1",
+            )
         got = [(r.operation, r.invoice_no, r.handled, r.code, r.fault) for r in sb.received()]
         assert got == [
             ("create_invoice", "REC-1", False, None, "http_500"),  # a fault answered: not applied

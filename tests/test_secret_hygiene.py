@@ -40,7 +40,19 @@ def _found_in(blob: bytes | str) -> list[str]:
 
 def _rendered_text(at: AppTest) -> str:
     parts = []
-    for kind in ("markdown", "caption", "error", "warning", "info", "success", "text", "json", "code", "title", "table"):
+    for kind in (
+        "markdown",
+        "caption",
+        "error",
+        "warning",
+        "info",
+        "success",
+        "text",
+        "json",
+        "code",
+        "title",
+        "table",
+    ):
         for el in getattr(at, kind, []):
             parts.append(str(getattr(el, "value", "")))
     for df in at.dataframe:
@@ -76,12 +88,20 @@ def test_known_fake_secrets_appear_nowhere(secret_env, as_admin, tmp_path, caplo
 
     # one invoice, one refused invoice (its error text), one status change
     sub = sb.subscriptions()[0]
-    draft = issue.draft_invoice(amount=123456, val_date=datetime(2026, 12, 1, 10), reference_no=sub.reference_no)
+    draft = issue.draft_invoice(
+        amount=123456, val_date=datetime(2026, 12, 1, 10), reference_no=sub.reference_no
+    )
     issue.issue_invoice(rt, draft, user=user)
     sb.faults.fail_next("create_invoice", "http_500")
     sb.faults.fail_next("invoice_list", ("result_code", 7))
     with pytest.raises(Exception) as exc:
-        issue.issue_invoice(rt, issue.draft_invoice(amount=100, val_date=datetime(2026, 12, 2), reference_no=sub.reference_no), user=user)
+        issue.issue_invoice(
+            rt,
+            issue.draft_invoice(
+                amount=100, val_date=datetime(2026, 12, 2), reference_no=sub.reference_no
+            ),
+            user=user,
+        )
     outputs += [str(exc.value), repr(exc.value), repr(rt.paynet()), repr(rt.settings)]
     issue.change_invoice_status(rt, draft.invoice_no, InvoiceStatus.CANCEL, user=user)
     pays = sb.payments(datetime(2026, 1, 1).date(), datetime(2027, 1, 1).date())
@@ -89,9 +109,13 @@ def test_known_fake_secrets_appear_nowhere(secret_env, as_admin, tmp_path, caplo
 
     # a bulk job with one bad row, run to the end
     waiting = [i.invoice_no for i in sb.invoices(status=InvoiceStatus.WAITING)][:3]
-    csv = "invoice_no;status\n" + "".join(f"{n};5\n" for n in waiting) + "NO-SUCH-INVOICE;5\n;Bogus\n"
+    csv = (
+        "invoice_no;status\n" + "".join(f"{n};5\n" for n in waiting) + "NO-SUCH-INVOICE;5\n;Bogus\n"
+    )
     result = importing.read_status_rows(csv.encode(), "statuses.csv")
-    job_id = start_job(plan_status_changes(result, store=rt.store), runtime=rt, created_by=user.email)
+    job_id = start_job(
+        plan_status_changes(result, store=rt.store), runtime=rt, created_by=user.email
+    )
     thread = run_job_in_background(job_id, rt)
     thread.join(timeout=60)
     assert rt.store.job(job_id)["state"] == "done"

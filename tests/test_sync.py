@@ -395,7 +395,9 @@ def test_cli_sync_prints_a_summary_and_fails_when_a_window_failed(tmp_path):
     assert first.exit_code == 0, first.output
     assert "Sync summary" in first.output and "Paynet" in first.output and "3000" in first.output
 
-    open_sandbox(os.environ["PAYNET_OPS_SANDBOX_DB"]).faults.fail_next("invoicelist", "http_500", count=4)
+    open_sandbox(os.environ["PAYNET_OPS_SANDBOX_DB"]).faults.fail_next(
+        "invoicelist", "http_500", count=4
+    )
     failed = runner.invoke(app, ["sync", "--since", "2026-01-01"])
     assert failed.exit_code == 1
     assert "Failed windows" in failed.output and "payofin payments" in failed.output

@@ -16,7 +16,9 @@ st.title(_("Audit log"))
 st.caption(_("Append-only: the database refuses to change or delete these lines."))
 
 c1, c2, c3, c4 = st.columns(4)
-since = c1.date_input(_("From"), value=today() - timedelta(days=30), format="DD.MM.YYYY", key="audit_from")
+since = c1.date_input(
+    _("From"), value=today() - timedelta(days=30), format="DD.MM.YYYY", key="audit_from"
+)
 until = c2.date_input(_("To"), value=today(), format="DD.MM.YYYY", key="audit_to")
 actor = c3.text_input(_("Who (e-mail)"), key="audit_actor").strip() or None  # a part, any case
 target = c4.text_input(_("Target id (invoice no, job id…)"), key="audit_target").strip() or None
@@ -30,6 +32,11 @@ if chosen:
 
 ui.table(rows, hide_index=True, width="stretch")
 st.download_button(
-    _("Download CSV"), to_csv_bytes(rows), file_name=_("audit_{since}_{until}.csv", since=since.strftime("%Y%m%d"), until=until.strftime("%Y%m%d")), mime="text/csv",
+    _("Download CSV"),
+    to_csv_bytes(rows),
+    file_name=_(
+        "audit_{since}_{until}.csv", since=since.strftime("%Y%m%d"), until=until.strftime("%Y%m%d")
+    ),
+    mime="text/csv",
     key="audit_csv",
 )

@@ -28,52 +28,121 @@ params = st.query_params.to_dict()
 options = services.chart_options()
 
 c1, c2, c3, c4 = st.columns([1, 1, 1, 1])
-day_from = c1.date_input(_("From"), value=shared.day_from or today() - timedelta(days=90), format="DD.MM.YYYY", key="ch_from")
+day_from = c1.date_input(
+    _("From"),
+    value=shared.day_from or today() - timedelta(days=90),
+    format="DD.MM.YYYY",
+    key="ch_from",
+)
 day_to = c2.date_input(_("To"), value=shared.day_to or today(), format="DD.MM.YYYY", key="ch_to")
 GRAINS = {"day": N_("day"), "week": N_("week"), "month": N_("month")}
 MEASURES = {"count": N_("count"), "amount": N_("amount")}
-PER = {"day": N_("Paid vs cancelled per day"), "week": N_("Paid vs cancelled per week"), "month": N_("Paid vs cancelled per month")}
-grain = c3.segmented_control(
-    _("Period"), list(GRAINS), format_func={g: _(name) for g, name in GRAINS.items()}.__getitem__, default=params.get("grain", "week"), key="ch_grain"
-) or "week"
-measure = c4.segmented_control(
-    _("Measure"), list(MEASURES), format_func={m: _(name) for m, name in MEASURES.items()}.__getitem__, default=params.get("measure", "count"), key="ch_measure"
-) or "count"
+PER = {
+    "day": N_("Paid vs cancelled per day"),
+    "week": N_("Paid vs cancelled per week"),
+    "month": N_("Paid vs cancelled per month"),
+}
+grain = (
+    c3.segmented_control(
+        _("Period"),
+        list(GRAINS),
+        format_func={g: _(name) for g, name in GRAINS.items()}.__getitem__,
+        default=params.get("grain", "week"),
+        key="ch_grain",
+    )
+    or "week"
+)
+measure = (
+    c4.segmented_control(
+        _("Measure"),
+        list(MEASURES),
+        format_func={m: _(name) for m, name in MEASURES.items()}.__getitem__,
+        default=params.get("measure", "count"),
+        key="ch_measure",
+    )
+    or "count"
+)
 f1, f2, f3 = st.columns(3)
 choose = _("Choose options")
 providers = f1.multiselect(
-    _("Provider"), ["paynet", "payofin"], format_func={"paynet": "Paynet", "payofin": "Payofin"}.get,
-    default=list(shared.providers), key="ch_providers", placeholder=choose,
+    _("Provider"),
+    ["paynet", "payofin"],
+    format_func={"paynet": "Paynet", "payofin": "Payofin"}.get,
+    default=list(shared.providers),
+    key="ch_providers",
+    placeholder=choose,
 )
 # Lists people scan are in Turkish alphabetical order (Ç after C, İ after I).
 institution_options = sorted(options["institutions"], key=tr_sort_key)
 type_options = sorted(options["invoice_types"], key=tr_sort_key)
-institutions = f2.multiselect(_("Institution"), institution_options, default=[i for i in shared.institutions if i in institution_options], key="ch_institutions", placeholder=choose)
-invoice_types = f3.multiselect(_("Invoice type"), type_options, default=[t for t in shared.invoice_types if t in type_options], key="ch_types", placeholder=choose)
+institutions = f2.multiselect(
+    _("Institution"),
+    institution_options,
+    default=[i for i in shared.institutions if i in institution_options],
+    key="ch_institutions",
+    placeholder=choose,
+)
+invoice_types = f3.multiselect(
+    _("Invoice type"),
+    type_options,
+    default=[t for t in shared.invoice_types if t in type_options],
+    key="ch_types",
+    placeholder=choose,
+)
 
 with ui.errors_as_banner():
     filters = reports.ChartFilters(
-        day_from=day_from, day_to=day_to, providers=tuple(providers),
-        institutions=tuple(institutions), invoice_types=tuple(invoice_types),
+        day_from=day_from,
+        day_to=day_to,
+        providers=tuple(providers),
+        institutions=tuple(institutions),
+        invoice_types=tuple(invoice_types),
     )
     link_language = {"lang": st.query_params["lang"]} if "lang" in st.query_params else {}
-    st.query_params.from_dict({**filters.to_query_params(), "grain": grain, "measure": measure, **link_language})
+    st.query_params.from_dict(
+        {**filters.to_query_params(), "grain": grain, "measure": measure, **link_language}
+    )
 
     series = services.cached_chart("outcome_series", filters, grain=grain, measure=measure)
     main = services.cached_figure(
-        "paid_vs_cancelled_figure", "outcome_series", filters, grain=grain, measure=measure,
+        "paid_vs_cancelled_figure",
+        "outcome_series",
+        filters,
+        grain=grain,
+        measure=measure,
         figure_kwargs={"measure": measure, "title": _(PER[grain])},
     )
     st.plotly_chart(main, key="ch_main")
-    st.download_button(_("Download chart data (CSV)"), to_csv_bytes(series), _("paid_vs_cancelled.csv"), "text/csv", key="ch_csv")
+    st.download_button(
+        _("Download chart data (CSV)"),
+        to_csv_bytes(series),
+        _("paid_vs_cancelled.csv"),
+        "text/csv",
+        key="ch_csv",
+    )
 
     left, right = st.columns(2)
-    for column, by, title, key in ((left, "institution", _("By institution"), "ch_inst"), (right, "invoice_type", _("By invoice type"), "ch_type")):
+    for column, by, title, key in (
+        (left, "institution", _("By institution"), "ch_inst"),
+        (right, "invoice_type", _("By invoice type"), "ch_type"),
+    ):
         figure = services.cached_figure(
-            "breakdown_figure", "breakdown", filters, by=by, figure_kwargs={"by": by, "measure": measure, "title": title}
+            "breakdown_figure",
+            "breakdown",
+            filters,
+            by=by,
+            figure_kwargs={"by": by, "measure": measure, "title": title},
         )
         column.plotly_chart(figure, key=key)
-    rate = services.cached_figure("cancellation_rate_figure", "cancellation_rate", filters, grain=grain, figure_kwargs={"title": _("Cancellation rate")})
+    rate = services.cached_figure(
+        "cancellation_rate_figure",
+        "cancellation_rate",
+        filters,
+        grain=grain,
+        figure_kwargs={"title": _("Cancellation rate")},
+    )
     left.plotly_chart(rate, key="ch_rate")
-    fees = services.cached_figure("fee_figure", "fee_totals", filters, grain=grain, figure_kwargs={"title": _("Fees")})
+    fees = services.cached_figure(
+        "fee_figure", "fee_totals", filters, grain=grain, figure_kwargs={"title": _("Fees")}
+    )
     right.plotly_chart(fees, key="ch_fees")

@@ -20,7 +20,9 @@ one_tab, batch_tab = st.tabs([_("One invoice"), _("Batch upload")])
 
 with one_tab:
     query = st.text_input(
-        _("Find the subscription"), key="issue_sub_query", placeholder=_("reference no, subscription id or name")
+        _("Find the subscription"),
+        key="issue_sub_query",
+        placeholder=_("reference no, subscription id or name"),
     )
     matches = rt.store.search_subscriptions(query, limit=20) if query.strip() else None
     subscription = None
@@ -39,24 +41,34 @@ with one_tab:
             subscription = st.selectbox(
                 _("Subscription"),
                 options,
-                format_func=lambda s: f"{s['reference_no']} · {s['name_surname'] or '—'} · {s['subscription_id']}",
+                format_func=lambda s: (
+                    f"{s['reference_no']} · {s['name_surname'] or '—'} · {s['subscription_id']}"
+                ),
                 key="issue_subscription",
             )
 
     amount = ui.money_input(_("Amount (TL)"), key="issue_amount")
     c1, c2 = st.columns(2)
-    charge_day = c1.date_input(_("Charge date"), value=today() + timedelta(days=1), format="DD.MM.YYYY", key="issue_day")
-    charge_time = c2.time_input(_("Charge time"), value=time(10, 0), key="issue_time", step=timedelta(minutes=15))
+    charge_day = c1.date_input(
+        _("Charge date"), value=today() + timedelta(days=1), format="DD.MM.YYYY", key="issue_day"
+    )
+    charge_time = c2.time_input(
+        _("Charge time"), value=time(10, 0), key="issue_time", step=timedelta(minutes=15)
+    )
     with st.expander(_("Agent / company split (optional)")):
         agent_amount = ui.money_input(_("Agent amount (TL)"), key="issue_agent", required=False)
-        company_amount = ui.money_input(_("Company amount (TL)"), key="issue_company", required=False)
+        company_amount = ui.money_input(
+            _("Company amount (TL)"), key="issue_company", required=False
+        )
         if amount is not None and (agent_amount is not None or company_amount is not None):
             problems = check_split(amount, agent_amount, company_amount)
             for problem in problems:
                 st.error(ui.literal(problem.message))
             if not problems:
                 st.success(_("Split checks out against {amount}.", amount=format_amount(amount)))
-    invoice_no = st.text_input(_("Invoice number (blank: generated)"), key="issue_invoice_no", max_chars=64)
+    invoice_no = st.text_input(
+        _("Invoice number (blank: generated)"), key="issue_invoice_no", max_chars=64
+    )
 
     if st.button(_("Review"), type="primary", key="issue_review"):
         try:
@@ -83,8 +95,10 @@ with one_tab:
             st.markdown(
                 _(
                     "Charge **{amount}** on **{when}** to subscription **{subscription}**, invoice number **{invoice}**.",
-                    amount=format_amount(draft.amount), when=format_display_datetime(draft.val_date),
-                    subscription=ui.literal(draft.reference_no or draft.subscription_id), invoice=ui.literal(draft.invoice_no),
+                    amount=format_amount(draft.amount),
+                    when=format_display_datetime(draft.val_date),
+                    subscription=ui.literal(draft.reference_no or draft.subscription_id),
+                    invoice=ui.literal(draft.invoice_no),
                 )
             )
             st.caption(_("Exactly this request body will be sent to Paynet `create_invoice`:"))
@@ -105,10 +119,16 @@ with one_tab:
         st.success(
             _(
                 "Paynet accepted invoice **{invoice}** for {amount} (code {code}: {message}).",
-                invoice=ui.literal(created.invoice_no), amount=format_amount(created.amount),
-                code=ui.literal(created.code), message=ui.literal(created.message),
+                invoice=ui.literal(created.invoice_no),
+                amount=format_amount(created.amount),
+                code=ui.literal(created.code),
+                message=ui.literal(created.message),
             )
-            + (" " + _("An earlier attempt had already created it; nothing was sent twice.") if created.recovered else ""),
+            + (
+                " " + _("An earlier attempt had already created it; nothing was sent twice.")
+                if created.recovered
+                else ""
+            ),
             icon="✅",
         )
         if st.button(_("Issue another"), key="issue_another"):

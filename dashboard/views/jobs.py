@@ -27,20 +27,44 @@ if jobs.empty:
 
 progress = [rt.store.job_progress(j) for j in jobs["job_id"]]
 jobs = jobs.assign(
-    done=[p["done"] for p in progress], failed=[p["failed"] for p in progress],
+    done=[p["done"] for p in progress],
+    failed=[p["failed"] for p in progress],
     progress=[(p["done"] + p["failed"] + p["skipped"]) / max(p["total"], 1) for p in progress],
 )
-ui.table(jobs[["job_id", "kind", "state", "progress", "total", "done", "failed", "created_by", "created_at", "mode", "source_name"]],
-    hide_index=True, width="stretch",
-    column_config={"progress": st.column_config.ProgressColumn(ui.column_label("progress"), min_value=0, max_value=1)},
+ui.table(
+    jobs[
+        [
+            "job_id",
+            "kind",
+            "state",
+            "progress",
+            "total",
+            "done",
+            "failed",
+            "created_by",
+            "created_at",
+            "mode",
+            "source_name",
+        ]
+    ],
+    hide_index=True,
+    width="stretch",
+    column_config={
+        "progress": st.column_config.ProgressColumn(
+            ui.column_label("progress"), min_value=0, max_value=1
+        )
+    },
 )
 
 default = st.query_params.get("job")
 ids = jobs["job_id"].tolist()
-job_id = st.selectbox(_("Job"), ids, index=ids.index(default) if default in ids else 0, key="jobs_pick")
+job_id = st.selectbox(
+    _("Job"), ids, index=ids.index(default) if default in ids else 0, key="jobs_pick"
+)
 job = rt.store.job(job_id)
 st.caption(
-    _("Created by {who}", who=ui.literal(job["created_by"])) + f" · {ui.MODES.get(job['mode'], job['mode'])} · "
+    _("Created by {who}", who=ui.literal(job["created_by"]))
+    + f" · {ui.MODES.get(job['mode'], job['mode'])} · "
     + ui.literal(job["source_name"] or "")
 )
 
@@ -52,8 +76,16 @@ if user.can("run_job"):
         if may_resume and live_requires_confirmation(job["mode"]):
             # LIVE: resuming is the first-batch review; the counts are above, type what is left.
             left = str(uploads.items_left(rt.store, job_id))
-            typed = c1.text_input(_("Type **{left}** (items left) to resume — LIVE: real customers", left=left), key="jobs_resume_typed")
-        if may_resume and c1.button(_("Resume"), key="jobs_resume", type="primary", disabled=left is not None and typed.strip() != left):
+            typed = c1.text_input(
+                _("Type **{left}** (items left) to resume — LIVE: real customers", left=left),
+                key="jobs_resume_typed",
+            )
+        if may_resume and c1.button(
+            _("Resume"),
+            key="jobs_resume",
+            type="primary",
+            disabled=left is not None and typed.strip() != left,
+        ):
             require_role(user, Role.OPERATOR, action="resume a job")
             resume_job(job_id, store=rt.store, actor=user.email)
             run_job_in_background(job_id, rt)

@@ -16,9 +16,15 @@ paynet_tab, payofin_tab = st.tabs([_("Paynet invoice"), _("Payofin payment")])
 
 with paynet_tab:
     by = st.radio(
-        _("Find by"), ["invoice_no", "invoice_id"], format_func={c: ui.column_label(c) for c in ("invoice_no", "invoice_id")}.__getitem__, horizontal=True, key="lookup_by"
+        _("Find by"),
+        ["invoice_no", "invoice_id"],
+        format_func={c: ui.column_label(c) for c in ("invoice_no", "invoice_id")}.__getitem__,
+        horizontal=True,
+        key="lookup_by",
     )
-    needle = st.text_input(_("Invoice number") if by == "invoice_no" else _("Paynet invoice id"), key="lookup_invoice").strip()
+    needle = st.text_input(
+        _("Invoice number") if by == "invoice_no" else _("Paynet invoice id"), key="lookup_invoice"
+    ).strip()
     if needle:
         with ui.errors_as_banner():
             key = {"invoice_no": needle} if by == "invoice_no" else {"invoice_id": needle}
@@ -28,8 +34,11 @@ with paynet_tab:
             invoice = rt.store.get_invoice(**key)
             if invoice is None:
                 st.warning(
-                    _("No invoice with {field} {value} in the cache. Run a sync, or check the number.",
-                      field=ui.column_label(by), value=ui.literal(needle))
+                    _(
+                        "No invoice with {field} {value} in the cache. Run a sync, or check the number.",
+                        field=ui.column_label(by),
+                        value=ui.literal(needle),
+                    )
                 )
             else:
                 cols = st.columns(4)
@@ -56,7 +65,10 @@ with payofin_tab:
                 payment = lookup.lookup_payment(rt, int(raw), refresh=refresh, user=user)
                 cols = st.columns(4)
                 status = str(payment["status"])  # Payofin's Paid/Cancelled, named in our words
-                cols[0].metric(_("Status"), ui.outcome_name({"Paid": "paid", "Cancelled": "cancelled"}.get(status, status)))
+                cols[0].metric(
+                    _("Status"),
+                    ui.outcome_name({"Paid": "paid", "Cancelled": "cancelled"}.get(status, status)),
+                )
                 cols[1].metric(_("Amount"), format_amount(int(payment["amount_kurus"])))
                 cols[2].metric(_("Fee"), format_amount(int(payment["fee_kurus"])))
                 cols[3].metric(_("Institution"), payment["institution"])

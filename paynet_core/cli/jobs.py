@@ -46,7 +46,6 @@ invoices_app = _group("invoices", "Invoices at Paynet: create many, change many 
 jobs_app = _group("jobs", "Bulk jobs: list, inspect, resume, pause, cancel, export.")
 
 
-
 def _actor() -> str:
     try:
         return f"cli:{getpass.getuser()}"
@@ -67,7 +66,9 @@ def _runtime():
 DryRun = Annotated[bool, typer.Option("--dry-run", help="Validate and plan; send nothing.")]
 Yes = Annotated[
     bool,
-    typer.Option("--yes", "-y", help="Do not ask for confirmation (on LIVE the typed count is still needed)."),
+    typer.Option(
+        "--yes", "-y", help="Do not ask for confirmation (on LIVE the typed count is still needed)."
+    ),
 ]
 ConfirmCount = Annotated[
     int | None,
@@ -78,10 +79,15 @@ ConfirmCount = Annotated[
     ),
 ]
 Concurrency = Annotated[int, typer.Option("--concurrency", min=1, max=64)]
-Rate = Annotated[float | None, typer.Option("--rate", help="Requests per second (default: the mode's).")]
+Rate = Annotated[
+    float | None, typer.Option("--rate", help="Requests per second (default: the mode's).")
+]
 FirstBatch = Annotated[
     int | None,
-    typer.Option("--first-batch", help="Send this many, then pause for review (default: 10 on LIVE, else off)."),
+    typer.Option(
+        "--first-batch",
+        help="Send this many, then pause for review (default: 10 on LIVE, else off).",
+    ),
 ]
 
 
@@ -147,12 +153,17 @@ def _bulk(
     if first_batch is None:
         first_batch = engine.default_first_batch(mode)
     if engine.live_requires_confirmation(mode) and first_batch < 1:
-        err_console.print("LIVE jobs always pause after a first batch for review: --first-batch must be at least 1.")
+        err_console.print(
+            "LIVE jobs always pause after a first batch for review: --first-batch must be at least 1."
+        )
         raise typer.Exit(EXIT_REFUSED)
     if rate == 0 or rate > engine.DEFAULT_RATE[mode]:
         console.print(
-            styled(("Note:", "yellow"), f" {'no rate limit' if rate == 0 else f'{rate:g} requests/s'} "
-                   f"is above the {mode.value} default of {engine.DEFAULT_RATE[mode]:g}/s.")
+            styled(
+                ("Note:", "yellow"),
+                f" {'no rate limit' if rate == 0 else f'{rate:g} requests/s'} "
+                f"is above the {mode.value} default of {engine.DEFAULT_RATE[mode]:g}/s.",
+            )
         )
     confirmation = _confirm(plan, mode, yes, confirm_count)
     try:
@@ -181,7 +192,9 @@ def _bulk(
 def _confirm(plan: Plan, mode, yes: bool, confirm_count: int | None = None) -> str | None:
     phrase = engine.confirmation_phrase(plan)
     if engine.live_requires_confirmation(mode):  # --yes never skips this: real money
-        return _typed_count(phrase, confirm_count, "LIVE: this moves real money. Type the number of invoices")
+        return _typed_count(
+            phrase, confirm_count, "LIVE: this moves real money. Type the number of invoices"
+        )
     if yes:
         return phrase
     if not typer.confirm(f"Send {plan.call_count} calls to Paynet ({mode.value})?", default=False):
@@ -192,7 +205,11 @@ def _confirm(plan: Plan, mode, yes: bool, confirm_count: int | None = None) -> s
 
 def _typed_count(expected: str, given: int | None, prompt: str) -> str:
     """The count a person typed (or passed as --confirm-count); exit 2 unless it is ``expected``."""
-    typed = str(given) if given is not None else typer.prompt(f"{prompt} ({expected}) to go on", default="")
+    typed = (
+        str(given)
+        if given is not None
+        else typer.prompt(f"{prompt} ({expected}) to go on", default="")
+    )
     if typed.strip() != expected:
         err_console.print(
             f"Not confirmed ({visible(typed.strip()) or 'nothing'} typed, {expected} needed); nothing was sent."
@@ -295,7 +312,12 @@ def jobs_show(job_id: str, failed_limit: int = typer.Option(20, "--failed-limit"
     runner = engine.live_runner(store, job_id)
     plan = job["options"].get("plan") or {}
     console.print(
-        styled((f"Job {job_id}", "bold"), f"  {job['kind']}  ", (job["state"], "bold"), f"  ({job['mode']})")
+        styled(
+            (f"Job {job_id}", "bold"),
+            f"  {job['kind']}  ",
+            (job["state"], "bold"),
+            f"  ({job['mode']})",
+        )
     )
     console.print(
         f"started by {visible(job['created_by'])} at {job['created_at']}; "
@@ -321,7 +343,10 @@ def jobs_show(job_id: str, failed_limit: int = typer.Option(20, "--failed-limit"
 def jobs_resume(
     job_id: str,
     yes: bool = typer.Option(
-        False, "--yes", "-y", help="Do not ask for confirmation (a LIVE job still needs the typed count)."
+        False,
+        "--yes",
+        "-y",
+        help="Do not ask for confirmation (a LIVE job still needs the typed count).",
     ),
     confirm_count: ConfirmCount = None,
     concurrency: int | None = typer.Option(None, "--concurrency", min=1, max=64),
@@ -340,7 +365,8 @@ def jobs_resume(
         _print_counts(engine.job_summary(store, job_id))
         _print_failed(store, job_id, 20)
         _typed_count(
-            str(remaining), confirm_count,
+            str(remaining),
+            confirm_count,
             f"LIVE job {job_id}: review the results above. Type the number of items left",
         )
     elif not yes and not typer.confirm(
@@ -424,7 +450,9 @@ def jobs_export(
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_bytes(data)
     except OSError as err:
-        err_console.print(styled(("Error:", "red"), f" cannot write {visible(out)}: {err.strerror or err}"))
+        err_console.print(
+            styled(("Error:", "red"), f" cannot write {visible(out)}: {err.strerror or err}")
+        )
         raise typer.Exit(EXIT_REFUSED) from None
     rows = max(0, data.count(b"\r\n") - 1)
     err_console.print(f"Wrote {rows} rows to {visible(out)}")
@@ -436,7 +464,9 @@ def jobs_export(
 def _job_or_exit(store, job_id: str) -> dict:
     job = store.job(job_id)
     if job is None:
-        err_console.print(styled((f"No job {visible(job_id)}", "red"), " (see paynet-ops jobs list)"))
+        err_console.print(
+            styled((f"No job {visible(job_id)}", "red"), " (see paynet-ops jobs list)")
+        )
         raise typer.Exit(EXIT_REFUSED)
     return job
 
@@ -545,7 +575,9 @@ def jobs_run(
 
     from ..config import Mode
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     runtime = _runtime()
     factory = None
     if paynet_url:
@@ -555,7 +587,9 @@ def jobs_run(
         factory = engine.paynet_over_http(paynet_url, timeout=httpx.Timeout(5.0))
     try:
         summary = asyncio.run(
-            engine.run_job(job_id, runtime, client_factory=factory, concurrency=concurrency, rate=rate)
+            engine.run_job(
+                job_id, runtime, client_factory=factory, concurrency=concurrency, rate=rate
+            )
         )
     except JobError as err:
         err_console.print(styled(("error:", "red"), " ", str(err)))

@@ -235,7 +235,8 @@ def lookup_payment_command(
 
 def _print_record(title: str, record: dict[str, Any], source: str) -> None:
     table = Table(
-        title=visible(title), caption=f"from the {source}" if source == "cache" else f"from {source}"
+        title=visible(title),
+        caption=f"from the {source}" if source == "cache" else f"from {source}",
     )
     table.add_column("Field", style="bold")
     table.add_column("Value", overflow="fold")
@@ -279,6 +280,7 @@ def run_read_only_sql(
     columns, rows, _ = store.read_only_query(sql, timeout=timeout, max_rows=max_rows)
     return pd.DataFrame.from_records(rows, columns=columns)
 
+
 @app.command()
 def sql(
     query: Annotated[
@@ -293,13 +295,23 @@ def sql(
         ),
     ] = None,
     limit: Annotated[
-        int, typer.Option("--limit", min=0, help="Rows to print; no more are read (the CSV gets all rows).")
+        int,
+        typer.Option(
+            "--limit", min=0, help="Rows to print; no more are read (the CSV gets all rows)."
+        ),
     ] = 200,
     timeout: Annotated[
         float,
-        typer.Option("--timeout", min=0.0, metavar="SECONDS", help="Stop the query after this long (0: no limit)."),
+        typer.Option(
+            "--timeout",
+            min=0.0,
+            metavar="SECONDS",
+            help="Stop the query after this long (0: no limit).",
+        ),
     ] = 30.0,
-    force: Annotated[bool, typer.Option("--force", help="Overwrite the --csv file if it exists.")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Overwrite the --csv file if it exists.")
+    ] = False,
 ) -> None:
     """Query the cache read-only. Statements that write are refused (exit status 2).
 
@@ -329,7 +341,9 @@ def sql(
         try:
             write_export(pd.DataFrame.from_records(rows, columns=columns), "csv", csv)
         except OSError as exc:
-            raise _fail(f"cannot write {visible(csv)}: {exc.strerror or exc}", EXIT_REFUSED) from None
+            raise _fail(
+                f"cannot write {visible(csv)}: {exc.strerror or exc}", EXIT_REFUSED
+            ) from None
         console.print(styled(f"Wrote {len(rows)} rows to ", str(csv), "."))
         return
     table = Table(show_lines=False)
@@ -339,6 +353,8 @@ def sql(
         table.add_row(*("NULL" if _blank(v) else visible(v) for v in row))
     console.print(table)
     if more:
-        console.print(f"first {len(rows)} rows shown; there are more (--limit N shows more, --csv FILE writes all)")
+        console.print(
+            f"first {len(rows)} rows shown; there are more (--limit N shows more, --csv FILE writes all)"
+        )
     else:
         console.print(f"{len(rows)} rows")

@@ -50,7 +50,13 @@ def sync(
 
     first_day = date.fromisoformat(since) if since else None
     runtime = open_runtime()
-    console.print(styled("Syncing the cache ", (visible(runtime.settings.db_path), "bold"), f" ({runtime.mode.value})"))
+    console.print(
+        styled(
+            "Syncing the cache ",
+            (visible(runtime.settings.db_path), "bold"),
+            f" ({runtime.mode.value})",
+        )
+    )
     columns = (
         TextColumn("{task.fields[provider]:<8}"),
         BarColumn(),
@@ -68,7 +74,9 @@ def sync(
 
             return show
 
-        reports = sync_all(runtime, since=first_day, full=full, progress_for=progress_for, actor=_actor())
+        reports = sync_all(
+            runtime, since=first_day, full=full, progress_for=progress_for, actor=_actor()
+        )
         reports = {"Paynet": reports["paynet"], "Payofin": reports["payofin"]}
 
     table = Table(title="Sync summary")

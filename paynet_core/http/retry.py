@@ -42,7 +42,11 @@ def should_retry(error: Exception, *, attempt: int, policy: RetryPolicy, idempot
 
 
 def retry_delay(
-    attempt: int, *, policy: RetryPolicy, retry_after: float | None = None, rng: random.Random | None = None
+    attempt: int,
+    *,
+    policy: RetryPolicy,
+    retry_after: float | None = None,
+    rng: random.Random | None = None,
 ) -> float:
     """Seconds to wait before try ``attempt + 1``: Retry-After when given, else capped
     exponential backoff with full jitter (half fixed, half random, so waits never collapse to 0)."""

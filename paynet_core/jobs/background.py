@@ -77,7 +77,10 @@ def run_job_detached(
             PAYNET_SANDBOX_FAULTS=",".join(s.sandbox_faults),
         )
         # The child must reach the same endpoints, whatever file or object these came from.
-        for name, url in (("PAYNET_BASE_URL", s.paynet_base_url), ("PAYOFIN_BASE_URL", s.payofin_base_url)):
+        for name, url in (
+            ("PAYNET_BASE_URL", s.paynet_base_url),
+            ("PAYOFIN_BASE_URL", s.payofin_base_url),
+        ):
             if url:
                 env[name] = url
             else:

@@ -23,7 +23,9 @@ def paynet_clients(runtime) -> ClientFactory:
         shared = runtime.async_transport(runtime.settings.paynet_url)
         return lambda wrap: runtime.async_paynet(transport=wrap(shared))
     url = runtime.settings.paynet_url
-    return lambda wrap: runtime.async_paynet(transport=wrap(runtime.async_transport(url, connections=2)))
+    return lambda wrap: runtime.async_paynet(
+        transport=wrap(runtime.async_transport(url, connections=2))
+    )
 
 
 def paynet_over_http(

@@ -385,7 +385,9 @@ class _Runner:
                 if o.state == "done" and o.item["operation"] != CREATE
                 for no in o.changed
             }
-            befores = store.record_status_changes(changes, source="job", actor=actor, job_id=job_id, now=now)
+            befores = store.record_status_changes(
+                changes, source="job", actor=actor, job_id=job_id, now=now
+            )
             items, audits = [], []
             for o in outcomes:
                 item, p = o.item, o.item["payload"]

@@ -35,9 +35,13 @@ class InvoiceDraft:
         """The JSON body ``create_invoice`` will send (no headers: they hold the key)."""
         return dict(
             create_invoice_call(
-                amount=self.amount, val_date=self.val_date, invoice_no=self.invoice_no,
-                subscription_id=self.subscription_id, reference_no=self.reference_no,
-                agent_amount=self.agent_amount, company_amount=self.company_amount,
+                amount=self.amount,
+                val_date=self.val_date,
+                invoice_no=self.invoice_no,
+                subscription_id=self.subscription_id,
+                reference_no=self.reference_no,
+                agent_amount=self.agent_amount,
+                company_amount=self.company_amount,
                 currency=self.currency,
             ).payload
             or {}
@@ -82,32 +86,57 @@ def issue_invoice(runtime: Runtime, draft: InvoiceDraft, *, user: User) -> Creat
     try:
         with runtime.paynet() as paynet:
             created = paynet.create_invoice(
-                amount=draft.amount, val_date=draft.val_date, invoice_no=draft.invoice_no,
-                subscription_id=draft.subscription_id, reference_no=draft.reference_no,
-                agent_amount=draft.agent_amount, company_amount=draft.company_amount,
+                amount=draft.amount,
+                val_date=draft.val_date,
+                invoice_no=draft.invoice_no,
+                subscription_id=draft.subscription_id,
+                reference_no=draft.reference_no,
+                agent_amount=draft.agent_amount,
+                company_amount=draft.company_amount,
             )
     except ProviderError as err:
         store.audit(
-            user.email, "invoice.create", mode=runtime.mode.value, target_type="invoice", target_ids=target,
-            provider_code=err.code, provider_message=str(err), details={"amount_kurus": draft.amount},
+            user.email,
+            "invoice.create",
+            mode=runtime.mode.value,
+            target_type="invoice",
+            target_ids=target,
+            provider_code=err.code,
+            provider_message=str(err),
+            details={"amount_kurus": draft.amount},
         )
         raise
     subscription_id = created.subscription_id or _subscription_of(runtime, draft.reference_no)
     store.upsert_invoices(
         [
             Invoice(
-                invoice_no=created.invoice_no, subscription_id=subscription_id,
-                reference_no=created.reference_no, amount=created.amount, agent_amount=draft.agent_amount,
-                company_amount=draft.company_amount, val_date=created.val_date, status=InvoiceStatus.WAITING,
+                invoice_no=created.invoice_no,
+                subscription_id=subscription_id,
+                reference_no=created.reference_no,
+                amount=created.amount,
+                agent_amount=draft.agent_amount,
+                company_amount=draft.company_amount,
+                val_date=created.val_date,
+                status=InvoiceStatus.WAITING,
             )
         ],
         source="action",
         actor=user.email,
     )
     store.audit(
-        user.email, "invoice.create", mode=runtime.mode.value, target_type="invoice", target_ids=target,
-        status_after=int(InvoiceStatus.WAITING), provider_code=created.code, provider_message=created.message,
-        details={"amount_kurus": created.amount, "recovered": created.recovered, "attempts": created.attempts},
+        user.email,
+        "invoice.create",
+        mode=runtime.mode.value,
+        target_type="invoice",
+        target_ids=target,
+        status_after=int(InvoiceStatus.WAITING),
+        provider_code=created.code,
+        provider_message=created.message,
+        details={
+            "amount_kurus": created.amount,
+            "recovered": created.recovered,
+            "attempts": created.attempts,
+        },
     )
     return created
 
@@ -121,7 +150,9 @@ def _subscription_of(runtime: Runtime, reference_no: str | None) -> str | None:
     return None
 
 
-def change_invoice_status(runtime: Runtime, invoice_no: str, status: InvoiceStatus, *, user: User) -> InvoiceStatus | None:
+def change_invoice_status(
+    runtime: Runtime, invoice_no: str, status: InvoiceStatus, *, user: User
+) -> InvoiceStatus | None:
     """Set one invoice's status at Paynet, then in the cache (with history) and the audit log."""
     require_role(user, Role.OPERATOR, action="change an invoice's status")
     store = runtime.store
@@ -132,13 +163,27 @@ def change_invoice_status(runtime: Runtime, invoice_no: str, status: InvoiceStat
             reply = paynet.update_invoice_status(invoice_no=invoice_no, status=status)
     except ProviderError as err:
         store.audit(
-            user.email, "invoice.status", mode=runtime.mode.value, target_type="invoice", target_ids=[invoice_no],
-            status_before=before, status_after=int(status), provider_code=err.code, provider_message=str(err),
+            user.email,
+            "invoice.status",
+            mode=runtime.mode.value,
+            target_type="invoice",
+            target_ids=[invoice_no],
+            status_before=before,
+            status_after=int(status),
+            provider_code=err.code,
+            provider_message=str(err),
         )
         raise
     previous = store.record_status_change(invoice_no, status, source="action", actor=user.email)
     store.audit(
-        user.email, "invoice.status", mode=runtime.mode.value, target_type="invoice", target_ids=[invoice_no],
-        status_before=before, status_after=int(status), provider_code=reply.code, provider_message=reply.message,
+        user.email,
+        "invoice.status",
+        mode=runtime.mode.value,
+        target_type="invoice",
+        target_ids=[invoice_no],
+        status_before=before,
+        status_after=int(status),
+        provider_code=reply.code,
+        provider_message=reply.message,
     )
     return previous

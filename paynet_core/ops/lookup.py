@@ -18,23 +18,33 @@ def refresh_invoice(
     """Ask Paynet for the current state of one cached invoice and update the cache."""
     require_role(user, Role.OPERATOR, action="refresh from the API")
     store = runtime.store
-    cached = store.get_invoice(invoice_no=invoice_no) if invoice_no else store.get_invoice(invoice_id=invoice_id)
+    cached = (
+        store.get_invoice(invoice_no=invoice_no)
+        if invoice_no
+        else store.get_invoice(invoice_id=invoice_id)
+    )
     if cached is None:
         raise NotFoundError(
             "not in the cache; sync first, or look it up by its subscription",
-            provider="Paynet", operation="invoice_list",
+            provider="Paynet",
+            operation="invoice_list",
         )
     gone = f"Paynet no longer lists invoice {cached['invoice_no']}"
     try:
         with runtime.paynet() as paynet:
             found = paynet.find_invoice(
-                invoice_no=cached["invoice_no"], subscription_id=cached["subscription_id"],
+                invoice_no=cached["invoice_no"],
+                subscription_id=cached["subscription_id"],
                 reference_no=cached["reference_no"],
             )
     except NotFoundError as err:  # 12 or 24 alike: an answer that it is not there
         raise NotFoundError(
-            f"{gone} ({err.message})", provider=err.provider, operation=err.operation,
-            http_status=err.http_status, code=err.code, request_id=err.request_id,
+            f"{gone} ({err.message})",
+            provider=err.provider,
+            operation=err.operation,
+            http_status=err.http_status,
+            code=err.code,
+            request_id=err.request_id,
             error_type=err.error_type,
         ) from None
     if found is None:
@@ -43,7 +53,9 @@ def refresh_invoice(
     return store.get_invoice(invoice_no=cached["invoice_no"]) or {}
 
 
-def lookup_payment(runtime: Runtime, invoice_payment_id: int, *, user: User, refresh: bool = False) -> dict:
+def lookup_payment(
+    runtime: Runtime, invoice_payment_id: int, *, user: User, refresh: bool = False
+) -> dict:
     """A Payofin payment from the cache, or from InvoiceCheck (then cached) when asked or absent.
 
     Reading the cache is a view; asking Payofin spends the server's keys and writes the cache,

@@ -522,7 +522,9 @@ class _PaynetSync(_Run):
         """Cached subscriptions whose invoices may still change (all of them when ``full``),
         with their creation day."""
         since = self.today - timedelta(days=RECENT_DAYS)
-        return self.store.subscriptions_to_relist(full=full, since=since, live_statuses=LIVE_STATUSES)
+        return self.store.subscriptions_to_relist(
+            full=full, since=since, live_statuses=LIVE_STATUSES
+        )
 
     def _earliest(self) -> date | None:
         return self.store.earliest_subscription_day()

@@ -90,7 +90,9 @@ class _Base:
         max_retry_wait: float = RetryPolicy.max_retry_wait,
     ):
         if environment not in BASE_URLS:
-            raise ConfigError(f"environment must be one of {', '.join(BASE_URLS)}, got {environment!r}")
+            raise ConfigError(
+                f"environment must be one of {', '.join(BASE_URLS)}, got {environment!r}"
+            )
         if isinstance(secret_key, str):
             secret_key = Secret(secret_key) if secret_key.strip() else None
         if secret_key is None:
@@ -114,17 +116,28 @@ class _Base:
         }
 
     def _creation(
-        self, call: Call, in_doubt: bool, claim_taken: bool, send_if_absent: bool, policy: RetryPolicy | None
+        self,
+        call: Call,
+        in_doubt: bool,
+        claim_taken: bool,
+        send_if_absent: bool,
+        policy: RetryPolicy | None,
     ) -> exactly_once.Creation:
         p = call.payload or {}
         return exactly_once.Creation(
-            invoice_no=p["invoice_no"], amount=int(p["amount"]), policy=policy or self.policy,
-            lookup_cost=self.policy.max_retries + 1, claim_taken=claim_taken, in_doubt=in_doubt,
+            invoice_no=p["invoice_no"],
+            amount=int(p["amount"]),
+            policy=policy or self.policy,
+            lookup_cost=self.policy.max_retries + 1,
+            claim_taken=claim_taken,
+            in_doubt=in_doubt,
             send_if_absent=send_if_absent,
         )
 
     def _default_transport(self, transport):
-        return needs_transport(PROVIDER, self.environment, self.base_url, BASE_URLS["sandbox"], transport)
+        return needs_transport(
+            PROVIDER, self.environment, self.base_url, BASE_URLS["sandbox"], transport
+        )
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(environment={self.environment!r}, key={self._key.masked!r})"
@@ -150,16 +163,28 @@ class PaynetClient(_Base):
         """``deadline``: seconds a request may take in all; ``max_reply_bytes``: the largest
         reply body read; ``max_retry_wait``: seconds one call may wait between its tries."""
         super().__init__(
-            secret_key, environment=environment, base_url=base_url, max_retries=max_retries,
-            sleep=sleep, max_retry_wait=max_retry_wait,
+            secret_key,
+            environment=environment,
+            base_url=base_url,
+            max_retries=max_retries,
+            sleep=sleep,
+            max_retry_wait=max_retry_wait,
         )
         self._http = httpx.Client(
-            base_url=self.base_url, timeout=timeout, transport=bounded_transport(self._default_transport(transport))
+            base_url=self.base_url,
+            timeout=timeout,
+            transport=bounded_transport(self._default_transport(transport)),
         )
         kwargs = {"sleep": sleep} if sleep else {}
         self._sender = Sender(
-            self._http, self._headers, interpret, self.policy, secrets=(self._key,),
-            deadline=deadline, max_reply_bytes=max_reply_bytes, **kwargs,
+            self._http,
+            self._headers,
+            interpret,
+            self.policy,
+            secrets=(self._key,),
+            deadline=deadline,
+            max_reply_bytes=max_reply_bytes,
+            **kwargs,
         )
 
     def close(self) -> None:
@@ -198,8 +223,13 @@ class PaynetClient(_Base):
         invoice_no = (invoice_no or "").strip() or generate_invoice_no()
         when = _val_date_arg(val_date).replace(microsecond=0)
         call = create_invoice_call(
-            amount=amount, val_date=when, invoice_no=invoice_no, subscription_id=subscription_id,
-            reference_no=reference_no, agent_amount=agent_amount, company_amount=company_amount,
+            amount=amount,
+            val_date=when,
+            invoice_no=invoice_no,
+            subscription_id=subscription_id,
+            reference_no=reference_no,
+            agent_amount=agent_amount,
+            company_amount=company_amount,
             currency=currency,
         )
         creation = self._creation(call, in_doubt, claim_taken, send_if_absent, policy)
@@ -212,7 +242,11 @@ class PaynetClient(_Base):
         return _finished(call, when, end, creation.sends)
 
     def find_invoice(
-        self, *, invoice_no: str, subscription_id: str | None = None, reference_no: str | None = None
+        self,
+        *,
+        invoice_no: str,
+        subscription_id: str | None = None,
+        reference_no: str | None = None,
     ) -> Invoice | None:
         """Look an invoice up by our ``invoice_no`` within its subscription (None when absent)."""
         for inv in self.iter_invoices(subscription_id=subscription_id, reference_no=reference_no):
@@ -221,16 +255,26 @@ class PaynetClient(_Base):
         return None
 
     def update_invoice_status(
-        self, *, status: InvoiceStatus | int | str, invoice_no: str | None = None, invoice_id: str | int | None = None
+        self,
+        *,
+        status: InvoiceStatus | int | str,
+        invoice_no: str | None = None,
+        invoice_id: str | int | None = None,
     ) -> PaynetReply:
         call = status_update_call(status=status, invoice_no=invoice_no, invoice_id=invoice_id)
         return _reply(self._sender.send(call), call)
 
     def update_all_invoice_statuses(
-        self, *, status: InvoiceStatus | int | str, subscription_id: str | None = None, reference_no: str | None = None
+        self,
+        *,
+        status: InvoiceStatus | int | str,
+        subscription_id: str | None = None,
+        reference_no: str | None = None,
     ) -> PaynetReply:
         """Set the status of every invoice of one subscription (``invoices_status_update_all``)."""
-        call = status_update_all_call(status=status, subscription_id=subscription_id, reference_no=reference_no)
+        call = status_update_all_call(
+            status=status, subscription_id=subscription_id, reference_no=reference_no
+        )
         return _reply(self._sender.send(call), call)
 
     def update_invoice_amount(
@@ -243,8 +287,11 @@ class PaynetClient(_Base):
         company_amount: int | None = None,
     ) -> PaynetReply:
         call = invoice_amount_update_call(
-            amount=amount, invoice_no=invoice_no, invoice_id=invoice_id,
-            agent_amount=agent_amount, company_amount=company_amount,
+            amount=amount,
+            invoice_no=invoice_no,
+            invoice_id=invoice_id,
+            agent_amount=agent_amount,
+            company_amount=company_amount,
         )
         return _reply(self._sender.send(call), call)
 
@@ -260,8 +307,11 @@ class PaynetClient(_Base):
         walk = _Walk(Invoice)
         while not walk.done:
             call = invoice_list_call(
-                subscription_id=subscription_id, reference_no=reference_no, status=status,
-                limit=page_size, starting_after=walk.offset,
+                subscription_id=subscription_id,
+                reference_no=reference_no,
+                status=status,
+                limit=page_size,
+                starting_after=walk.offset,
             )
             yield from walk.take(self._sender.send(call), call)
 
@@ -281,11 +331,15 @@ class PaynetClient(_Base):
             )
             yield from walk.take(self._sender.send(call), call)
 
-    def list_subscriptions(self, start: date, end: date, *, agent_id: str | None = None) -> list[Subscription]:
+    def list_subscriptions(
+        self, start: date, end: date, *, agent_id: str | None = None
+    ) -> list[Subscription]:
         """Subscriptions created between ``start`` and ``end`` inclusive (walks every page)."""
         return list(self.iter_subscriptions(start, end, agent_id=agent_id))
 
-    def subscription_detail(self, *, subscription_id: str | None = None, reference_no: str | None = None) -> Subscription:
+    def subscription_detail(
+        self, *, subscription_id: str | None = None, reference_no: str | None = None
+    ) -> Subscription:
         call = subscription_detail_call(subscription_id=subscription_id, reference_no=reference_no)
         body = self._sender.send(call)
         data = body.get("data") if isinstance(body.get("data"), dict) else body
@@ -311,17 +365,32 @@ class AsyncPaynetClient(_Base):
         max_retry_wait: float = RetryPolicy.max_retry_wait,
     ):
         super().__init__(
-            secret_key, environment=environment, base_url=base_url, max_retries=max_retries,
-            sleep=sleep, max_retry_wait=max_retry_wait,
+            secret_key,
+            environment=environment,
+            base_url=base_url,
+            max_retries=max_retries,
+            sleep=sleep,
+            max_retry_wait=max_retry_wait,
         )
-        limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
+        limits = httpx.Limits(
+            max_connections=max_connections, max_keepalive_connections=max_connections
+        )
         self._http = httpx.AsyncClient(
-            base_url=self.base_url, timeout=timeout, transport=self._default_transport(transport), limits=limits
+            base_url=self.base_url,
+            timeout=timeout,
+            transport=self._default_transport(transport),
+            limits=limits,
         )
         kwargs = {"sleep": sleep} if sleep else {}
         self._sender = AsyncSender(
-            self._http, self._headers, interpret, self.policy, secrets=(self._key,),
-            deadline=deadline, max_reply_bytes=max_reply_bytes, **kwargs,
+            self._http,
+            self._headers,
+            interpret,
+            self.policy,
+            secrets=(self._key,),
+            deadline=deadline,
+            max_reply_bytes=max_reply_bytes,
+            **kwargs,
         )
 
     async def aclose(self) -> None:
@@ -352,8 +421,13 @@ class AsyncPaynetClient(_Base):
         invoice_no = (invoice_no or "").strip() or generate_invoice_no()
         when = _val_date_arg(val_date).replace(microsecond=0)
         call = create_invoice_call(
-            amount=amount, val_date=when, invoice_no=invoice_no, subscription_id=subscription_id,
-            reference_no=reference_no, agent_amount=agent_amount, company_amount=company_amount,
+            amount=amount,
+            val_date=when,
+            invoice_no=invoice_no,
+            subscription_id=subscription_id,
+            reference_no=reference_no,
+            agent_amount=agent_amount,
+            company_amount=company_amount,
             currency=currency,
         )
         creation = self._creation(call, in_doubt, claim_taken, send_if_absent, policy)
@@ -366,12 +440,18 @@ class AsyncPaynetClient(_Base):
         return _finished(call, when, end, creation.sends)
 
     async def find_invoice(
-        self, *, invoice_no: str, subscription_id: str | None = None, reference_no: str | None = None
+        self,
+        *,
+        invoice_no: str,
+        subscription_id: str | None = None,
+        reference_no: str | None = None,
     ) -> Invoice | None:
         walk = _Walk(Invoice)
         while not walk.done:
             call = invoice_list_call(
-                subscription_id=subscription_id, reference_no=reference_no, starting_after=walk.offset
+                subscription_id=subscription_id,
+                reference_no=reference_no,
+                starting_after=walk.offset,
             )
             for inv in walk.take(await self._sender.send(call), call):
                 if inv.invoice_no == invoice_no:
@@ -379,15 +459,25 @@ class AsyncPaynetClient(_Base):
         return None
 
     async def update_invoice_status(
-        self, *, status: InvoiceStatus | int | str, invoice_no: str | None = None, invoice_id: str | int | None = None
+        self,
+        *,
+        status: InvoiceStatus | int | str,
+        invoice_no: str | None = None,
+        invoice_id: str | int | None = None,
     ) -> PaynetReply:
         call = status_update_call(status=status, invoice_no=invoice_no, invoice_id=invoice_id)
         return _reply(await self._sender.send(call), call)
 
     async def update_all_invoice_statuses(
-        self, *, status: InvoiceStatus | int | str, subscription_id: str | None = None, reference_no: str | None = None
+        self,
+        *,
+        status: InvoiceStatus | int | str,
+        subscription_id: str | None = None,
+        reference_no: str | None = None,
     ) -> PaynetReply:
-        call = status_update_all_call(status=status, subscription_id=subscription_id, reference_no=reference_no)
+        call = status_update_all_call(
+            status=status, subscription_id=subscription_id, reference_no=reference_no
+        )
         return _reply(await self._sender.send(call), call)
 
 
@@ -411,10 +501,16 @@ def _created(call: Call, when: datetime, body: dict, attempts: int) -> CreatedIn
 
 def _lookup_args(call: Call) -> dict[str, Any]:
     p = call.payload or {}
-    return {"invoice_no": p["invoice_no"], "subscription_id": p.get("subscription_id"), "reference_no": p.get("reference_no")}
+    return {
+        "invoice_no": p["invoice_no"],
+        "subscription_id": p.get("subscription_id"),
+        "reference_no": p.get("reference_no"),
+    }
 
 
-def _finished(call: Call, when: datetime, end: exactly_once.Step, attempts: int) -> CreatedInvoice | None:
+def _finished(
+    call: Call, when: datetime, end: exactly_once.Step, attempts: int
+) -> CreatedInvoice | None:
     if isinstance(end, exactly_once.Created):
         return _created(call, when, end.body, attempts)
     if isinstance(end, exactly_once.Recovered):

@@ -115,7 +115,9 @@ def first_step(c: Creation) -> Step:
     return Lookup() if c.in_doubt else Send()
 
 
-def after_send(c: Creation, *, body: dict | None = None, error: ProviderError | None = None) -> tuple[Creation, Step]:
+def after_send(
+    c: Creation, *, body: dict | None = None, error: ProviderError | None = None
+) -> tuple[Creation, Step]:
     """The next step after one send of the creation (``sends`` already counted)."""
     if error is None:
         return c, Created(body or {})
@@ -155,9 +157,11 @@ def after_lookup(
 
 
 def _after_failure(err: ProviderError, failures: int, policy: RetryPolicy) -> str:
-    """"raise"; "resend" (surely not applied); "lookup" (maybe applied: look, send again if
+    """ "raise"; "resend" (surely not applied); "lookup" (maybe applied: look, send again if
     absent); or "last lookup" (maybe applied and no tries left: look once, to tell)."""
-    never_applied = isinstance(err, RateLimitError) or (isinstance(err, TransportError) and not err.maybe_applied)
+    never_applied = isinstance(err, RateLimitError) or (
+        isinstance(err, TransportError) and not err.maybe_applied
+    )
     # The sender's rule (tries left, a Retry-After within the policy, a retryable error); a lookup
     # comes before any resend of a creation that may have been applied, hence idempotent=True.
     if should_retry(err, attempt=failures - 1, policy=policy, idempotent=True):
@@ -177,7 +181,11 @@ def _resend(c: Creation, err: ProviderError) -> tuple[Creation, Step]:
 
 def _lookup_failed(c: Creation, lookup_err: ProviderError) -> tuple[Creation, Step]:
     failures = c.failures + c.lookup_cost
-    if lookup_err.is_retryable and not isinstance(lookup_err, AuthenticationError) and failures < c.tries:
+    if (
+        lookup_err.is_retryable
+        and not isinstance(lookup_err, AuthenticationError)
+        and failures < c.tries
+    ):
         # a walk over many pages can meet a passing fault even after its reads' retries
         return replace(c, failures=failures), Lookup()
     if c.reason is None:
@@ -220,8 +228,12 @@ def _absent_after_last_try(err: ProviderError, invoice_no: str) -> ProviderError
 
 def _err_ctx(err: ProviderError) -> dict:
     ctx = dict(
-        provider=err.provider, operation=err.operation, http_status=err.http_status, code=err.code,
-        request_id=err.request_id, error_type=err.error_type,
+        provider=err.provider,
+        operation=err.operation,
+        http_status=err.http_status,
+        code=err.code,
+        request_id=err.request_id,
+        error_type=err.error_type,
     )
     if isinstance(err, TransportError):
         ctx["maybe_applied"] = err.maybe_applied

@@ -95,20 +95,50 @@ RETURN_CODE_TABLE: dict[int, ReturnCode] = {
         (11, "badrequest", "bad request", "hatalı istek"),
         (12, "nodata", "no data: the record was not found", "kayıt bulunamadı"),
         (13, "paynetjnosession", "Paynet.js form: no session", "Paynet.js oturumu bulunamadı"),
-        (14, "paynetjwrongbin", "Paynet.js form: wrong card BIN", "Paynet.js: hatalı kart BIN numarası"),
-        (15, "paynetjunmatchtran", "Paynet.js form: the transaction does not match", "Paynet.js: işlem eşleşmedi"),
+        (
+            14,
+            "paynetjwrongbin",
+            "Paynet.js form: wrong card BIN",
+            "Paynet.js: hatalı kart BIN numarası",
+        ),
+        (
+            15,
+            "paynetjunmatchtran",
+            "Paynet.js form: the transaction does not match",
+            "Paynet.js: işlem eşleşmedi",
+        ),
         (16, "paynetj3derror", "Paynet.js form: 3D Secure error", "Paynet.js: 3D doğrulama hatası"),
-        (17, "paynetjusedsession", "Paynet.js form: session already used", "Paynet.js: oturum daha önce kullanılmış"),
+        (
+            17,
+            "paynetjusedsession",
+            "Paynet.js form: session already used",
+            "Paynet.js: oturum daha önce kullanılmış",
+        ),
         (18, "wrongcarddata", "wrong card data", "hatalı kart bilgisi"),
         (19, "wrongtransactiontype", "wrong transaction type", "hatalı işlem tipi"),
         (20, "wrongpostype", "wrong POS type", "hatalı POS tipi"),
         (21, "wrongratioget", "the instalment ratio could not be read", "taksit oranı alınamadı"),
-        (100, "oldsuccessful", "an earlier successful transaction (a repeat)", "daha önce başarılı olmuş işlem"),
+        (
+            100,
+            "oldsuccessful",
+            "an earlier successful transaction (a repeat)",
+            "daha önce başarılı olmuş işlem",
+        ),
     ),
     **_codes(
         INDEPENDENT_CLIENT,
-        (22, "PaynetjExpireDateError", "Paynet.js form: wrong card expiry date", "Paynet.js: kartın son kullanma tarihi hatalı"),
-        (23, "RatioCodeNotFound", "instalment ratio code not found", "taksit oranı kodu bulunamadı"),
+        (
+            22,
+            "PaynetjExpireDateError",
+            "Paynet.js form: wrong card expiry date",
+            "Paynet.js: kartın son kullanma tarihi hatalı",
+        ),
+        (
+            23,
+            "RatioCodeNotFound",
+            "instalment ratio code not found",
+            "taksit oranı kodu bulunamadı",
+        ),
         (24, "InvoiceNoNotFound", "invoice number not found", "fatura numarası bulunamadı"),
         (25, "CardNotFound", "card not found", "kart bulunamadı"),
         (26, "CardKeyUndefined", "card key not defined", "kart anahtarı tanımsız"),
@@ -195,8 +225,12 @@ _LABELS = {
 }
 # The labels above as message ids (pybabel finds strings only inside a marker).
 _DISPLAY_MSGIDS = (
-    N_("Waiting"), N_("External charged"), N_("Done succeed"),
-    N_("Done unsucceed"), N_("Cancel"), N_("Deleted"),
+    N_("Waiting"),
+    N_("External charged"),
+    N_("Done succeed"),
+    N_("Done unsucceed"),
+    N_("Cancel"),
+    N_("Deleted"),
 )
 _OUTCOMES = {
     InvoiceStatus.WAITING: Outcome.OPEN,

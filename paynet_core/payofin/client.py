@@ -82,11 +82,17 @@ def interpret(call: Call, response: httpx.Response, request_id: str) -> dict[str
         provider=PROVIDER, operation=call.operation, http_status=status, request_id=request_id
     )
     if status == 429:
-        raise RateLimitError("too many requests", retry_after=parse_retry_after(response.headers.get("Retry-After")), **ctx)
+        raise RateLimitError(
+            "too many requests",
+            retry_after=parse_retry_after(response.headers.get("Retry-After")),
+            **ctx,
+        )
     if status >= 500:
         raise ServerError(f"HTTP {status}", **ctx)
     if status in (401, 403):
-        raise AuthenticationError("API key or secret key refused, or this IP is not registered", **ctx)
+        raise AuthenticationError(
+            "API key or secret key refused, or this IP is not registered", **ctx
+        )
     if status != 200:
         raise APIError(f"HTTP {status}", **ctx)
     body = read_json(response, provider=PROVIDER, operation=call.operation, request_id=request_id)
@@ -110,7 +116,11 @@ def interpret(call: Call, response: httpx.Response, request_id: str) -> dict[str
     else:
         cls = APIError
     meaning = RESULT_CODES.get(code)
-    text = str(message) if not meaning or meaning.lower() in str(message).lower() else f"{message} ({meaning})"
+    text = (
+        str(message)
+        if not meaning or meaning.lower() in str(message).lower()
+        else f"{message} ({meaning})"
+    )
     raise cls(text, code=code, **ctx)
 
 
@@ -133,7 +143,9 @@ class PayofinClient:
         max_retry_wait: float = RetryPolicy.max_retry_wait,
     ):
         if environment not in BASE_URLS:
-            raise ConfigError(f"environment must be one of {', '.join(BASE_URLS)}, got {environment!r}")
+            raise ConfigError(
+                f"environment must be one of {', '.join(BASE_URLS)}, got {environment!r}"
+            )
         api_key = _secret(api_key)
         secret_key = _secret(secret_key)
         if api_key is None or secret_key is None:
@@ -146,8 +158,12 @@ class PayofinClient:
         self.environment = environment
         self.base_url = base_url or BASE_URLS[environment]
         self._api_key, self._secret_key = api_key, secret_key
-        transport = needs_transport(PROVIDER, environment, self.base_url, BASE_URLS["sandbox"], transport)
-        self._http = httpx.Client(base_url=self.base_url, timeout=timeout, transport=bounded_transport(transport))
+        transport = needs_transport(
+            PROVIDER, environment, self.base_url, BASE_URLS["sandbox"], transport
+        )
+        self._http = httpx.Client(
+            base_url=self.base_url, timeout=timeout, transport=bounded_transport(transport)
+        )
         kwargs = {"sleep": sleep} if sleep else {}
         self._sender = Sender(
             self._http,
@@ -182,32 +198,57 @@ class PayofinClient:
 
     def invoice_check(self, invoice_payment_id: int) -> BillPayment:
         """Status of one collected bill (``InvoiceCheck``)."""
-        if isinstance(invoice_payment_id, bool) or not isinstance(invoice_payment_id, int) or invoice_payment_id <= 0:
+        if (
+            isinstance(invoice_payment_id, bool)
+            or not isinstance(invoice_payment_id, int)
+            or invoice_payment_id <= 0
+        ):
             from ..errors import InputError
 
             raise InputError("must be a positive whole number", field="invoicePaymentId")
-        call = Call(PROVIDER, "invoicecheck", "/invoices/invoicecheck", {"invoicePaymentId": invoice_payment_id}, True)
+        call = Call(
+            PROVIDER,
+            "invoicecheck",
+            "/invoices/invoicecheck",
+            {"invoicePaymentId": invoice_payment_id},
+            True,
+        )
         body = self._sender.send(call)
         detail = body.get("invoiceDetail")
         if not isinstance(detail, dict):
-            raise ContractError("reply has no 'invoiceDetail' object", provider=PROVIDER, operation=call.operation, http_status=200)
+            raise ContractError(
+                "reply has no 'invoiceDetail' object",
+                provider=PROVIDER,
+                operation=call.operation,
+                http_status=200,
+            )
         return _payment(detail, call)
 
     def list_payments_window(self, first_day: date, last_day: date) -> list[BillPayment]:
         """One ``InvoiceList`` call; the range must be at most 15 days (use :meth:`list_payments`)."""
         if (last_day - first_day).days + 1 > MAX_LIST_DAYS:
             raise ValueError(f"a window is at most {MAX_LIST_DAYS} days")
-        payload = {"firstDate": format_payofin_date(first_day), "lastDate": format_payofin_date(last_day)}
+        payload = {
+            "firstDate": format_payofin_date(first_day),
+            "lastDate": format_payofin_date(last_day),
+        }
         call = Call(PROVIDER, "invoicelist", "/invoices/invoicelist", payload, True)
         body = self._sender.send(call)
         items = body.get("invoiceList")
         if items is None:
             items = []
         if not isinstance(items, list):
-            raise ContractError("'invoiceList' is not a list", provider=PROVIDER, operation=call.operation, http_status=200)
+            raise ContractError(
+                "'invoiceList' is not a list",
+                provider=PROVIDER,
+                operation=call.operation,
+                http_status=200,
+            )
         return [_payment(item, call) for item in items]
 
-    def iter_payment_windows(self, first_day: date, last_day: date) -> Iterator[tuple[date, date, list[BillPayment]]]:
+    def iter_payment_windows(
+        self, first_day: date, last_day: date
+    ) -> Iterator[tuple[date, date, list[BillPayment]]]:
         """Each window of at most 15 days with its payments, in order."""
         for start, end in date_windows(first_day, last_day, MAX_LIST_DAYS):
             yield start, end, self.list_payments_window(start, end)
@@ -220,7 +261,10 @@ class PayofinClient:
             for p in payments:
                 merged[p.invoice_payment_id] = p
         # by day (a paid_at datetime and a due_date date do not compare), then by id
-        return sorted(merged.values(), key=lambda p: (p.paid_day or p.due_date or date.min, p.invoice_payment_id))
+        return sorted(
+            merged.values(),
+            key=lambda p: (p.paid_day or p.due_date or date.min, p.invoice_payment_id),
+        )
 
     def list_institutions(self) -> list[Institution]:
         """Institutions (``sootlist``) the merchant may collect for."""
@@ -230,18 +274,29 @@ class PayofinClient:
         if items is None:
             items = []
         if not isinstance(items, list):
-            raise ContractError("'sootList' is not a list", provider=PROVIDER, operation=call.operation, http_status=200)
+            raise ContractError(
+                "'sootList' is not a list",
+                provider=PROVIDER,
+                operation=call.operation,
+                http_status=200,
+            )
         out = []
         for n, item in enumerate(items):
             if not isinstance(item, dict):
                 raise ContractError(
-                    f"sootList item {n} is not an object", provider=PROVIDER, operation=call.operation, http_status=200
+                    f"sootList item {n} is not an object",
+                    provider=PROVIDER,
+                    operation=call.operation,
+                    http_status=200,
                 )
             try:
                 out.append(Institution.from_wire(item))
             except ValueError as exc:
                 raise ContractError(
-                    f"sootList item {n}: {exc}", provider=PROVIDER, operation=call.operation, http_status=200
+                    f"sootList item {n}: {exc}",
+                    provider=PROVIDER,
+                    operation=call.operation,
+                    http_status=200,
                 ) from exc
         return out
 
@@ -254,8 +309,15 @@ def _secret(value: str | Secret | None) -> Secret | None:
 
 def _payment(item: Any, call: Call) -> BillPayment:
     if not isinstance(item, dict):
-        raise ContractError("payment item is not an object", provider=PROVIDER, operation=call.operation, http_status=200)
+        raise ContractError(
+            "payment item is not an object",
+            provider=PROVIDER,
+            operation=call.operation,
+            http_status=200,
+        )
     try:
         return BillPayment.from_wire(item)
     except (ValueError, TypeError, KeyError) as exc:
-        raise ContractError(str(exc), provider=PROVIDER, operation=call.operation, http_status=200) from exc
+        raise ContractError(
+            str(exc), provider=PROVIDER, operation=call.operation, http_status=200
+        ) from exc

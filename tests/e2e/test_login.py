@@ -17,8 +17,15 @@ pytestmark = [pytest.mark.e2e, pytest.mark.filterwarnings("ignore::DeprecationWa
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 USERS = {
     "viewer-1": {"email": "viewer@example.com", "name": "Vera Viewer"},
     "operator-1": {"email": "operator@example.com", "name": "Okan Operator"},
@@ -73,11 +80,27 @@ server_metadata_url = "{idp_url}/.well-known/openid-configuration"
             encoding="utf-8",
         )
         env = {k: v for k, v in os.environ.items() if not k.startswith(("PAYNET_", "PAYOFIN_"))}
-        env.update(PAYNET_OPS_DB=str(home / "cache.db"), PAYNET_OPS_SANDBOX_DB=str(home / "sandbox.db"))
+        env.update(
+            PAYNET_OPS_DB=str(home / "cache.db"), PAYNET_OPS_SANDBOX_DB=str(home / "sandbox.db")
+        )
         log = (home / "app.log").open("w")
         proc = subprocess.Popen(
-            ["uv", "run", "--frozen", "--project", str(ROOT), "paynet-ops", "run", "--port", str(port)],
-            cwd=home, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                "uv",
+                "run",
+                "--frozen",
+                "--project",
+                str(ROOT),
+                "paynet-ops",
+                "run",
+                "--port",
+                str(port),
+            ],
+            cwd=home,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         try:
             _wait_ready(f"http://localhost:{port}/_stcore/health")
@@ -89,7 +112,9 @@ server_metadata_url = "{idp_url}/.well-known/openid-configuration"
 
 
 def _settled(page) -> None:
-    page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=30000)
+    page.wait_for_selector(
+        '[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=30000
+    )
 
 
 def _log_in(browser, base: str, sub: str):
@@ -109,7 +134,10 @@ def _log_in(browser, base: str, sub: str):
 
 def _nav(page) -> list[str]:
     # each link reads "<icon name>\n<title>"
-    return [t.strip().splitlines()[-1] for t in page.locator('[data-testid="stSidebarNav"] a').all_inner_texts()]
+    return [
+        t.strip().splitlines()[-1]
+        for t in page.locator('[data-testid="stSidebarNav"] a').all_inner_texts()
+    ]
 
 
 def test_login_is_required_when_auth_is_configured(login_app, browser):
@@ -147,7 +175,9 @@ def test_operator_may_issue_but_not_audit(login_app, browser):
     page = _log_in(browser, login_app, "operator-1")
     expect(page.get_by_text("Okan Operator (operator)")).to_be_visible()
     nav = _nav(page)
-    assert {"Overview", "Issue invoices", "Bulk status updates", "Charts", "Lookup", "Jobs"} <= set(nav)
+    assert {"Overview", "Issue invoices", "Bulk status updates", "Charts", "Lookup", "Jobs"} <= set(
+        nav
+    )
     assert not {"Audit log", "Settings"} & set(nav)
     page.goto(f"{login_app}/issue")
     _settled(page)

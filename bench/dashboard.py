@@ -44,9 +44,12 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-for path in (ROOT, ROOT / "bench"):
-    if str(path) not in sys.path:
-        sys.path.insert(0, str(path))
+# The project first: this file is named like the `dashboard` package, and its own folder is on
+# sys.path (as the script's), so an installed project's path entry must not come after it.
+for path in (ROOT / "bench", ROOT):
+    while str(path) in sys.path:
+        sys.path.remove(str(path))
+    sys.path.insert(0, str(path))
 
 RESULTS = ROOT / "bench" / "results"
 APP = ROOT / "dashboard" / "app.py"

@@ -22,12 +22,19 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import date
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pandas as pd
 
 from . import migrations
 from .schema import PROVIDERS, ROLLUP_TABLE, ROLLUP_TOTALS_TABLE
+
+if TYPE_CHECKING:
+    # Mixins only ever run as parts of Store; this lets mypy see the StoreBase helpers they use
+    # without a runtime import (db -> migrations -> rollup would be circular).
+    from .db import StoreBase as _StoreBase
+else:
+    _StoreBase = object
 
 GRAINS = ("day", "week", "month")
 BREAKDOWNS = ("institution", "invoice_type", "provider", "status")
@@ -152,7 +159,7 @@ def _executor() -> ThreadPoolExecutor:
         return _pool
 
 
-class ReportsMixin:
+class ReportsMixin(_StoreBase):
     """Aggregates for charts and KPIs (raw sums; :mod:`paynet_core.reports` types them)."""
 
     def _arms(

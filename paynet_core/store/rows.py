@@ -12,7 +12,7 @@ import unicodedata
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from operator import attrgetter
-from typing import Any, Protocol
+from typing import Any, Protocol, SupportsInt
 
 from .. import dates
 from ..errors import StoreError
@@ -140,7 +140,7 @@ _PAYMENT_STATUS = {"Paid": ("Paid", "paid"), "Cancelled": ("Cancelled", "cancell
 
 def _payment_status(status: object, payment_id: object) -> tuple[str, str]:
     """Payofin's status, spelled the one way the cache stores it, and its outcome."""
-    known = _PAYMENT_STATUS.get(status)  # type: ignore[arg-type]
+    known = _PAYMENT_STATUS.get(status) if isinstance(status, str) else None
     if known:
         return known
     if not isinstance(status, str) or not status.strip():
@@ -209,7 +209,7 @@ def _opt_day(value: date | datetime | str | None) -> str | None:
     return None if value is None or value == "" else _day(value)
 
 
-def _opt_int(value: object) -> int | None:
+def _opt_int(value: SupportsInt | None) -> int | None:
     return None if value is None else int(value)  # IntEnum statuses become plain codes
 
 

@@ -43,11 +43,17 @@ BREAKDOWNS = ("institution", "invoice_type", "provider", "status")
 class ReportFilters(Protocol):
     """What the store reads of :class:`paynet_core.reports.ChartFilters`."""
 
-    day_from: date | None
-    day_to: date | None
-    institutions: tuple[str, ...]
-    invoice_types: tuple[str, ...]
-    agent_id: str | None
+    # read-only properties: a frozen dataclass's fields satisfy them, plain attributes would not
+    @property
+    def day_from(self) -> date | None: ...
+    @property
+    def day_to(self) -> date | None: ...
+    @property
+    def institutions(self) -> tuple[str, ...]: ...
+    @property
+    def invoice_types(self) -> tuple[str, ...]: ...
+    @property
+    def agent_id(self) -> str | None: ...
 
     def wants(self, provider: str) -> bool: ...
 

@@ -24,17 +24,29 @@ from .schema import _SECRET_KEYS
 class BillPaymentLike(Protocol):
     """What ``upsert_payments`` reads (``paynet_core.payofin.models.BillPayment`` fits)."""
 
-    invoice_payment_id: int
-    invoice_type: str | None
-    institution: str | None
-    subscriber_no: str | None
-    customer_name: str | None
-    invoice_no: str | None
-    due_date: date | None
-    amount_kurus: int
-    fee_kurus: int
-    paid_at: datetime | None
-    status: str
+    # read-only properties, so BillPayment's plain ``str`` fields fit the ``str | None`` ones
+    @property
+    def invoice_payment_id(self) -> int: ...
+    @property
+    def invoice_type(self) -> str | None: ...
+    @property
+    def institution(self) -> str | None: ...
+    @property
+    def subscriber_no(self) -> str | None: ...
+    @property
+    def customer_name(self) -> str | None: ...
+    @property
+    def invoice_no(self) -> str | None: ...
+    @property
+    def due_date(self) -> date | None: ...
+    @property
+    def amount_kurus(self) -> int: ...
+    @property
+    def fee_kurus(self) -> int: ...
+    @property
+    def paid_at(self) -> datetime | None: ...
+    @property
+    def status(self) -> str: ...
 
 
 def _subscription_row(sub: Subscription | Mapping) -> dict:

@@ -22,7 +22,7 @@ from rich.table import Column, Table
 
 from .. import jobs as engine
 from ..errors import InputError, JobError
-from ..importing import read_file
+from ..importing import ImportKind, read_file
 from ..jobs.planner import Plan
 from ..money import format_amount
 from ..ops.uploads import items_left, plan_upload, read_upload
@@ -37,9 +37,9 @@ def _group(name: str, help_text: str) -> typer.Typer:
     for group in app.registered_groups:
         if group.name == name and group.typer_instance is not None:
             return group.typer_instance
-    group = typer.Typer(help=help_text, no_args_is_help=True)
-    app.add_typer(group, name=name)
-    return group
+    new_group = typer.Typer(help=help_text, no_args_is_help=True)
+    app.add_typer(new_group, name=name)
+    return new_group
 
 
 invoices_app = _group("invoices", "Invoices at Paynet: create many, change many statuses.")
@@ -122,7 +122,7 @@ def invoices_set_status(
 
 
 def _bulk(
-    kind: str,
+    kind: ImportKind,
     file: Path,
     dry_run: bool,
     yes: bool,
@@ -152,7 +152,7 @@ def _bulk(
     rate = engine.default_rate(mode, runtime.settings.rate_limit) if rate is None else rate
     if first_batch is None:
         first_batch = engine.default_first_batch(mode)
-    if engine.live_requires_confirmation(mode) and first_batch < 1:
+    if engine.live_requires_confirmation(mode) and (first_batch is None or first_batch < 1):
         err_console.print(
             "LIVE jobs always pause after a first batch for review: --first-batch must be at least 1."
         )

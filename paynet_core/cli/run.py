@@ -99,10 +99,12 @@ def sandbox_serve(
         if fault_rate is not None:
             parse_rate(fault_rate, name="--fault-rate")
         env = fault_plan_from_env(os.environ)
+        # kinds read from text are names; a ('result_code', n) tuple only comes from code
+        env_kinds = tuple(k for k in env.random_kinds if isinstance(k, str))
         sandbox = open_sandbox(
             _sandbox_path(),
             fault_rate=env.rate if fault_rate is None else fault_rate,
-            faults=env.random_kinds if faults is None else _faults_option(faults),
+            faults=env_kinds if faults is None else _faults_option(faults),
             latency_ms=env.latency * 1000 if latency_ms is None else latency_ms,
             jitter_ms=env.jitter * 1000 if jitter_ms is None else jitter_ms,
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import overload
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -15,6 +16,10 @@ from . import app
 from .console import console, styled, visible
 
 
+@overload
+def parse_day(text: str) -> date: ...
+@overload
+def parse_day(text: None) -> None: ...
 def parse_day(text: str | None) -> date | None:
     """``23.11.2026`` or ``2026-11-23``; anything else is refused with the two forms shown."""
     if text is None:

@@ -110,7 +110,9 @@ def _read_csv(data: bytes, meter: Meter) -> Table:
     if delimiter is None:
         delimiter = sniff_delimiter(text)
     reader = csv.reader(_counted_lines(text, delimiter, meter), delimiter=delimiter)
-    header_row, header, rows = 0, None, []
+    header_row = 0
+    header: list[str] | None = None
+    rows: list[tuple[int, list[Any]]] = []
     row_no = 0
     try:
         for row_no, record in enumerate(reader, start=1):
@@ -197,6 +199,10 @@ class _SheetParser(WorkSheetParser):
     result, which would otherwise be read without a word).
     """
 
+    # set by openpyxl's parser; declared so mypy knows their type
+    row_counter: int
+    col_counter: int
+
     def __init__(self, src: Any, workbook: Any, meter: Meter) -> None:
         super().__init__(
             src,
@@ -249,7 +255,9 @@ def _xlsx_table(workbook: Any, meter: Meter) -> Table:
     sheet = workbook.worksheets[0]  # the first sheet, whichever was active when saved
     if not hasattr(sheet, "_get_source"):
         raise InputError("the first sheet is a chart, not a table of rows", field=FILE)
-    header_row, header, rows = 0, None, []
+    header_row = 0
+    header: list[str] | None = None
+    rows: list[tuple[int, list[Any]]] = []
     # The sheet's stored used range is ignored: some writers store a wrong one ("A1:A1").
     with sheet._get_source() as src:
         parser = _SheetParser(src, workbook, meter)

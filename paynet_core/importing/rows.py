@@ -92,7 +92,7 @@ class ImportResult:
 
     kind: ImportKind
     filename: str
-    rows: list[InvoiceRow] | list[StatusRow]
+    rows: list[InvoiceRow | StatusRow]
     errors: list[RowError]
     warnings: list[str]
     total_rows: int

@@ -434,13 +434,14 @@ def _invoice_entry(t: _Target) -> dict[str, Any]:
 
 
 def _single_call(t: _Target) -> PlannedCall:
-    payload = {
+    amount = None if t.cached is None else int(t.cached["amount_kurus"])
+    payload: dict[str, Any] = {
         "invoice_no": t.invoice_no,
         "invoice_id": t.invoice_id,
         "status": int(t.status),
         "subscription_id": t.cached["subscription_id"] if t.cached else None,
         "status_before": None if t.cached is None else int(t.cached["status"]),
-        "amount": None if t.cached is None else int(t.cached["amount_kurus"]),
+        "amount": amount,
         "row": t.row,
     }
     return PlannedCall(
@@ -449,7 +450,7 @@ def _single_call(t: _Target) -> PlannedCall:
         payload,
         (t.row,),
         (t.invoice_no,) if t.invoice_no else (),
-        payload["amount"],
+        amount,
     )
 
 

@@ -382,7 +382,10 @@ class _Runner:
             changes = {
                 no: o.status_after
                 for o in outcomes
-                if o.state == "done" and o.item["operation"] != CREATE
+                # a done status change always carries its status; the check is for mypy
+                if o.state == "done"
+                and o.item["operation"] != CREATE
+                and o.status_after is not None
                 for no in o.changed
             }
             befores = store.record_status_changes(

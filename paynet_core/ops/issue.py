@@ -106,6 +106,7 @@ def issue_invoice(runtime: Runtime, draft: InvoiceDraft, *, user: User) -> Creat
             details={"amount_kurus": draft.amount},
         )
         raise
+    assert created is not None  # None only with send_if_absent=False, which we do not pass
     subscription_id = created.subscription_id or _subscription_of(runtime, draft.reference_no)
     store.upsert_invoices(
         [

@@ -52,6 +52,7 @@ from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 
 from .. import dates
+from ..config import Mode
 from ..errors import AuthenticationError, ConfigError, ProviderError, StoreError
 from ..paynet.models import InvoiceStatus, Subscription
 from ..payofin.client import MAX_LIST_DAYS
@@ -121,7 +122,11 @@ class SyncReport:
 
 
 class _HasStore(Protocol):
-    store: Store
+    # read-only: Runtime's store is a cached_property and its mode a property
+    @property
+    def store(self) -> Store: ...
+    @property
+    def mode(self) -> Mode: ...
 
 
 # --------------------------------------------------------------------------------------------

@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ..auth import Role, User, require_role
-from ..importing import ImportKind, ImportResult, read_rows
+from ..errors import JobError
+from ..importing import ImportKind, ImportResult, StatusRow, read_rows
 from ..jobs import confirmation_phrase, resumable, start_job
 from ..jobs.planner import Plan, plan_invoices, plan_status_changes
 
@@ -38,9 +39,7 @@ def plan_upload(result: ImportResult, store: Store) -> Plan:
 
 def is_destructive(result: ImportResult) -> bool:
     """True when a row sets a status that cannot be undone (Cancel, Deleted)."""
-    return any(
-        getattr(r, "status", None) is not None and r.status.is_destructive for r in result.rows
-    )
+    return any(isinstance(r, StatusRow) and r.status.is_destructive for r in result.rows)
 
 
 def upload_kind(job: dict[str, Any]) -> ImportKind:
@@ -54,6 +53,8 @@ def retry_plan(store: Store, job_id: str) -> Plan:
     from ..reports.exports import export_failed_rows
 
     job = store.job(job_id)
+    if job is None:
+        raise JobError(f"no job {job_id}")
     data = export_failed_rows(store, job)
     result = read_upload(data, f"retry_{job_id}.csv", upload_kind(job))
     return plan_upload(result, store)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
+from typing import Any
 
 from ..errors import (
     AuthenticationError,
@@ -148,6 +149,7 @@ def after_lookup(
     if isinstance(c.reason, DuplicateError):
         return c, Fail(c.reason)  # taken, yet not where we looked: not ours to claim
     if c.final:
+        assert c.reason is not None  # final is only ever set together with the reason
         return c, Fail(_absent_after_last_try(c.reason, c.invoice_no), c.reason)
     if not c.send_if_absent:
         return c, Absent()
@@ -226,8 +228,8 @@ def _absent_after_last_try(err: ProviderError, invoice_no: str) -> ProviderError
     )
 
 
-def _err_ctx(err: ProviderError) -> dict:
-    ctx = dict(
+def _err_ctx(err: ProviderError) -> dict[str, Any]:
+    ctx: dict[str, Any] = dict(
         provider=err.provider,
         operation=err.operation,
         http_status=err.http_status,

@@ -311,13 +311,13 @@ def _item_records(item: dict) -> list[dict[str, Any]]:
             }
             for e in p["invoices"]
         ]
-    row = StatusRow(
+    status_row = StatusRow(
         p.get("row") or item["source_row"] or 0,
         p.get("invoice_no"),
         None if p.get("invoice_no") else p.get("invoice_id"),
         status,
     )
-    return [{"row": row.row, **row.to_record(), "error": message}]
+    return [{"row": status_row.row, **status_row.to_record(), "error": message}]
 
 
 def all_items_csv(store: Store, job_id: str) -> bytes:

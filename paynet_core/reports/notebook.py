@@ -20,6 +20,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from .. import reports
+from ..dates import parse_any_date
 from ..store import Store
 from . import exports
 from .filters import ChartFilters
@@ -45,11 +46,11 @@ class Cache:
     ) -> ChartFilters:
         """The charts page's filters; days as ``date``, ``2026-11-23`` or ``23.11.2026``."""
         return ChartFilters(
-            day_from=day_from,
-            day_to=day_to,
-            providers=providers,
-            institutions=institutions,
-            invoice_types=invoice_types,
+            day_from=_as_day(day_from, "day_from"),
+            day_to=_as_day(day_to, "day_to"),
+            providers=_as_tuple(providers),
+            institutions=_as_tuple(institutions),
+            invoice_types=_as_tuple(invoice_types),
             agent_id=agent_id,
         )
 
@@ -105,7 +106,11 @@ class Cache:
     # ---- rows ---------------------------------------------------------------------------
 
     def records(
-        self, what: str = "outcomes", *, filters: ChartFilters | None = None, **filter_kwargs: Any
+        self,
+        what: exports.ExportKind = "outcomes",
+        *,
+        filters: ChartFilters | None = None,
+        **filter_kwargs: Any,
     ) -> pd.DataFrame:
         """The rows behind a chart (``invoices``, ``payments`` or ``outcomes``), as exported."""
         return exports.export_frame(self.store, what, self._filters(filters, filter_kwargs))
@@ -154,3 +159,12 @@ def open_cache(path: str | os.PathLike[str] | None = None) -> Cache:
             runtime = prepare_demo(open_runtime(settings))
             runtime.store.close()
     return Cache(Store.read_only(path))
+
+
+# ChartFilters would also take these spellings; converting here keeps its field types exact.
+def _as_day(value: date | str | None, name: str) -> date | None:
+    return value if value is None or isinstance(value, date) else parse_any_date(value, field=name)
+
+
+def _as_tuple(value: str | tuple[str, ...]) -> tuple[str, ...]:
+    return (value,) if isinstance(value, str) else value

@@ -9,13 +9,20 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from ..errors import MAX_ERROR_MESSAGE, clip_opt
 from .rows import _bound, _check_choice, _json, _opt_int
 from .schema import MODES
+
+if TYPE_CHECKING:
+    # Mixins only ever run as parts of Store; this lets mypy see the StoreBase helpers they use
+    # without a runtime import (db -> migrations -> rollup would be circular).
+    from .db import StoreBase as _StoreBase
+else:
+    _StoreBase = object
 
 #: The columns of one :meth:`AuditMixin.audit_many` row, in order.
 AUDIT_COLUMNS = (
@@ -28,7 +35,7 @@ _AUDIT_MANY = (
 )
 
 
-class AuditMixin:
+class AuditMixin(_StoreBase):
     """Writing and reading ``audit_log``."""
 
     def audit(
@@ -65,7 +72,9 @@ class AuditMixin:
             "details": None if details is None else _json("details", details),
         }
         with self.transaction() as db:
-            return db["audit_log"].insert(row).last_rowid
+            rowid = db.table("audit_log").insert(row).last_rowid
+        assert rowid is not None  # an insert into a rowid table always sets it
+        return rowid
 
     def audit_many(self, rows: Sequence[tuple]) -> None:
         """Append many audit lines at once (a job runner's batch), in the caller's transaction.

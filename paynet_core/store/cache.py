@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from operator import itemgetter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 from sqlite_utils import Database
@@ -43,6 +43,13 @@ from .rows import (
 )
 from .schema import HISTORY_SOURCES
 
+if TYPE_CHECKING:
+    # Mixins only ever run as parts of Store; this lets mypy see the StoreBase helpers they use
+    # without a runtime import (db -> migrations -> rollup would be circular).
+    from .db import StoreBase as _StoreBase
+else:
+    _StoreBase = object
+
 #: Rows per write transaction in bulk upserts: big enough to be fast, small enough that other
 #: writers (a page recording an action) never wait long for the lock.
 BATCH_ROWS = 20_000
@@ -66,7 +73,7 @@ class UpsertResult:
         )
 
 
-class CacheMixin:
+class CacheMixin(_StoreBase):
     """Invoices, subscriptions and payments in the cache."""
 
     def _existing(
@@ -199,7 +206,7 @@ class CacheMixin:
                 except sqlite3.IntegrityError as exc:
                     raise StoreError(f"invoice batch refused by the cache: {exc}") from exc
                 if history:
-                    db["invoice_status_history"].insert_all(history)
+                    db.table("invoice_status_history").insert_all(history)
                 apply_rollup(db.conn, rollup_deltas(invoice_share, new, changed))
             total += UpsertResult(len(new), len(changed), len(batch) - len(new) - len(changed))
         return total
@@ -236,7 +243,7 @@ class CacheMixin:
                     if old["status"] != row["status"]
                 ]
                 if history:
-                    db["payment_status_history"].insert_all(history)
+                    db.table("payment_status_history").insert_all(history)
                 apply_rollup(db.conn, rollup_deltas(payment_share, new, changed))
             total += UpsertResult(len(new), len(changed), len(batch) - len(new) - len(changed))
         return total
@@ -286,7 +293,8 @@ class CacheMixin:
 
         Days are inclusive and compare ``val_day``; amounts are kuruş.
         """
-        where, params = [], []
+        where: list[str] = []
+        params: list[int | str] = []
         if status is not None:
             codes = [int(_status(s)) for s in _as_list(status)]
             where.append(f"status IN ({', '.join('?' * len(codes))})")

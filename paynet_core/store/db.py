@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Literal, Self, TypedDict
 
 import pandas as pd
 from sqlite_utils import Database
@@ -31,6 +31,12 @@ from . import migrations
 from .rows import _timestamp
 
 BUSY_TIMEOUT_S = 30.0
+
+
+class _ConnectArgs(TypedDict):
+    isolation_level: Literal["DEFERRED", "EXCLUSIVE", "IMMEDIATE"] | None
+    check_same_thread: bool
+    timeout: float
 
 
 class _Handle:
@@ -122,7 +128,11 @@ class StoreBase:
 
     def _connect(self) -> sqlite3.Connection:
         # isolation_level=None: the driver opens no implicit transactions; we say BEGIN ourselves.
-        common = dict(isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_S)
+        common: _ConnectArgs = {
+            "isolation_level": None,
+            "check_same_thread": False,
+            "timeout": BUSY_TIMEOUT_S,
+        }
         conn: sqlite3.Connection | None = None
         try:
             if self.is_read_only:

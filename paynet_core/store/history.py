@@ -8,12 +8,21 @@ status an invoice already has records nothing.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pandas as pd
 
 from ..paynet.models import InvoiceStatus
 from .rollup import LOOKUP_CHUNK, keeping_rollup
 from .rows import _check_choice, _history, _payment_id, _status
 from .schema import HISTORY_SOURCES
+
+if TYPE_CHECKING:
+    # Mixins only ever run as parts of Store; this lets mypy see the StoreBase helpers they use
+    # without a runtime import (db -> migrations -> rollup would be circular).
+    from .db import StoreBase as _StoreBase
+else:
+    _StoreBase = object
 
 _SET_STATUS = """UPDATE invoices SET status = ?, status_label = ?, outcome = ?, updated_at = ?
     WHERE invoice_no = ?"""
@@ -22,7 +31,7 @@ _HISTORY = """INSERT INTO invoice_status_history
     VALUES (?, ?, ?, ?, ?, ?, ?)"""
 
 
-class HistoryMixin:
+class HistoryMixin(_StoreBase):
     """Status changes and the ``*_status_history`` tables."""
 
     def record_status_change(
@@ -57,7 +66,9 @@ class HistoryMixin:
                         (int(status), status.label, status.outcome.value, now, invoice_no),
                     )
             row = {"invoice_no": invoice_no, "status": int(status)}
-            db["invoice_status_history"].insert(_history(row, before, source, actor, job_id, now))
+            db.table("invoice_status_history").insert(
+                _history(row, before, source, actor, job_id, now)
+            )
         return before
 
     def record_status_changes(

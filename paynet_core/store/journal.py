@@ -10,7 +10,7 @@ import json
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -25,6 +25,13 @@ from .schema import (
     JOB_STATES,
     MODES,
 )
+
+if TYPE_CHECKING:
+    # Mixins only ever run as parts of Store; this lets mypy see the StoreBase helpers they use
+    # without a runtime import (db -> migrations -> rollup would be circular).
+    from .db import StoreBase as _StoreBase
+else:
+    _StoreBase = object
 
 _FINISH_SENDING = """UPDATE job_items SET state = ?, provider_code = ?, message = ?, status_before = ?,
        status_after = ?, finished_at = ?
@@ -44,7 +51,7 @@ class JobItem:
 # --------------------------------------------------------------------------------------------
 
 
-class JournalMixin:
+class JournalMixin(_StoreBase):
     """``jobs`` and ``job_items``."""
 
     def create_job(
@@ -63,7 +70,7 @@ class JournalMixin:
         job_id = uuid.uuid4().hex[:12]
         rows = [_job_item_row(job_id, seq, item) for seq, item in enumerate(items, start=1)]
         with self.transaction() as db:
-            db["jobs"].insert(
+            db.table("jobs").insert(
                 {
                     "job_id": job_id,
                     "kind": kind,
@@ -77,7 +84,7 @@ class JournalMixin:
                 }
             )
             if rows:
-                db["job_items"].insert_all(rows)
+                db.table("job_items").insert_all(rows)
         return job_id
 
     def claim_items(self, job_id: str, n: int) -> list[dict]:
@@ -172,7 +179,8 @@ class JournalMixin:
 
     def job_items(self, job_id: str, state: str | None = None) -> pd.DataFrame:
         if state is None:
-            sql, params = "SELECT * FROM job_items WHERE job_id = ? ORDER BY seq", (job_id,)
+            sql = "SELECT * FROM job_items WHERE job_id = ? ORDER BY seq"
+            params: tuple[str, ...] = (job_id,)
         else:
             _check_choice("state", state, ITEM_STATES)
             sql = "SELECT * FROM job_items WHERE job_id = ? AND state = ? ORDER BY seq"

@@ -14,6 +14,14 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    # Mixins only ever run as parts of Store; this lets mypy see the StoreBase helpers they use
+    # without a runtime import (db -> migrations -> rollup would be circular).
+    from .db import StoreBase as _StoreBase
+else:
+    _StoreBase = object
 
 #: Pragmas that only read. Anything else (``query_only = OFF``, ``wal_checkpoint``...) is refused.
 READ_PRAGMAS = frozenset(
@@ -128,7 +136,7 @@ def _stoppable(conn: sqlite3.Connection, timeout: float | None) -> Iterator[_Sto
         raise SqlStopped("stopped by Ctrl+C", interrupted=True)
 
 
-class ReadOnlyMixin:
+class ReadOnlyMixin(_StoreBase):
     """:meth:`read_only_query`, the one way user SQL reaches the cache."""
 
     def read_only_query(

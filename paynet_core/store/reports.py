@@ -22,12 +22,19 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import date
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pandas as pd
 
 from . import migrations
 from .schema import PROVIDERS, ROLLUP_TABLE, ROLLUP_TOTALS_TABLE
+
+if TYPE_CHECKING:
+    # Mixins only ever run as parts of Store; this lets mypy see the StoreBase helpers they use
+    # without a runtime import (db -> migrations -> rollup would be circular).
+    from .db import StoreBase as _StoreBase
+else:
+    _StoreBase = object
 
 GRAINS = ("day", "week", "month")
 BREAKDOWNS = ("institution", "invoice_type", "provider", "status")
@@ -36,11 +43,17 @@ BREAKDOWNS = ("institution", "invoice_type", "provider", "status")
 class ReportFilters(Protocol):
     """What the store reads of :class:`paynet_core.reports.ChartFilters`."""
 
-    day_from: date | None
-    day_to: date | None
-    institutions: tuple[str, ...]
-    invoice_types: tuple[str, ...]
-    agent_id: str | None
+    # read-only properties: a frozen dataclass's fields satisfy them, plain attributes would not
+    @property
+    def day_from(self) -> date | None: ...
+    @property
+    def day_to(self) -> date | None: ...
+    @property
+    def institutions(self) -> tuple[str, ...]: ...
+    @property
+    def invoice_types(self) -> tuple[str, ...]: ...
+    @property
+    def agent_id(self) -> str | None: ...
 
     def wants(self, provider: str) -> bool: ...
 
@@ -152,7 +165,7 @@ def _executor() -> ThreadPoolExecutor:
         return _pool
 
 
-class ReportsMixin:
+class ReportsMixin(_StoreBase):
     """Aggregates for charts and KPIs (raw sums; :mod:`paynet_core.reports` types them)."""
 
     def _arms(

@@ -13,9 +13,16 @@ import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .schema import ROLLUP_KEY, ROLLUP_TABLE, ROLLUP_TOTALS_KEY, ROLLUP_TOTALS_TABLE
+
+if TYPE_CHECKING:
+    # Mixins only ever run as parts of Store; this lets mypy see the StoreBase helpers they use
+    # without a runtime import (db -> migrations -> rollup would be circular).
+    from .db import StoreBase as _StoreBase
+else:
+    _StoreBase = object
 
 #: Bound parameters per ``IN (...)`` lookup (SQLite's default limit is 32,766).
 LOOKUP_CHUNK = 900
@@ -87,7 +94,7 @@ ROLLUP_LEVELS = (
 )
 
 
-class RollupMixin:
+class RollupMixin(_StoreBase):
     """The store's rollup checks."""
 
     def rollup_differences(self) -> list[dict]:

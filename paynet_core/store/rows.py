@@ -12,7 +12,7 @@ import unicodedata
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from operator import attrgetter
-from typing import Any, Protocol
+from typing import Any, Protocol, SupportsInt
 
 from .. import dates
 from ..errors import StoreError
@@ -24,17 +24,29 @@ from .schema import _SECRET_KEYS
 class BillPaymentLike(Protocol):
     """What ``upsert_payments`` reads (``paynet_core.payofin.models.BillPayment`` fits)."""
 
-    invoice_payment_id: int
-    invoice_type: str | None
-    institution: str | None
-    subscriber_no: str | None
-    customer_name: str | None
-    invoice_no: str | None
-    due_date: date | None
-    amount_kurus: int
-    fee_kurus: int
-    paid_at: datetime | None
-    status: str
+    # read-only properties, so BillPayment's plain ``str`` fields fit the ``str | None`` ones
+    @property
+    def invoice_payment_id(self) -> int: ...
+    @property
+    def invoice_type(self) -> str | None: ...
+    @property
+    def institution(self) -> str | None: ...
+    @property
+    def subscriber_no(self) -> str | None: ...
+    @property
+    def customer_name(self) -> str | None: ...
+    @property
+    def invoice_no(self) -> str | None: ...
+    @property
+    def due_date(self) -> date | None: ...
+    @property
+    def amount_kurus(self) -> int: ...
+    @property
+    def fee_kurus(self) -> int: ...
+    @property
+    def paid_at(self) -> datetime | None: ...
+    @property
+    def status(self) -> str: ...
 
 
 def _subscription_row(sub: Subscription | Mapping) -> dict:
@@ -140,7 +152,7 @@ _PAYMENT_STATUS = {"Paid": ("Paid", "paid"), "Cancelled": ("Cancelled", "cancell
 
 def _payment_status(status: object, payment_id: object) -> tuple[str, str]:
     """Payofin's status, spelled the one way the cache stores it, and its outcome."""
-    known = _PAYMENT_STATUS.get(status)  # type: ignore[arg-type]
+    known = _PAYMENT_STATUS.get(status) if isinstance(status, str) else None
     if known:
         return known
     if not isinstance(status, str) or not status.strip():
@@ -209,7 +221,7 @@ def _opt_day(value: date | datetime | str | None) -> str | None:
     return None if value is None or value == "" else _day(value)
 
 
-def _opt_int(value: object) -> int | None:
+def _opt_int(value: SupportsInt | None) -> int | None:
     return None if value is None else int(value)  # IntEnum statuses become plain codes
 
 

@@ -8,13 +8,21 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
+from typing import TYPE_CHECKING
 
 from .rollup import LOOKUP_CHUNK
 from .rows import _check_choice, _day
 from .schema import PROVIDERS
 
+if TYPE_CHECKING:
+    # Mixins only ever run as parts of Store; this lets mypy see the StoreBase helpers they use
+    # without a runtime import (db -> migrations -> rollup would be circular).
+    from .db import StoreBase as _StoreBase
+else:
+    _StoreBase = object
 
-class SyncStateMixin:
+
+class SyncStateMixin(_StoreBase):
     """The sync's own tables (``sync_state``, ``sync_windows``) and its planning lookups."""
 
     def sync_state(self, provider: str, scope: str = "") -> dict | None:

@@ -2,7 +2,7 @@
 
 Edit the cells here, then run ``uv run python notebooks/build_notebook.py``: the .ipynb is
 generated, so its diff stays reviewable and it never carries outputs or customer data.
-tests/test_notebook.py executes it against a seeded sandbox cache.
+tests/reports/test_notebook.py executes it against a seeded sandbox cache.
 """
 
 from __future__ import annotations

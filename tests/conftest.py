@@ -17,7 +17,7 @@ def _clean_env(monkeypatch, tmp_path):
 def _language(request, monkeypatch, _clean_env):
     """English unless a test is marked ``turkish``: most tests assert on what the code means,
     and English message ids keep them readable and independent of the translations, which
-    tests/test_i18n.py and tests/test_dashboard_language.py check. PAYNET_OPS_LANG reaches the
+    tests/core/test_i18n.py and tests/dashboard/test_dashboard_language.py check. PAYNET_OPS_LANG reaches the
     dashboard's script threads and any subprocess (the dashboard's default language)."""
     from paynet_core.i18n import using_language
 
@@ -27,6 +27,34 @@ def _language(request, monkeypatch, _clean_env):
     monkeypatch.setenv("PAYNET_OPS_LANG", "en")
     with using_language("en"):
         yield
+
+
+@pytest.fixture
+def clock():
+    """The time the ``sandbox`` and ``store`` fixtures run on: the real clock. A module or folder
+    that needs a frozen or moving time overrides this fixture, not those two."""
+    from paynet_core import dates
+
+    return dates.now
+
+
+@pytest.fixture
+def sandbox(clock):
+    """A fresh in-memory sandbox with no data, closed after the test."""
+    from paynet_core.sandbox import Sandbox
+
+    sb = Sandbox(clock=clock)
+    yield sb
+    sb.close()
+
+
+@pytest.fixture
+def store(tmp_path, clock):
+    """A fresh cache in this test's tmp folder (the path ``PAYNET_OPS_DB`` names), migrated."""
+    from paynet_core.store import Store
+
+    with Store.open(tmp_path / "cache.db", clock=clock) as s:
+        yield s
 
 
 def pytest_collection_modifyitems(config, items):

@@ -20,12 +20,9 @@ FAULTS_BEFORE_APPLYING = [
 ]
 
 
-@pytest.fixture
-def sandbox():
-    sb = Sandbox()
-    seed_demo(sb, subscriptions=5, payments=80, today=date(2026, 11, 23))
-    yield sb
-    sb.close()
+@pytest.fixture(autouse=True)
+def _demo(sandbox):
+    seed_demo(sandbox, subscriptions=5, payments=80, today=date(2026, 11, 23))
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from datetime import datetime
 
 import httpx
 import pytest
-from test_jobs import factory_for, run, seed, start, statuses
+from job_helpers import factory_for, run, seed, start, statuses
 
 from paynet_core.errors import (
     APIError,
@@ -32,7 +32,7 @@ from paynet_core.paynet.models import (
     RETURN_CODES,
     SUCCESS_CODES,
 )
-from paynet_core.sandbox import Sandbox, SandboxTransport, open_sandbox
+from paynet_core.sandbox import Sandbox, SandboxTransport
 
 KEY = "sck_return_codes_test"
 CANCEL, WAITING = 5, 0
@@ -379,14 +379,6 @@ def test_the_banner_for_a_subscription_state_and_an_unknown_code(monkeypatch):
 
 
 # -- a bulk status job against the sandbox ------------------------------------------------------
-
-
-@pytest.fixture
-def store(tmp_path):
-    from paynet_core.store import Store
-
-    with Store.open(tmp_path / "cache.db") as s:
-        yield s
 
 
 @pytest.mark.parametrize("code", [24, 12])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 #: What counts as SQL or a statement being run: the same pattern the re-layout issue gives.
 SQL = re.compile(r"execute\(|executemany\(|SELECT |INSERT |UPDATE |DELETE ")
 #: Where SQL may live: the store, and the sandbox's own private database.

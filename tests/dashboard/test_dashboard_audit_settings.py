@@ -3,20 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from dashboard_helpers import (  # noqa: F401
-    _fresh_caches,
-    app,
-    as_admin,
-    assert_clean,
-    demo,
-    download_bytes,
-    media,
-    new_app,
-    open_page,
-    sb,
-    store,
-    texts,
-)
+from apptest_helpers import assert_clean, download_bytes, new_app, open_page
 
 from paynet_core.paynet import InvoiceStatus
 from paynet_core.reports.cells import to_csv_bytes

@@ -8,18 +8,7 @@ import re
 from datetime import timedelta
 
 import pytest
-from dashboard_helpers import (  # noqa: F401
-    all_text,
-    app,
-    assert_clean,
-    demo,
-    media,
-    open_page,
-    sb,
-    store,
-    texts,
-    wait_job_finished,
-)
+from apptest_helpers import all_text, assert_clean, open_page, texts, wait_job_finished
 
 from paynet_core.dates import today
 from paynet_core.paynet import InvoiceStatus
@@ -95,7 +84,7 @@ def test_invoice_batch_good_and_bad_rows_then_job(app, sb, store):
 
 
 def test_invoice_batch_xlsx_template_is_readable(app, media):
-    from dashboard_helpers import download_bytes
+    from apptest_helpers import download_bytes
 
     at = open_page(app, "views/issue.py")
     xlsx = download_bytes(at, "batch_invoices_txlsx")
@@ -165,7 +154,7 @@ def test_status_file_bad_rows_shown_then_cancel_job(app, sb, store):
 
 
 def test_status_job_with_a_failed_item_offers_the_failed_rows(app, sb, store, media):
-    from dashboard_helpers import download_bytes
+    from apptest_helpers import download_bytes
 
     waiting = store.find_invoices(status=[0], limit=2)["invoice_no"].tolist()
     at = open_page(app, "views/bulk_status.py")
@@ -185,7 +174,7 @@ def test_status_job_with_a_failed_item_offers_the_failed_rows(app, sb, store, me
 
 def test_bulk_status_page_shows_a_finished_job_with_failures_once(app, sb, store, media):
     # Regression: the job panel used to render in both tabs → StreamlitDuplicateElementKey banner.
-    from dashboard_helpers import download_bytes
+    from apptest_helpers import download_bytes
 
     at = open_page(app, "views/bulk_status.py")
     csv = "Fatura No;Hedef Durum\nNOT-IN-PAYNET-2;5\n"

@@ -2,18 +2,7 @@
 
 from __future__ import annotations
 
-from dashboard_helpers import (  # noqa: F401
-    all_text,
-    app,
-    assert_clean,
-    demo,
-    media,
-    open_page,
-    sb,
-    store,
-    texts,
-    wait_job_finished,
-)
+from apptest_helpers import all_text, assert_clean, open_page, texts, wait_job_finished
 
 from paynet_core.paynet import InvoiceStatus
 

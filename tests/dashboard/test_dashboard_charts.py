@@ -4,17 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from dashboard_helpers import (  # noqa: F401
-    app,
-    assert_clean,
-    demo,
-    download_bytes,
-    media,
-    open_page,
-    sb,
-    store,
-    texts,
-)
+from apptest_helpers import assert_clean, download_bytes, open_page, texts
 
 from paynet_core import reports
 from paynet_core.reports.cells import to_csv_bytes

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from dashboard_helpers import all_text, app, assert_clean, demo, media, open_page, sb, store, texts  # noqa: F401
+from apptest_helpers import all_text, assert_clean, open_page, texts
 
 PAGE = "views/issue.py"
 

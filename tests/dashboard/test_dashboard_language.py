@@ -19,7 +19,7 @@ import re
 from collections.abc import Iterator
 
 import pytest
-from dashboard_helpers import APP, as_admin, demo, media, open_page, store  # noqa: F401
+from apptest_helpers import APP, open_page
 from google.protobuf.json_format import MessageToDict
 from streamlit.testing.v1 import AppTest
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dashboard_helpers import all_text, app, assert_clean, demo, media, open_page, sb, store, texts  # noqa: F401
+from apptest_helpers import all_text, assert_clean, open_page, texts
 
 from paynet_core.money import format_amount
 from paynet_core.paynet import InvoiceStatus

@@ -5,19 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from dashboard_helpers import (  # noqa: F401
-    PAGES,
-    _fresh_caches,
-    all_text,
-    app,
-    as_admin,
-    assert_clean,
-    demo,
-    media,
-    new_app,
-    open_page,
-    texts,
-)
+from apptest_helpers import PAGES, assert_clean, fresh_caches, new_app, open_page, texts
 from streamlit.testing.v1 import AppTest
 
 from paynet_core.auth import Role, User
@@ -32,7 +20,7 @@ TITLES = {
     "views/audit.py": "Audit log",
     "views/settings.py": "Settings",
 }
-VIEWS = Path(__file__).resolve().parent.parent / "dashboard" / "views"
+VIEWS = Path(__file__).resolve().parents[2] / "dashboard" / "views"
 
 
 def test_default_page_is_overview_with_sidebar(app):
@@ -88,7 +76,7 @@ def test_pages_for_each_role(monkeypatch):
 
 
 def test_sync_now_runs_in_the_background(app):
-    from dashboard_helpers import wait_for
+    from apptest_helpers import wait_for
 
     from dashboard import services
 
@@ -108,9 +96,9 @@ def viewer_env(monkeypatch):
     """Test mode with a key but no [auth]: the session is a read-only viewer."""
     monkeypatch.setenv("PAYNET_OPS_MODE", "test")
     monkeypatch.setenv("PAYNET_SECRET_KEY", "sck_test_x")
-    _fresh_caches()
+    fresh_caches()
     yield
-    _fresh_caches()
+    fresh_caches()
 
 
 def test_viewer_navigation_and_page_guard(viewer_env, media):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from dashboard_helpers import app, assert_clean, demo, media, open_page, sb, store, texts  # noqa: F401
+from apptest_helpers import assert_clean, open_page, texts
 
 from paynet_core import reports
 from paynet_core.money import format_amount

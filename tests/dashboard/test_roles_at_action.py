@@ -11,7 +11,7 @@ import os
 from datetime import date
 
 import pytest
-from dashboard_helpers import _fresh_caches, assert_clean, demo, media, new_app, open_page, texts  # noqa: F401
+from apptest_helpers import assert_clean, fresh_caches, new_app, open_page, texts
 
 from paynet_core.auth import Role, User, anonymous_user, demo_user, require_role
 from paynet_core.errors import PermissionDenied
@@ -63,11 +63,11 @@ def test_mode_without_login(demo, monkeypatch):
     monkeypatch.setenv("PAYNET_SECRET_KEY", "sck_test_x")
     monkeypatch.setenv("PAYOFIN_API_KEY", "pk_test_x")
     monkeypatch.setenv("PAYOFIN_SECRET_KEY", "ps_test_x")
-    _fresh_caches()
+    fresh_caches()
     from dashboard import services
 
     yield services.runtime()
-    _fresh_caches()
+    fresh_caches()
 
 
 def test_anonymous_in_test_mode_cannot_refresh_on_lookup(test_mode_without_login, provider_calls):

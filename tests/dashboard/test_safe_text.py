@@ -12,17 +12,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from dashboard_helpers import (  # noqa: F401
-    _fresh_caches,
-    app,
-    assert_clean,
-    demo,
-    media,
-    new_app,
-    open_page,
-    store,
-    texts,
-)
+from apptest_helpers import new_app, open_page, texts
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from markdown_it import MarkdownIt

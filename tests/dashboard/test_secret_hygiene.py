@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 import streamlit as st
-from dashboard_helpers import as_admin  # noqa: F401
 from streamlit.testing.v1 import AppTest
 
 from paynet_core import importing
@@ -30,7 +29,7 @@ PAYNET_KEY = "sck_FAKE_paynet_secret_9f3b7c1e2d"
 PAYOFIN_API = "FAKE-payofin-api-0c4e9a7b"
 PAYOFIN_SECRET = "FAKE-payofin-secret-51d2e8f6"
 SECRETS = (PAYNET_KEY, PAYOFIN_API, PAYOFIN_SECRET)
-APP = str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py")
+APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
 
 
 def _found_in(blob: bytes | str) -> list[str]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import re
-import time
 from collections import defaultdict
 from datetime import date, timedelta
 

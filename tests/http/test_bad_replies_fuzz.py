@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
-import decimal
 import json
 import math
 import os
@@ -37,7 +36,6 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from pydantic import ValidationError
 
 from paynet_core.errors import ContractError, ProviderError, RateLimitError, ServerError
 from paynet_core.paynet import (

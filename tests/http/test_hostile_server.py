@@ -23,7 +23,7 @@ from datetime import date
 
 import httpx
 import pytest
-from test_jobs import seed
+from job_helpers import seed
 
 from paynet_core import jobs
 from paynet_core.errors import (
@@ -378,12 +378,6 @@ def test_a_huge_provider_message_is_cut_in_the_error(serve, client):
 def test_an_error_message_is_bounded_however_it_was_built():
     err = APIError("y" * 10_000_000, provider="Paynet", operation="op")
     assert len(err.message) < MAX_ERROR_MESSAGE + 50 and len(str(err)) < MAX_ERROR_MESSAGE + 100
-
-
-@pytest.fixture
-def store(tmp_path):
-    with Store.open(tmp_path / "cache.db") as s:
-        yield s
 
 
 def _status_job(store: Store, n: int = 3) -> str:

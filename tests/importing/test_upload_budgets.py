@@ -470,7 +470,7 @@ def test_huge_cells_are_bounded(length, container, blank):
 
 
 def test_a_damaged_deflate_stream_is_a_clear_refusal_not_a_crash():
-    # Found by tests/test_importing_fuzz.py: zlib.error escaped from the zip check.
+    # Found by tests/importing/test_importing_fuzz.py: zlib.error escaped from the zip check.
     import io
     import zipfile
 

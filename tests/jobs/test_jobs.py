@@ -1,8 +1,6 @@
 import asyncio
 import importlib.util
-import os
 import pickle
-import signal
 import subprocess
 import sys
 import threading
@@ -12,6 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from job_helpers import factory_for, instant, run, seed, start, statuses
 
 from paynet_core import jobs
 from paynet_core.config import Mode
@@ -19,16 +18,11 @@ from paynet_core.dates import ISTANBUL
 from paynet_core.errors import JobConflictError, JobError
 from paynet_core.importing import read_invoice_rows
 from paynet_core.jobs.planner import plan_invoices, plan_status_changes
-from paynet_core.paynet.models import Invoice, InvoiceStatus, Subscription
-from paynet_core.sandbox import Sandbox, SandboxTransport, serve
-from paynet_core.store import Store
+from paynet_core.paynet.models import InvoiceStatus
+from paynet_core.sandbox import Sandbox, SandboxTransport
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 WAITING, CANCEL, DONE = 0, 5, 3
-
-
-async def instant(_seconds: float) -> None:
-    return None
 
 
 def wait_for(predicate, timeout: float = 30.0, what: str = "condition"):
@@ -37,68 +31,6 @@ def wait_for(predicate, timeout: float = 30.0, what: str = "condition"):
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.005)
-
-
-@pytest.fixture
-def sandbox():
-    sb = Sandbox()
-    yield sb
-    sb.close()
-
-
-@pytest.fixture
-def store(tmp_path):
-    with Store.open(tmp_path / "cache.db") as s:
-        yield s
-
-
-def factory_for(sandbox, transport=None):
-    return jobs.paynet_over(transport or SandboxTransport(sandbox), sleep=instant)
-
-
-def seed(sandbox, store, n: int, *, whole: bool = False) -> tuple[str, list[str]]:
-    """A subscription with n open invoices, at the sandbox and in the cache.
-
-    Unless ``whole``, one more open invoice that no test touches keeps plans from collapsing.
-    """
-    record = sandbox.add_subscription(amount=1000)
-    nos = []
-    for i in range(n):
-        inv = sandbox.add_invoice(subscription_id=record.subscription_id, amount=1000 + i)
-        nos.append(inv.invoice_no)
-    if n and not whole:
-        sandbox.add_invoice(subscription_id=record.subscription_id, amount=999)
-    store.upsert_subscriptions(
-        [Subscription(subscription_id=record.subscription_id, reference_no=record.reference_no)]
-    )
-    store.upsert_invoices(
-        [
-            Invoice(
-                invoice_no=inv.invoice_no,
-                invoice_id=str(inv.invoice_id),
-                subscription_id=inv.subscription_id,
-                amount=inv.amount,
-                status=inv.status,
-                val_date=inv.val_date,
-            )
-            for inv in sandbox.invoices(subscription_id=record.subscription_id)
-        ]
-    )
-    return record.subscription_id, nos
-
-
-def start(plan, store, **kw):
-    kw.setdefault("rate", 0)
-    return jobs.start_job(plan, store=store, mode="sandbox", created_by="ayse@example.com", **kw)
-
-
-def run(job_id, store, factory, **kw):
-    kw.setdefault("poll_interval", 0)
-    return asyncio.run(jobs.run_job(job_id, store=store, client_factory=factory, **kw))
-
-
-def statuses(sandbox, nos):
-    return [sandbox.get_invoice(no).status for no in nos]
 
 
 def invoices_file(sub: str, n: int) -> bytes:

@@ -12,15 +12,8 @@ from paynet_core.jobs.planner import (
     plan_status_changes,
 )
 from paynet_core.paynet.models import Invoice, InvoiceStatus, Subscription
-from paynet_core.store import Store
 
 WAITING, CANCEL, DONE, FAILED = 0, 5, 3, 4
-
-
-@pytest.fixture
-def store(tmp_path):
-    with Store.open(tmp_path / "cache.db") as s:
-        yield s
 
 
 def cache(

@@ -1,23 +1,14 @@
 """ops/uploads (one upload workflow for the page and the CLI) and money.check_split."""
 
-import pytest
-
 from paynet_core.jobs import start_job
 from paynet_core.jobs.planner import CREATE, SET_STATUS
 from paynet_core.money import check_split
 from paynet_core.ops import uploads
-from paynet_core.store import Store
 
 INVOICES = (
     "abonelik_no;fatura_no;tutar;tarih\r\nS1;F1;10,00;23.11.2026\r\nS1;F2;20,00;24.11.2026\r\n"
 )
 STATUSES = "fatura_no;durum\r\nF1;İptal\r\n"
-
-
-@pytest.fixture
-def store(tmp_path):
-    with Store.open(tmp_path / "cache.db") as s:
-        yield s
 
 
 def test_check_split_names_the_field_at_fault():

@@ -22,7 +22,6 @@ from paynet_core.paynet.models import InvoiceStatus
 from paynet_core.payofin import PayofinClient
 from paynet_core.runtime import Runtime
 from paynet_core.sandbox import Sandbox, SandboxTransport, open_sandbox, seed_demo
-from paynet_core.store import Store
 
 TODAY = date(2026, 5, 1)
 DATA_TABLES = (
@@ -57,22 +56,9 @@ def clock():
 
 
 @pytest.fixture
-def sandbox(clock):
-    sb = Sandbox(clock=clock)
-    yield sb
-    sb.close()
-
-
-@pytest.fixture
 def demo(sandbox):
     seed_demo(sandbox)
     return sandbox
-
-
-@pytest.fixture
-def store(tmp_path, clock):
-    with Store.open(tmp_path / "cache.db", clock=clock) as s:
-        yield s
 
 
 @pytest.fixture

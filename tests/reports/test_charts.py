@@ -7,7 +7,6 @@ from paynet_core import reports
 from paynet_core.dates import ISTANBUL
 from paynet_core.errors import InputError
 from paynet_core.reports import OUTCOME_COLORS, PROVIDER_COLORS, ChartFilters
-from paynet_core.store import Store
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=ISTANBUL)
 
@@ -67,10 +66,13 @@ def fill(s):
 
 
 @pytest.fixture
-def store(tmp_path):
-    with Store.open(tmp_path / "cache.db", clock=lambda: NOW) as s:
-        fill(s)
-        yield s
+def clock():
+    return lambda: NOW
+
+
+@pytest.fixture(autouse=True)
+def _filled(store):
+    fill(store)
 
 
 def records(df, columns):

@@ -10,7 +10,7 @@ from paynet_core.reports import ChartFilters
 from paynet_core.runtime import prepare_demo
 from paynet_core.store import Store
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK = ROOT / "notebooks" / "support_analysis.ipynb"
 
 

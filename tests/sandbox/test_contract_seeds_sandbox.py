@@ -8,21 +8,19 @@ import pytest
 
 from paynet_core.dates import ISTANBUL
 from paynet_core.paynet.models import InvoiceStatus
-from paynet_core.sandbox import PAYNET_BASE_URL, PAYOFIN_BASE_URL, Sandbox, SandboxTransport
+from paynet_core.sandbox import PAYNET_BASE_URL, PAYOFIN_BASE_URL, SandboxTransport
 
 SEEDS = Path(__file__).parent / "fixtures" / "seeds"
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=ISTANBUL)
 
 
+@pytest.fixture
+def clock():
+    return lambda: NOW
+
+
 def load(name: str):
     return json.loads((SEEDS / name).read_text(encoding="utf-8"), parse_float=Decimal)
-
-
-@pytest.fixture
-def sandbox():
-    sb = Sandbox(clock=lambda: NOW)
-    yield sb
-    sb.close()
 
 
 @pytest.fixture

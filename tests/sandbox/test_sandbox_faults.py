@@ -24,11 +24,13 @@ KEYS = {"ApiKey": "a", "SecretKey": "b"}
 
 
 @pytest.fixture
-def sandbox():
-    sb = Sandbox(clock=lambda: NOW)
-    sb.add_subscription(reference_no="90000600")
-    yield sb
-    sb.close()
+def clock():
+    return lambda: NOW
+
+
+@pytest.fixture(autouse=True)
+def _subscription(sandbox):
+    sandbox.add_subscription(reference_no="90000600")
 
 
 @pytest.fixture

@@ -14,6 +14,12 @@ NOW = datetime(2026, 5, 1, 12, 0, tzinfo=ISTANBUL)
 AUTH = {"Authorization": "Basic sck_test_key"}
 S = InvoiceStatus
 
+
+@pytest.fixture
+def clock():
+    return lambda: NOW
+
+
 # Written out independently of the sandbox's own table, so a change there shows up here.
 ALLOWED = {
     (S.WAITING, S.EXTERNAL_CHARGED),
@@ -27,13 +33,6 @@ ALLOWED = {
     (S.DONE_UNSUCCEED, S.DELETED),
     (S.CANCEL, S.DELETED),
 }
-
-
-@pytest.fixture
-def sandbox():
-    sb = Sandbox(clock=lambda: NOW)
-    yield sb
-    sb.close()
 
 
 @pytest.fixture

@@ -13,10 +13,8 @@ KEYS = {"ApiKey": "11111111-api", "SecretKey": "22222222-secret"}
 
 
 @pytest.fixture
-def sandbox():
-    sb = Sandbox(clock=lambda: NOW)
-    yield sb
-    sb.close()
+def clock():
+    return lambda: NOW
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import httpx
 import pytest
 
 from paynet_core.dates import ISTANBUL
-from paynet_core.sandbox import Sandbox, create_app, serve
+from paynet_core.sandbox import create_app, serve
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=ISTANBUL)
 AUTH = {"Authorization": "Basic sck_test"}
@@ -15,11 +15,13 @@ KEYS = {"ApiKey": "a", "SecretKey": "b"}
 
 
 @pytest.fixture
-def sandbox():
-    sb = Sandbox(clock=lambda: NOW)
-    sb.add_subscription(reference_no="90000600")
-    yield sb
-    sb.close()
+def clock():
+    return lambda: NOW
+
+
+@pytest.fixture(autouse=True)
+def _subscription(sandbox):
+    sandbox.add_subscription(reference_no="90000600")
 
 
 @pytest.fixture

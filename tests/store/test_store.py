@@ -21,6 +21,11 @@ class Clock:
         return self.now
 
 
+@pytest.fixture
+def clock():
+    return Clock()
+
+
 @dataclass(frozen=True)
 class Payment:
     invoice_payment_id: int
@@ -34,12 +39,6 @@ class Payment:
     customer_name: str = "DE*** ÖZ****"
     invoice_no: str = "0000000"
     due_date: date | None = date(2026, 11, 30)
-
-
-@pytest.fixture
-def store(tmp_path):
-    with Store.open(tmp_path / "cache.db", clock=Clock()) as s:
-        yield s
 
 
 def invoice(no: str, status: int = 0, amount: int = 1000, **extra) -> Invoice:

@@ -7,7 +7,7 @@ from pathlib import Path
 from paynet_core.paynet.models import Invoice
 from paynet_core.store import JobItem, Store
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 # A CLI sync in its own process: many small write transactions, some on a row the other
 # writer also changes, each with an audit line. Opening the file migrates it, so two writers

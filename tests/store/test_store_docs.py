@@ -8,7 +8,7 @@ import pytest
 
 from paynet_core.store import Store
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DOCS = [ROOT / "README.md"]
 HEADING = re.compile(r"^#{1,6}\s+(.*)$", re.MULTILINE)
 

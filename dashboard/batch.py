@@ -23,6 +23,7 @@ from paynet_core.ops import uploads
 from paynet_core.paynet import InvoiceStatus
 from paynet_core.reports.exports import export_failed_rows
 from paynet_core.runtime import Runtime
+from paynet_core.vocab import ItemState
 
 from . import components as ui
 
@@ -212,11 +213,11 @@ def job_progress(rt: Runtime, user: User, job_id: str) -> None:
         for col, (label, value) in zip(
             cols,
             [
-                ("done", summary.done),
-                ("failed", summary.failed),
-                ("skipped", summary.skipped),
-                ("pending", summary.pending),
-                ("sending", summary.sending),
+                (ItemState.DONE, summary.done),
+                (ItemState.FAILED, summary.failed),
+                (ItemState.SKIPPED, summary.skipped),
+                (ItemState.PENDING, summary.pending),
+                (ItemState.SENDING, summary.sending),
             ],
             strict=True,
         ):

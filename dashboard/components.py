@@ -23,6 +23,7 @@ from paynet_core.i18n import DEFAULT_LANGUAGE, N_, _, normalize_language
 from paynet_core.i18n.formats import format_count
 from paynet_core.money import format_amount, parse_amount
 from paynet_core.paynet.models import RETURN_CODE_TABLE
+from paynet_core.vocab import ItemState, JobKind, JobState, Outcome
 
 log = logging.getLogger("dashboard")
 
@@ -296,23 +297,24 @@ def language_switch(user, current: str) -> None:
     )
 
 
+#: Job states, then the item states that are not also job states.
 JOB_STATES = {
-    "pending": N_("pending"),
-    "running": N_("running"),
-    "paused": N_("paused"),
-    "cancelling": N_("cancelling"),
-    "cancelled": N_("cancelled"),
-    "done": N_("done"),
-    "failed": N_("failed"),
-    "sending": N_("sending"),
-    "skipped": N_("skipped"),
+    JobState.PENDING: N_("pending"),
+    JobState.RUNNING: N_("running"),
+    JobState.PAUSED: N_("paused"),
+    JobState.CANCELLING: N_("cancelling"),
+    JobState.CANCELLED: N_("cancelled"),
+    JobState.DONE: N_("done"),
+    JobState.FAILED: N_("failed"),
+    ItemState.SENDING: N_("sending"),
+    ItemState.SKIPPED: N_("skipped"),
 }
-JOB_KINDS = {"create_invoices": N_("create invoices"), "set_status": N_("set status")}
+JOB_KINDS = {JobKind.CREATE_INVOICES: N_("create invoices"), JobKind.SET_STATUS: N_("set status")}
 OUTCOMES = {
-    "paid": N_("Paid"),
-    "cancelled": N_("Cancelled"),
-    "open": N_("Open"),
-    "failed": N_("Failed"),
+    Outcome.PAID: N_("Paid"),
+    Outcome.CANCELLED: N_("Cancelled"),
+    Outcome.OPEN: N_("Open"),
+    Outcome.FAILED: N_("Failed"),
 }
 MODES = {"sandbox": "SANDBOX", "test": "TEST", "live": "LIVE"}
 DEMO_NAMES = {"Demo operator": N_("Demo operator"), "Demo admin": N_("Demo admin")}  # sandbox only

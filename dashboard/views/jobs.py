@@ -15,6 +15,7 @@ from paynet_core.jobs import (
     run_job_in_background,
 )
 from paynet_core.ops import uploads
+from paynet_core.vocab import ItemState, JobState
 
 user = services.require("view_jobs")
 rt = services.runtime()
@@ -27,9 +28,12 @@ if jobs.empty:
 
 progress = [rt.store.job_progress(j) for j in jobs["job_id"]]
 jobs = jobs.assign(
-    done=[p["done"] for p in progress],
-    failed=[p["failed"] for p in progress],
-    progress=[(p["done"] + p["failed"] + p["skipped"]) / max(p["total"], 1) for p in progress],
+    done=[p[ItemState.DONE] for p in progress],
+    failed=[p[ItemState.FAILED] for p in progress],
+    progress=[
+        (p[ItemState.DONE] + p[ItemState.FAILED] + p[ItemState.SKIPPED]) / max(p["total"], 1)
+        for p in progress
+    ],
 )
 ui.table(
     jobs[
@@ -100,5 +104,9 @@ if user.can("run_job"):
             st.rerun()
 
 batch.job_progress(rt, user, job_id)
-if not job_id or rt.store.job(job_id)["state"] not in ("done", "cancelled", "failed"):
+if not job_id or rt.store.job(job_id)["state"] not in (
+    JobState.DONE,
+    JobState.CANCELLED,
+    JobState.FAILED,
+):
     ui.table(rt.store.job_items(job_id), hide_index=True, width="stretch")

@@ -7,6 +7,7 @@ from dashboard import services
 from paynet_core.i18n import _
 from paynet_core.money import format_amount
 from paynet_core.ops import lookup
+from paynet_core.vocab import Outcome
 
 user = services.require("view")
 rt = services.runtime()
@@ -67,7 +68,9 @@ with payofin_tab:
                 status = str(payment["status"])  # Payofin's Paid/Cancelled, named in our words
                 cols[0].metric(
                     _("Status"),
-                    ui.outcome_name({"Paid": "paid", "Cancelled": "cancelled"}.get(status, status)),
+                    ui.outcome_name(
+                        {"Paid": Outcome.PAID, "Cancelled": Outcome.CANCELLED}.get(status, status)
+                    ),
                 )
                 cols[1].metric(_("Amount"), format_amount(int(payment["amount_kurus"])))
                 cols[2].metric(_("Fee"), format_amount(int(payment["fee_kurus"])))

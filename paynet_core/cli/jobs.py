@@ -26,6 +26,7 @@ from ..importing import ImportKind, read_file
 from ..jobs.planner import Plan
 from ..money import format_amount
 from ..ops.uploads import items_left, plan_upload, read_upload
+from ..vocab import ItemState, JobState
 from . import app
 from .console import OutPathError, check_out_path, console, err_console, styled, visible
 
@@ -231,9 +232,11 @@ def _run(job_id: str, runtime, total: int, **options: Any) -> engine.JobSummary:
         task = bar.add_task(f"job {job_id}", total=total, detail="")
 
         def progress(counts: dict[str, int]) -> None:
-            finished = counts["done"] + counts["failed"] + counts["skipped"]
+            finished = counts[ItemState.DONE] + counts[ItemState.FAILED] + counts[ItemState.SKIPPED]
             bar.update(
-                task, completed=finished, detail=f"{counts['done']} done, {counts['failed']} failed"
+                task,
+                completed=finished,
+                detail=f"{counts[ItemState.DONE]} done, {counts[ItemState.FAILED]} failed",
             )
 
         try:
@@ -248,7 +251,11 @@ def _run(job_id: str, runtime, total: int, **options: Any) -> engine.JobSummary:
 
 def _finish(store, summary: engine.JobSummary, *, invalid: int = 0) -> int:
     _print_summary(store, summary, invalid)
-    if summary.state not in ("done", "cancelled") or summary.pending or summary.sending:
+    if (
+        summary.state not in (JobState.DONE, JobState.CANCELLED)
+        or summary.pending
+        or summary.sending
+    ):
         reason = f" ({summary.note})" if summary.note else ""
         console.print(
             f"Job {summary.job_id} is {summary.state}{visible(reason)}. "
@@ -261,7 +268,7 @@ def _finish(store, summary: engine.JobSummary, *, invalid: int = 0) -> int:
             f"paynet-ops jobs export {summary.job_id} --failed --out failed.csv"
         )
         return EXIT_FAILED
-    return EXIT_OK if summary.state == "done" else EXIT_STOPPED
+    return EXIT_OK if summary.state == JobState.DONE else EXIT_STOPPED
 
 
 # -- jobs ------------------------------------------------------------------------------------------
@@ -286,7 +293,10 @@ def jobs_list(limit: int = typer.Option(20, "--limit", min=1)) -> None:
     for job in store.jobs(limit=limit).to_dict("records"):
         counts = store.job_progress(job["job_id"])
         state = job["state"]
-        if state in ("running", "cancelling") and engine.live_runner(store, job["job_id"]) is None:
+        if (
+            state in (JobState.RUNNING, JobState.CANCELLING)
+            and engine.live_runner(store, job["job_id"]) is None
+        ):
             state += " (no runner)"
         table.add_row(
             job["job_id"],
@@ -295,10 +305,10 @@ def jobs_list(limit: int = typer.Option(20, "--limit", min=1)) -> None:
             visible(job["created_by"]),
             job["created_at"],
             visible(job["source_name"] or ""),
-            str(counts["done"]),
-            str(counts["failed"]),
-            str(counts["skipped"]),
-            str(counts["pending"] + counts["sending"]),
+            str(counts[ItemState.DONE]),
+            str(counts[ItemState.FAILED]),
+            str(counts[ItemState.SKIPPED]),
+            str(counts[ItemState.PENDING] + counts[ItemState.SENDING]),
         )
     console.print(table)
 
@@ -404,14 +414,14 @@ def jobs_cancel(job_id: str) -> None:
     _job_or_exit(store, job_id)
     try:
         state = engine.cancel_job(job_id, store=store, actor=_actor())
-        if state == "cancelling" and engine.live_runner(store, job_id) is None:
+        if state == JobState.CANCELLING and engine.live_runner(store, job_id) is None:
             # The runner died with items in flight: settle them here, then finish the cancel.
             summary = asyncio.run(engine.run_job(job_id, runtime))
             state = summary.state
     except JobError as err:
         err_console.print(styled((visible(err), "red")))
         raise typer.Exit(EXIT_REFUSED) from None
-    if state == "cancelling":
+    if state == JobState.CANCELLING:
         console.print(f"Job {job_id} is cancelling: its runner stops after the items in flight.")
     else:
         console.print(f"Job {job_id} {state}.")
@@ -524,7 +534,7 @@ def _print_counts(summary: engine.JobSummary) -> None:
 
 
 def _print_failed(store, job_id: str, limit: int) -> None:
-    failed = store.items_in_state(job_id, "failed")
+    failed = store.items_in_state(job_id, ItemState.FAILED)
     if not failed or not limit:
         return
     table = Table(

@@ -16,7 +16,7 @@ from typing import Any
 from ..config import DEFAULT_RATE, Mode
 from ..errors import JobError
 from ..store import JOB_FINAL_STATES, Store
-from ..vocab import AuditAction
+from ..vocab import AuditAction, ItemState, JobState
 from .ownership import _conflict, _job, _live_runner
 from .planner import Plan
 
@@ -78,7 +78,7 @@ class JobSummary:
     @property
     def ok(self) -> bool:
         """Everything was sent and accepted."""
-        return self.state == "done" and self.failed == 0 and self.skipped == 0
+        return self.state == JobState.DONE and self.failed == 0 and self.skipped == 0
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -91,11 +91,11 @@ def job_summary(store: Store, job_id: str, note: str | None = None) -> JobSummar
         job_id,
         job["state"],
         counts["total"],
-        counts["done"],
-        counts["failed"],
-        counts["skipped"],
-        counts["pending"],
-        counts["sending"],
+        counts[ItemState.DONE],
+        counts[ItemState.FAILED],
+        counts[ItemState.SKIPPED],
+        counts[ItemState.PENDING],
+        counts[ItemState.SENDING],
         note,
     )
 
@@ -181,13 +181,13 @@ def pause_job(job_id: str, *, store: Store, actor: str) -> str:
     """Ask the runner to stop after its in-flight items; the rest stays pending until resumed."""
     with store.transaction():
         job = _job(store, job_id)
-        if job["state"] == "paused":
-            return "paused"
-        if job["state"] not in ("pending", "running"):
+        if job["state"] == JobState.PAUSED:
+            return JobState.PAUSED
+        if job["state"] not in (JobState.PENDING, JobState.RUNNING):
             raise JobError(
                 f"job {job_id} is {job['state']}; only a pending or running job can pause"
             )
-        store.set_job_state(job_id, "paused")
+        store.set_job_state(job_id, JobState.PAUSED)
         store.audit(
             actor,
             AuditAction.JOB_PAUSE,
@@ -196,7 +196,7 @@ def pause_job(job_id: str, *, store: Store, actor: str) -> str:
             target_ids=[job_id],
             job_id=job_id,
         )
-    return "paused"
+    return JobState.PAUSED
 
 
 def resume_refusal(job: dict) -> str | None:
@@ -224,9 +224,9 @@ def resume_job(job_id: str, *, store: Store, actor: str) -> str:
         refusal = resume_refusal(job)
         if refusal:
             raise JobError(refusal)
-        if state == "paused":
-            store.set_job_state(job_id, "pending")
-            state = "pending"
+        if state == JobState.PAUSED:
+            store.set_job_state(job_id, JobState.PENDING)
+            state = JobState.PENDING
         store.audit(
             actor,
             AuditAction.JOB_RESUME,
@@ -249,7 +249,7 @@ def cancel_job(job_id: str, *, store: Store, actor: str) -> str:
         job = _job(store, job_id)
         state = job["state"]
         if state in JOB_FINAL_STATES:
-            if state == "cancelled":
+            if state == JobState.CANCELLED:
                 return state
             raise JobError(f"job {job_id} is already {state}")
         store.audit(
@@ -260,11 +260,11 @@ def cancel_job(job_id: str, *, store: Store, actor: str) -> str:
             target_ids=[job_id],
             job_id=job_id,
         )
-        if _live_runner(job) or store.items_in_state(job_id, "sending"):
-            store.set_job_state(job_id, "cancelling")
-            return "cancelling"
+        if _live_runner(job) or store.items_in_state(job_id, ItemState.SENDING):
+            store.set_job_state(job_id, JobState.CANCELLING)
+            return JobState.CANCELLING
         skipped = _skip_pending(store, job_id, f"cancelled by {actor}")
-        store.set_job_state(job_id, "cancelled")
+        store.set_job_state(job_id, JobState.CANCELLED)
         store.audit(
             actor,
             AuditAction.JOB_CANCELLED,
@@ -272,16 +272,16 @@ def cancel_job(job_id: str, *, store: Store, actor: str) -> str:
             target_type="job",
             target_ids=[job_id],
             job_id=job_id,
-            details={"skipped": skipped},
+            details={ItemState.SKIPPED: skipped},
         )
-    return "cancelled"
+    return JobState.CANCELLED
 
 
 def _skip_pending(store: Store, job_id: str, message: str) -> int:
-    pending = store.items_in_state(job_id, "pending")
+    pending = store.items_in_state(job_id, ItemState.PENDING)
     with store.transaction():
         for item in pending:
-            store.finish_item(job_id, item["seq"], "skipped", message=message)
+            store.finish_item(job_id, item["seq"], ItemState.SKIPPED, message=message)
     return len(pending)
 
 

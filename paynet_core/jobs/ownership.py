@@ -23,12 +23,13 @@ from .. import dates
 from ..config import Mode
 from ..errors import JobConflictError, JobError
 from ..store import JOB_FINAL_STATES, Store
+from ..vocab import ItemState, JobState
 from .planner import SET_STATUS_ALL, Plan
 
 log = logging.getLogger("paynet_core.jobs")
 
 #: States of a job that may still send something: they block overlapping jobs.
-ACTIVE_STATES = ("pending", "running", "paused", "cancelling")
+ACTIVE_STATES = (JobState.PENDING, JobState.RUNNING, JobState.PAUSED, JobState.CANCELLING)
 #: A runner writes a heartbeat this often (seconds) ...
 HEARTBEAT_INTERVAL = 1.0
 #: ... and one silent for this long is presumed dead, even if its pid still exists.
@@ -59,7 +60,7 @@ def _take_over(store: Store, job_id: str) -> dict | None:
         state = job["state"]
         if state in JOB_FINAL_STATES:
             return None
-        if state == "paused":
+        if state == JobState.PAUSED:
             raise JobError(
                 f"job {job_id} is paused; resume it first (paynet-ops jobs resume {job_id})"
             )
@@ -67,7 +68,9 @@ def _take_over(store: Store, job_id: str) -> dict | None:
         if live:
             raise JobError(f"job {job_id} is already being run by {live}")
         store.set_job_state(
-            job_id, "cancelling" if state == "cancelling" else "running", runner_pid=os.getpid()
+            job_id,
+            JobState.CANCELLING if state == JobState.CANCELLING else JobState.RUNNING,
+            runner_pid=os.getpid(),
         )
         store.job_heartbeat(job_id, os.getpid())
         with _running_lock:
@@ -164,8 +167,8 @@ def _conflict(store: Store, plan: Plan) -> JobConflictError | None:
     active = store.jobs(limit=100_000)
     for job in active[active["state"].isin(ACTIVE_STATES)].to_dict("records"):
         theirs = _Touches()
-        for item in store.items_in_state(job["job_id"], "pending") + store.items_in_state(
-            job["job_id"], "sending"
+        for item in store.items_in_state(job["job_id"], ItemState.PENDING) + store.items_in_state(
+            job["job_id"], ItemState.SENDING
         ):
             theirs.add(item["operation"], item["payload"])
         found = mine.overlap(theirs)
@@ -186,7 +189,7 @@ def stale_jobs(store: Store, mode: Mode | str | None = None) -> list[str]:
     """Jobs (of ``mode``, if given) that should be running or finishing a cancel but whose
     runner is gone."""
     recent = store.jobs(limit=100_000)
-    wanted = recent["state"].isin(("running", "cancelling"))
+    wanted = recent["state"].isin((JobState.RUNNING, JobState.CANCELLING))
     if mode is not None:
         wanted &= recent["mode"] == str(mode)
     ids = recent[wanted]["job_id"].tolist()

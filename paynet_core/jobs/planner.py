@@ -22,15 +22,14 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from ..importing import ImportResult, InvoiceRow, RowError, StatusRow
 from ..money import format_amount
 from ..paynet.client import generate_invoice_no
 from ..paynet.models import InvoiceStatus
 from ..store import JobItem, Store
-
-JobKind = Literal["create_invoices", "set_status"]
+from ..vocab import JobKind
 
 CREATE = "create_invoice"
 SET_STATUS = "invoice_status_update"
@@ -129,7 +128,7 @@ class Plan:
 
     def describe(self) -> list[str]:
         """The plan as a few lines a person reads before confirming."""
-        verb = "create" if self.kind == "create_invoices" else "change the status of"
+        verb = "create" if self.kind == JobKind.CREATE_INVOICES else "change the status of"
         lines = [
             f"{self.total_rows} rows read: {self.valid_count} valid, {self.invalid_count} invalid "
             "(invalid rows are never sent)",
@@ -196,7 +195,7 @@ def plan_invoices(result: ImportResult, *, store: Store | None = None) -> Plan:
             )
         )
     return Plan(
-        "create_invoices",
+        JobKind.CREATE_INVOICES,
         result.filename,
         calls,
         errors,
@@ -321,7 +320,7 @@ def plan_status_changes(
         else len(rows) + len({e.row for e in errors} - {r.row for r in rows})
     )
     return Plan(
-        "set_status",
+        JobKind.SET_STATUS,
         source_name or (result.filename if result else None),
         calls,
         errors,

@@ -51,7 +51,7 @@ from ..http.retry import RetryPolicy
 from ..paynet.client import AsyncPaynetClient
 from ..paynet.models import Invoice, InvoiceStatus
 from ..store import JOB_FINAL_STATES, Store
-from ..vocab import AuditAction, spellings
+from ..vocab import AuditAction, ItemState, JobState, spellings
 from .clients import ClientFactory, _skip_missing_sniffio, paynet_clients
 from .control import DEFAULT_CONCURRENCY, JobSummary, _skip_pending, job_summary
 from .ownership import HEARTBEAT_INTERVAL, _job, _let_go, _take_over
@@ -161,7 +161,7 @@ class _Runner:
     heartbeat_interval: float
     counts: dict[str, int] = field(default_factory=dict)
     stop: str | None = None  # why no more items are claimed
-    _state: str = "running"
+    _state: str = JobState.RUNNING
     _polled: float = float("-inf")
     _beat: float = float("-inf")
     _streak: int = 0
@@ -180,10 +180,12 @@ class _Runner:
             for spelled in spellings(AuditAction.JOB_REVIEW_PAUSE)  # rows of older versions too
         )
         if first_batch and not reviewed:
-            self._budget = max(0, first_batch - (self.counts["total"] - self.counts["pending"]))
+            self._budget = max(
+                0, first_batch - (self.counts["total"] - self.counts[ItemState.PENDING])
+            )
         # Items a dead runner left in flight are settled first; new ones are claimed a batch at
         # a time (claiming costs a write) and handed to workers as they free up.
-        reconcile = deque(store.items_in_state(job_id, "sending"))
+        reconcile = deque(store.items_in_state(job_id, ItemState.SENDING))
         if reconcile:
             log.info("job %s: reconciling %d items left in flight", job_id, len(reconcile))
         claimed: deque[dict] = deque()
@@ -205,7 +207,7 @@ class _Runner:
                         want = int(min(len(self.clients), self._budget))
                         got = store.claim_items(job_id, want)
                         self._budget -= len(got)
-                        self._count("pending", "sending", len(got))
+                        self._count(ItemState.PENDING, ItemState.SENDING, len(got))
                         exhausted = len(got) < want
                         claimed.extend(got)
                         if not got:
@@ -250,14 +252,17 @@ class _Runner:
             self._state = job["state"]
             if job["runner_pid"] != os.getpid():
                 self.stop = self.stop or "taken over"
-            elif self._state in ("paused", "cancelling", "cancelled"):
+            elif self._state in (JobState.PAUSED, JobState.CANCELLING, JobState.CANCELLED):
                 self.stop = self.stop or self._state
 
     def _put_back(self, claimed: deque[dict]) -> None:
         """Return claimed items that were never started to 'pending' (known not sent)."""
-        rows = [("pending", None, None, None, None, None, self.job_id, i["seq"]) for i in claimed]
+        rows = [
+            (ItemState.PENDING, None, None, None, None, None, self.job_id, i["seq"])
+            for i in claimed
+        ]
         self._finish_rows(rows)
-        self._count("sending", "pending", len(claimed))
+        self._count(ItemState.SENDING, ItemState.PENDING, len(claimed))
         self._budget += len(claimed)
         claimed.clear()
 
@@ -291,25 +296,25 @@ class _Runner:
                 )
                 changed = tuple(e["invoice_no"] for e in p["invoices"] if e.get("invoice_no"))
             else:
-                return _Outcome(item, "failed", message=f"unknown operation {op!r}")
-            return _Outcome(item, "done", reply.code, reply.message, p["status"], changed)
+                return _Outcome(item, ItemState.FAILED, message=f"unknown operation {op!r}")
+            return _Outcome(item, ItemState.DONE, reply.code, reply.message, p["status"], changed)
         except AuthenticationError as err:
             # Refused before anything happened: back in the queue, and the job pauses.
-            return _Outcome(item, "pending", err.code, str(err), trips="auth")
+            return _Outcome(item, ItemState.PENDING, err.code, str(err), trips="auth")
         except NotFoundError as err:  # Paynet 12 or 24 alike: the class decides, not the code
-            return _Outcome(item, "failed", err.code, f"not found at Paynet: {err}")
+            return _Outcome(item, ItemState.FAILED, err.code, f"not found at Paynet: {err}")
         except RateLimitError as err:
             # Refused before processing, and a wait longer than the client's retry budget: the
             # job pauses (with the reason) rather than sleeping minutes; resume picks it up.
-            return _Outcome(item, "pending", err.code, str(err), trips="rate")
+            return _Outcome(item, ItemState.PENDING, err.code, str(err), trips="rate")
         except ProviderError as err:
-            return _Outcome(item, "failed", err.code, str(err), trips=_trip(err))
+            return _Outcome(item, ItemState.FAILED, err.code, str(err), trips=_trip(err))
         except InputError as err:
-            return _Outcome(item, "failed", message=str(err))
+            return _Outcome(item, ItemState.FAILED, message=str(err))
         except Exception as err:  # a bug must not stop the other items; the message says what
             log.exception("job %s item %s", self.job_id, item["seq"])
             return _Outcome(
-                item, "failed", message=f"unexpected error: {type(err).__name__}: {err}"
+                item, ItemState.FAILED, message=f"unexpected error: {type(err).__name__}: {err}"
             )
 
     async def _create(self, client: AsyncPaynetClient, item: dict, reconcile: bool) -> _Outcome:
@@ -329,18 +334,20 @@ class _Runner:
             currency=p.get("currency") or "TRY",
             in_doubt=reconcile,  # a dead runner left it in flight: look before sending
             claim_taken=True,
-            send_if_absent=self.stop != "cancelling",
+            send_if_absent=self.stop != JobState.CANCELLING,
             policy=create_policy(client.policy),
         )
         if created is None:
             return _Outcome(
-                item, "skipped", message="cancelled; it is not at Paynet, so it was not sent again"
+                item,
+                ItemState.SKIPPED,
+                message="cancelled; it is not at Paynet, so it was not sent again",
             )
         if created.recovered:
             found = created.found
             return _Outcome(
                 item,
-                "done",
+                ItemState.DONE,
                 0,
                 "found at Paynet: created by an earlier attempt whose reply was lost",
                 int(found.status) if found is not None else int(InvoiceStatus.WAITING),
@@ -360,7 +367,7 @@ class _Runner:
         )
         return _Outcome(
             item,
-            "done",
+            ItemState.DONE,
             created.code,
             created.message,
             int(InvoiceStatus.WAITING),
@@ -376,14 +383,16 @@ class _Runner:
         actor, mode = job["created_by"], job["mode"]
         with store.transaction():
             now = store._now()  # the store's own clock, so journal timestamps agree
-            created = [o.created for o in outcomes if o.state == "done" and o.created is not None]
+            created = [
+                o.created for o in outcomes if o.state == ItemState.DONE and o.created is not None
+            ]
             if created:
                 store.upsert_invoices(created, source="job", actor=actor, job_id=job_id)
             changes = {
                 no: o.status_after
                 for o in outcomes
                 # a done status change always carries its status; the check is for mypy
-                if o.state == "done"
+                if o.state == ItemState.DONE
                 and o.item["operation"] != CREATE
                 and o.status_after is not None
                 for no in o.changed
@@ -395,7 +404,7 @@ class _Runner:
             for o in outcomes:
                 item, p = o.item, o.item["payload"]
                 before = _status_before(o, befores)
-                after = o.status_after if o.state == "done" else None
+                after = o.status_after if o.state == ItemState.DONE else None
                 items.append(
                     (
                         o.state,
@@ -403,12 +412,12 @@ class _Runner:
                         o.message,
                         before,
                         after,
-                        None if o.state == "pending" else now,
+                        None if o.state == ItemState.PENDING else now,
                         job_id,
                         item["seq"],
                     )
                 )
-                if o.state == "pending":
+                if o.state == ItemState.PENDING:
                     continue
                 intended = p.get("status") if item["operation"] != CREATE else None
                 audits.append(
@@ -420,7 +429,7 @@ class _Runner:
                         "subscription" if item["operation"] == SET_STATUS_ALL else "invoice",
                         json.dumps(_targets(item), ensure_ascii=False),
                         before,
-                        after if o.state == "done" else intended,
+                        after if o.state == ItemState.DONE else intended,
                         o.code,
                         o.message,
                         job_id,
@@ -445,18 +454,18 @@ class _Runner:
     def _tally(self, outcomes: list[_Outcome]) -> None:
         """Counts, the breaker and the progress callback (on the event loop, after the commit)."""
         for o in outcomes:
-            self._count("sending", o.state)
+            self._count(ItemState.SENDING, o.state)
             if o.trips == "auth":
                 self.stop = self.stop or "breaker: Paynet refused the key"
             elif o.trips == "rate":
                 self.stop = self.stop or f"breaker: Paynet is rate limiting ({o.message})"
-            elif o.trips == "retryable" and o.state == "failed":
+            elif o.trips == "retryable" and o.state == ItemState.FAILED:
                 self._streak += 1
                 if self._streak >= BREAKER_FAILURES:
                     self.stop = (
                         self.stop or f"breaker: {self._streak} failures in a row ({o.message})"
                     )
-            elif o.state == "done":
+            elif o.state == ItemState.DONE:
                 self._streak = 0
         if self.progress is not None:
             self.progress(dict(self.counts))
@@ -473,11 +482,11 @@ class _Runner:
                 return
             counts = store.job_progress(job_id)
             mode, actor = job["mode"], job["created_by"]
-            if state == "cancelling":
-                if counts["sending"]:
+            if state == JobState.CANCELLING:
+                if counts[ItemState.SENDING]:
                     return  # an item could not be settled; the next run finishes the cancel
                 skipped = _skip_pending(store, job_id, "cancelled before it was sent")
-                store.set_job_state(job_id, "cancelled")
+                store.set_job_state(job_id, JobState.CANCELLED)
                 store.audit(
                     actor,
                     AuditAction.JOB_CANCELLED,
@@ -487,10 +496,10 @@ class _Runner:
                     job_id=job_id,
                     details={**_counts(store, job_id), "skipped_now": skipped},
                 )
-            elif state == "paused":
+            elif state == JobState.PAUSED:
                 return
             elif self.stop and self.stop.startswith("breaker"):
-                store.set_job_state(job_id, "paused")
+                store.set_job_state(job_id, JobState.PAUSED)
                 store.audit(
                     "system",
                     AuditAction.JOB_PAUSE,
@@ -500,8 +509,8 @@ class _Runner:
                     job_id=job_id,
                     details={"reason": self.stop, **_counts(store, job_id)},
                 )
-            elif counts["pending"] == 0 and counts["sending"] == 0:
-                store.set_job_state(job_id, "done")
+            elif counts[ItemState.PENDING] == 0 and counts[ItemState.SENDING] == 0:
+                store.set_job_state(job_id, JobState.DONE)
                 store.audit(
                     actor,
                     AuditAction.JOB_FINISH,
@@ -511,8 +520,8 @@ class _Runner:
                     job_id=job_id,
                     details=_counts(store, job_id),
                 )
-            elif self._budget < 1 and counts["sending"] == 0:
-                store.set_job_state(job_id, "paused")
+            elif self._budget < 1 and counts[ItemState.SENDING] == 0:
+                store.set_job_state(job_id, JobState.PAUSED)
                 store.audit(
                     "system",
                     AuditAction.JOB_REVIEW_PAUSE,
@@ -539,7 +548,7 @@ def _status_before(o: _Outcome, befores: dict[str, int]) -> int | None:
         found = {e.get("status_before") for e in p["invoices"]}
         return found.pop() if len(found) == 1 else None
     no = p.get("invoice_no")
-    if o.state == "done" and no in befores:
+    if o.state == ItemState.DONE and no in befores:
         return int(befores[no])
     return p.get("status_before")
 

@@ -15,6 +15,7 @@ from ..errors import InputError, ProviderError
 from ..paynet.client import CreatedInvoice, create_invoice_call, generate_invoice_no
 from ..paynet.models import Invoice, InvoiceStatus
 from ..runtime import Runtime
+from ..vocab import AuditAction
 
 
 @dataclass(frozen=True)
@@ -97,7 +98,7 @@ def issue_invoice(runtime: Runtime, draft: InvoiceDraft, *, user: User) -> Creat
     except ProviderError as err:
         store.audit(
             user.email,
-            "invoice.create",
+            AuditAction.INVOICE_CREATE,
             mode=runtime.mode.value,
             target_type="invoice",
             target_ids=target,
@@ -126,7 +127,7 @@ def issue_invoice(runtime: Runtime, draft: InvoiceDraft, *, user: User) -> Creat
     )
     store.audit(
         user.email,
-        "invoice.create",
+        AuditAction.INVOICE_CREATE,
         mode=runtime.mode.value,
         target_type="invoice",
         target_ids=target,
@@ -165,7 +166,7 @@ def change_invoice_status(
     except ProviderError as err:
         store.audit(
             user.email,
-            "invoice.status",
+            AuditAction.INVOICE_STATUS,
             mode=runtime.mode.value,
             target_type="invoice",
             target_ids=[invoice_no],
@@ -178,7 +179,7 @@ def change_invoice_status(
     previous = store.record_status_change(invoice_no, status, source="action", actor=user.email)
     store.audit(
         user.email,
-        "invoice.status",
+        AuditAction.INVOICE_STATUS,
         mode=runtime.mode.value,
         target_type="invoice",
         target_ids=[invoice_no],

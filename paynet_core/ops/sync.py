@@ -57,6 +57,7 @@ from ..errors import AuthenticationError, ConfigError, ProviderError, StoreError
 from ..paynet.models import InvoiceStatus, Subscription
 from ..payofin.client import MAX_LIST_DAYS
 from ..store import Store, UpsertResult
+from ..vocab import AuditAction
 
 #: ``progress(done, total, message)``; ``total`` may grow while a sync discovers work.
 Progress = Callable[[int, int, str], None]
@@ -224,7 +225,7 @@ def sync_all(
     if actor is not None:
         runtime.store.audit(
             actor,
-            "sync.run",
+            AuditAction.SYNC_RUN,
             mode=runtime.mode.value,
             target_type="cache",
             details={name: str(report) for name, report in reports.items()},

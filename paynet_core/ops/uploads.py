@@ -14,15 +14,16 @@ from ..errors import JobError
 from ..importing import ImportKind, ImportResult, StatusRow, read_rows
 from ..jobs import confirmation_phrase, resumable, start_job
 from ..jobs.planner import Plan, plan_invoices, plan_status_changes
+from ..vocab import ItemState, JobKind, JobState
 
 if TYPE_CHECKING:
     from ..runtime import Runtime
     from ..store import Store
 
 #: A job's kind (as the store keeps it) → the kind of upload its rows came from.
-_UPLOAD_KIND: dict[str, ImportKind] = {"create_invoices": "invoices"}
+_UPLOAD_KIND: dict[str, ImportKind] = {JobKind.CREATE_INVOICES: "invoices"}
 #: Job states that never change again: nothing to pause, cancel or resume.
-_FINAL = frozenset({"done", "cancelled", "failed"})
+_FINAL = frozenset({JobState.DONE, JobState.CANCELLED, JobState.FAILED})
 
 
 def read_upload(data: bytes, filename: str, kind: ImportKind) -> ImportResult:
@@ -79,7 +80,7 @@ def may_resume(job: dict[str, Any]) -> bool:
 
 
 def may_pause(job: dict[str, Any]) -> bool:
-    return job["state"] in ("running", "pending")
+    return job["state"] in (JobState.RUNNING, JobState.PENDING)
 
 
 def may_cancel(job: dict[str, Any]) -> bool:
@@ -89,4 +90,4 @@ def may_cancel(job: dict[str, Any]) -> bool:
 def items_left(store: Store, job_id: str) -> int:
     """Items not finished yet: what a LIVE resume asks the person to type."""
     progress = store.job_progress(job_id)
-    return progress["pending"] + progress["sending"]
+    return progress[ItemState.PENDING] + progress[ItemState.SENDING]

@@ -33,6 +33,7 @@ from ..jobs.planner import CREATE, SET_STATUS_ALL
 from ..money import format_amount
 from ..paynet.models import InvoiceStatus
 from ..store import Store
+from ..vocab import ItemState
 from .cells import failed_rows_csv, records_to_csv_bytes, to_csv_bytes, to_xlsx_bytes
 from .filters import ChartFilters
 
@@ -275,7 +276,7 @@ def export_failed_rows(store: Store, job: dict) -> bytes:
     second copy of an invoice that was made after all.
     """
     records: list[dict[str, Any]] = []
-    for item in store.items_in_state(job["job_id"], "failed"):
+    for item in store.items_in_state(job["job_id"], ItemState.FAILED):
         records.extend(_item_records(item))
     records.extend(job["options"].get("invalid_rows") or [])
     records.sort(key=lambda r: r.get("row") or 0)

@@ -13,19 +13,25 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from ..money import format_amount, kurus_to_tl
+from ..outcomes import Outcome
 from ..paynet.models import InvoiceStatus
 from ..store.reports import BREAKDOWNS
 from ..store.schema import PROVIDERS
 from .queries import MEASURES, OUTCOMES
 
-OUTCOME_COLORS = {"paid": "#2e7d32", "cancelled": "#c62828", "failed": "#ef6c00", "open": "#9e9e9e"}
+OUTCOME_COLORS: dict[str, str] = {
+    Outcome.PAID: "#2e7d32",
+    Outcome.CANCELLED: "#c62828",
+    Outcome.FAILED: "#ef6c00",
+    Outcome.OPEN: "#9e9e9e",
+}
 PROVIDER_COLORS = {"paynet": "#1565c0", "payofin": "#6a1b9a"}
-OUTCOME_LABELS = {"paid": "Paid", "cancelled": "Cancelled", "failed": "Failed", "open": "Open"}
+OUTCOME_LABELS: dict[str, str] = {o: o.value.capitalize() for o in Outcome}
 PROVIDER_LABELS = {"paynet": "Paynet", "payofin": "Payofin"}
 #: Statuses as the status breakdown names them, with the outcome each belongs to.
 STATUS_OUTCOMES = {s.label: s.outcome.value for s in InvoiceStatus} | {
-    "Paid": "paid",
-    "Cancelled": "cancelled",
+    "Paid": Outcome.PAID.value,
+    "Cancelled": Outcome.CANCELLED.value,
 }
 #: plotly's number format: decimal comma, thousands dot (1.234,56).
 SEPARATORS = ",."
@@ -209,8 +215,8 @@ def fee_figure(df: pd.DataFrame, *, title: str | None = None) -> go.Figure:
     grain = df.attrs.get("grain")
     fig = go.Figure()
     parts = (
-        ("paid", "paid_fee_kurus", "Fees on paid payments"),
-        ("cancelled", "cancelled_fee_kurus", "Fees on cancelled payments"),
+        (Outcome.PAID.value, "paid_fee_kurus", "Fees on paid payments"),
+        (Outcome.CANCELLED.value, "cancelled_fee_kurus", "Fees on cancelled payments"),
     )
     for outcome, column, name in parts:
         customdata = [

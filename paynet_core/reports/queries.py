@@ -204,6 +204,6 @@ def kpis(store: Store, filters: ChartFilters | None = None) -> dict[str, int | f
             return 0
         return int(frame.loc[frame["outcome"] == outcome, "f"].sum())
 
-    out["fee_kurus"] = fees("paid")
-    out["cancelled_fee_kurus"] = fees("cancelled")
+    out["fee_kurus"] = fees(Outcome.PAID)
+    out["cancelled_fee_kurus"] = fees(Outcome.CANCELLED)
     return out

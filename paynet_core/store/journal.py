@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from ..errors import MAX_ERROR_MESSAGE, StoreError, clip_opt
+from ..vocab import ItemState
 from .rows import _check_choice, _json, _opt_int
 from .schema import (
     ITEM_FINAL_STATES,
@@ -74,7 +75,7 @@ class JournalMixin(_StoreBase):
                 {
                     "job_id": job_id,
                     "kind": kind,
-                    "state": "pending",
+                    "state": ItemState.PENDING,
                     "created_by": created_by,
                     "created_at": self._now(),
                     "mode": str(mode),
@@ -124,7 +125,7 @@ class JournalMixin(_StoreBase):
         Items already done, failed or skipped are final: changing them raises ``StoreError``,
         so a confused runner cannot overwrite a recorded result.
         """
-        _check_choice("state", state, ("pending", *ITEM_FINAL_STATES))
+        _check_choice("state", state, (ItemState.PENDING, *ITEM_FINAL_STATES))
         with self.transaction() as db:
             item = self._one(
                 "SELECT state FROM job_items WHERE job_id = ? AND seq = ?", (job_id, seq)
@@ -143,7 +144,7 @@ class JournalMixin(_StoreBase):
                     clip_opt(message, MAX_ERROR_MESSAGE),
                     _opt_int(status_before),
                     _opt_int(status_after),
-                    None if state == "pending" else self._now(),
+                    None if state == ItemState.PENDING else self._now(),
                     job_id,
                     seq,
                 ),
@@ -200,7 +201,7 @@ class JournalMixin(_StoreBase):
         job = self._one("SELECT total FROM jobs WHERE job_id = ?", (job_id,))
         if job is None:
             raise StoreError(f"no job {job_id}")
-        counts = dict.fromkeys(ITEM_STATES, 0)
+        counts = {str(state): 0 for state in ITEM_STATES}  # plain keys: rows and JSON alike
         rows = self.db.conn.execute(
             "SELECT state, COUNT(*) FROM job_items WHERE job_id = ? GROUP BY state", (job_id,)
         )
@@ -259,7 +260,7 @@ def _job_item_row(job_id: str, seq: int, item: JobItem | Mapping[str, Any]) -> d
         "operation": item.operation,
         "target_key": str(item.target_key),
         "payload": _json("payload", item.payload),
-        "state": "pending",
+        "state": ItemState.PENDING,
         "attempts": 0,
         "source_row": item.source_row,
     }

@@ -147,7 +147,7 @@ def _payment_row(payment: BillPaymentLike | Mapping) -> dict:
     }
 
 
-_PAYMENT_STATUS = {"Paid": ("Paid", "paid"), "Cancelled": ("Cancelled", "cancelled")}
+_PAYMENT_STATUS = {"Paid": ("Paid", Outcome.PAID), "Cancelled": ("Cancelled", Outcome.CANCELLED)}
 
 
 def _payment_status(status: object, payment_id: object) -> tuple[str, str]:

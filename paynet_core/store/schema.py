@@ -2,18 +2,21 @@
 
 Every subject module of the store validates its input against these before SQL sees it, so a
 bad value gets a clear :class:`~paynet_core.errors.StoreError` instead of a constraint failure.
-Kept apart from the migrations so readers (rows, journal, reports) need no DDL.
+Kept apart from the migrations so readers (rows, journal, reports) need no DDL. The job words
+come from :mod:`paynet_core.vocab` (the migrations keep their literals: they are history).
 """
+
+from ..vocab import ItemState, JobKind, JobState
 
 PROVIDERS = ("paynet", "payofin")
 HISTORY_SOURCES = ("sync", "action", "job")
 MODES = ("sandbox", "test", "live")
-JOB_KINDS = ("create_invoices", "set_status")
-JOB_STATES = ("pending", "running", "paused", "cancelling", "cancelled", "done", "failed")
-JOB_FINAL_STATES = ("cancelled", "done", "failed")
+JOB_KINDS = tuple(JobKind)
+JOB_STATES = tuple(JobState)
+JOB_FINAL_STATES = (JobState.CANCELLED, JobState.DONE, JobState.FAILED)
 ITEM_OPERATIONS = ("create_invoice", "invoice_status_update", "invoices_status_update_all")
-ITEM_STATES = ("pending", "sending", "done", "failed", "skipped")
-ITEM_FINAL_STATES = ("done", "failed", "skipped")
+ITEM_STATES = tuple(ItemState)
+ITEM_FINAL_STATES = (ItemState.DONE, ItemState.FAILED, ItemState.SKIPPED)
 PAYMENT_STATUSES = ("Paid", "Cancelled")
 #: Keys refused in job payloads and audit details: the journal is read by people, never secrets.
 _SECRET_KEYS = frozenset(

@@ -34,6 +34,8 @@ def _check_settings(ctx: typer.Context) -> None:
 
 
 def main() -> None:
+    # Errors end here printed with their cause's one-line reason (errors.reason); the commands'
+    # `raise typer.Exit(code) from None` likewise follow a printed message: no chain to read.
     try:
         app()
     except ConfigError as err:

@@ -69,6 +69,7 @@ def check_out_path(path: Path | str, *, force: bool = False) -> Path:
         return _check(path, force)
     except (OSError, ValueError) as exc:  # a name the file system refuses (too long, NUL...)
         reason = getattr(exc, "strerror", None) or str(exc)
+        # the OS's reason is in the message; its errno and repeated path would be noise
         raise OutPathError(f"{visible(path)} cannot be used as a file name: {reason}") from None
 
 

@@ -140,7 +140,7 @@ def _faults_option(text: str) -> tuple[str, ...]:
     try:
         return parse_faults(text)
     except ValueError as exc:
-        raise ValueError(f"--faults: {exc}") from None
+        raise ValueError(f"--faults: {exc}") from exc
 
 
 @sandbox_app.command("seed")

@@ -57,7 +57,7 @@ def read_json(response: httpx.Response, *, provider: str, operation: str, reques
             request_id=request_id,
             # a proxy's error page or a cut-off body is usually a passing fault
             transient=True,
-        ) from None
+        ) from None  # the snippet shows the body; the decoder's position is noise
 
 
 def _body_text(response: httpx.Response) -> str:

@@ -135,6 +135,7 @@ def _read_csv(data: bytes, meter: Meter) -> Table:
             if "field limit" in str(exc)
             else str(exc)
         )
+        # the csv module's text is in the reason, or replaced by the budget it means
         raise InputError(
             f"row {row_no + 1} cannot be read as CSV ({reason}); check the quotes in that row",
             field=FILE,
@@ -171,7 +172,9 @@ def _read_xlsx(data: bytes, meter: Meter) -> Table:
         warnings.simplefilter("ignore")
         try:
             workbook = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-        except Exception as exc:  # noqa: BLE001 - a damaged upload can fail anywhere inside openpyxl
+        # a damaged upload can fail anywhere inside openpyxl; its message means nothing to the
+        # person who saved the file, so only its type is named
+        except Exception as exc:  # noqa: BLE001
             raise InputError(
                 f"the workbook cannot be opened ({type(exc).__name__}); "
                 "open it in Excel, save it again as .xlsx and retry",

@@ -46,7 +46,7 @@ def refresh_invoice(
             code=err.code,
             request_id=err.request_id,
             error_type=err.error_type,
-        ) from None
+        ) from err
     if found is None:
         raise NotFoundError(gone, provider="Paynet", operation="invoice_list")
     store.upsert_invoices([found], source="sync")

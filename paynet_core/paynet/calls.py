@@ -54,7 +54,7 @@ def _status_arg(status: InvoiceStatus | int | str) -> InvoiceStatus:
     try:
         return InvoiceStatus.parse(status)
     except ValueError as exc:
-        raise InputError(str(exc), field="status") from None
+        raise InputError(str(exc), field="status") from exc
 
 
 def _split_args(

@@ -89,9 +89,9 @@ def interpret(call: Call, response: httpx.Response, request_id: str) -> dict[str
         )
     except ContractError as exc:
         if status >= 500:
-            raise ServerError(exc.message, **ctx) from None
+            raise ServerError(exc.message, **ctx) from exc
         if status != 200:
-            raise _http_error(status, None, exc.message, None, ctx) from None
+            raise _http_error(status, None, exc.message, None, ctx) from exc
         raise
     if status != 200:
         # the status decides (a 5xx stays a retryable ServerError); the body only adds detail
@@ -166,6 +166,7 @@ def _model(model: type[BaseModel], data: Any, call: Call, request_id: str) -> An
     try:
         return model.model_validate(data)
     except ValidationError as exc:
+        # the first error is named; pydantic's dump (every field, a docs URL) is noise in a banner
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "reply"
         raise ContractError(

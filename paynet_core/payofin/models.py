@@ -138,11 +138,11 @@ def _money(item: dict, key: str, *, required: bool = True) -> int:
     try:
         return tl_to_kurus(value)
     except ValueError as exc:
-        raise ValueError(f"field {key!r}: {exc}") from None
+        raise ValueError(f"field {key!r}: {exc}") from exc
 
 
 def _when(item: dict, key: str) -> datetime:
     try:
         return parse_any_datetime(item[key], field=key)
     except ValueError as exc:  # DateError is a ValueError
-        raise ValueError(f"field {key!r}: {exc}") from None
+        raise ValueError(f"field {key!r}: {exc}") from exc

@@ -44,6 +44,7 @@ class SandboxTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
                 request.method, request.url.path, request.headers, body
             )
         except NetworkFault as fault:
+            # a real network failure has no Python cause: the fault is the sandbox's bookkeeping
             raise _as_httpx_error(fault, request) from None
         return httpx.Response(
             reply.status, headers=reply.headers, content=reply.body, request=request

@@ -176,7 +176,7 @@ class ReadOnlyMixin(_StoreBase):
                             break
                         rows.extend(chunk)
                     cursor.close()
-                except sqlite3.OperationalError:
+                except sqlite3.OperationalError:  # "interrupted": our own stop, said below
                     if stop.reason == "interrupted":
                         raise SqlStopped("stopped by Ctrl+C", interrupted=True) from None
                     if stop.reason == "timeout":
@@ -191,10 +191,10 @@ class ReadOnlyMixin(_StoreBase):
                     f"refused: the statement would {guard.denied} (paynet-ops sql only reads)"
                 ) from None
             if "readonly" in str(exc) or "read-only" in str(exc):
-                raise SqlRefused(f"refused: {exc} (paynet-ops sql only reads)") from None
+                raise SqlRefused(f"refused: {exc} (paynet-ops sql only reads)") from exc
             raise
         except sqlite3.ProgrammingError as exc:  # e.g. two statements at once
-            raise SqlRefused(f"refused: {exc}") from None
+            raise SqlRefused(f"refused: {exc}") from exc
         finally:
             conn.set_authorizer(None)
         more = max_rows is not None and len(rows) > max_rows

@@ -246,7 +246,7 @@ def _status(value: InvoiceStatus | int | str) -> InvoiceStatus:
     try:
         return InvoiceStatus.parse(value)
     except ValueError as exc:
-        raise StoreError(str(exc)) from None
+        raise StoreError(str(exc)) from exc
 
 
 def _as_list(value: Any) -> list:
@@ -266,7 +266,7 @@ def _json(name: str, value: Mapping[str, Any]) -> str:
     try:
         return json.dumps(value, ensure_ascii=False, sort_keys=True, default=_json_default)
     except TypeError as exc:
-        raise StoreError(f"{name} cannot be stored as JSON: {exc}") from None
+        raise StoreError(f"{name} cannot be stored as JSON: {exc}") from exc
 
 
 def _json_default(value: object) -> object:

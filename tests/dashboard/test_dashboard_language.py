@@ -19,7 +19,7 @@ import re
 from collections.abc import Iterator
 
 import pytest
-from apptest_helpers import APP, open_page
+from apptest_helpers import APP, PAGES, open_page
 from google.protobuf.json_format import MessageToDict
 from streamlit.testing.v1 import AppTest
 
@@ -28,15 +28,8 @@ from paynet_core.paynet import InvoiceStatus
 
 pytestmark = pytest.mark.turkish
 
-OPERATOR_PAGES = [
-    "views/overview.py",
-    "views/issue.py",
-    "views/bulk_status.py",
-    "views/charts.py",
-    "views/lookup.py",
-    "views/jobs.py",
-]
 ADMIN_PAGES = ["views/audit.py", "views/settings.py"]
+OPERATOR_PAGES = [page for page in PAGES if page not in ADMIN_PAGES]
 PROPER_NOUNS = {"Paynet", "Payofin", "CSV", "XLSX", "SANDBOX", "TEST"}
 #: Proto fields that hold text a person reads (not keys, ids, or data).
 SEEN = {

@@ -67,8 +67,8 @@ def fill(s):
 
 
 @pytest.fixture
-def store(tmp_path):
-    with Store.open(tmp_path / "cache.db", clock=lambda: NOW) as s:
+def store(cache_target):
+    with Store.open(cache_target, clock=lambda: NOW) as s:
         fill(s)
         yield s
 

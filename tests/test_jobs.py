@@ -47,8 +47,8 @@ def sandbox():
 
 
 @pytest.fixture
-def store(tmp_path):
-    with Store.open(tmp_path / "cache.db") as s:
+def store(cache_target):
+    with Store.open(cache_target) as s:
         yield s
 
 

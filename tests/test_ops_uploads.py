@@ -15,8 +15,8 @@ STATUSES = "fatura_no;durum\r\nF1;İptal\r\n"
 
 
 @pytest.fixture
-def store(tmp_path):
-    with Store.open(tmp_path / "cache.db") as s:
+def store(cache_target):
+    with Store.open(cache_target) as s:
         yield s
 
 

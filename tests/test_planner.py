@@ -18,8 +18,8 @@ WAITING, CANCEL, DONE, FAILED = 0, 5, 3, 4
 
 
 @pytest.fixture
-def store(tmp_path):
-    with Store.open(tmp_path / "cache.db") as s:
+def store(cache_target):
+    with Store.open(cache_target) as s:
         yield s
 
 

@@ -70,8 +70,8 @@ def demo(sandbox):
 
 
 @pytest.fixture
-def store(tmp_path, clock):
-    with Store.open(tmp_path / "cache.db", clock=clock) as s:
+def store(cache_target, clock):
+    with Store.open(cache_target, clock=clock) as s:
         yield s
 
 

@@ -31,7 +31,8 @@ def check() -> None:
     from ..config import load_settings
     from ..store import ROLLUP_VERSION, Store
 
-    path = load_settings().db_path
+    settings = load_settings()
+    path = settings.cache_target
     try:
         store = Store.read_only(path)
     except StoreError as exc:
@@ -41,7 +42,7 @@ def check() -> None:
         version = store.schema_version()
         if version < ROLLUP_VERSION:
             err_console.print(
-                f"[red]Error:[/] {path} has schema version {version}, from before the rollup "
+                f"[red]Error:[/] {store.target} has schema version {version}, from before the rollup "
                 f"(version {ROLLUP_VERSION}); open it once with paynet-ops to migrate it.",
                 soft_wrap=True,
             )
@@ -53,12 +54,12 @@ def check() -> None:
     if not differences:
         console.print(
             f"daily_rollup and daily_rollup_totals are consistent with the base tables "
-            f"({rows:,} rows) in {path}",
+            f"({rows:,} rows) in {store.target}",
             soft_wrap=True,
         )
         return
     console.print(
-        f"[red]the rollup differs from a rebuild at {len(differences):,} keys[/] in {path}",
+        f"[red]the rollup differs from a rebuild at {len(differences):,} keys[/] in {store.target}",
         soft_wrap=True,
     )
     for diff in differences[:SHOWN]:

@@ -15,10 +15,12 @@ from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
+import psycopg
 from sqlite_utils import Database
 
 from ..errors import StoreError
 from ..paynet.models import Invoice, InvoiceStatus, Subscription
+from .postgres import PgConn
 from .rollup import (
     LOOKUP_CHUNK,
     apply_rollup,
@@ -42,6 +44,7 @@ from .rows import (
     _subscription_row,
 )
 from .schema import HISTORY_SOURCES
+from .statements import insert_rows
 
 if TYPE_CHECKING:
     # Mixins only ever run as parts of Store; this lets mypy see the StoreBase helpers they use
@@ -205,8 +208,14 @@ class CacheMixin(_StoreBase):
                     )
                 except sqlite3.IntegrityError as exc:
                     raise StoreError(f"invoice batch refused by the cache: {exc}") from exc
+                except psycopg.IntegrityError as exc:  # worded as SQLite words it
+                    kind = "UNIQUE" if isinstance(exc, psycopg.errors.UniqueViolation) else "CHECK"
+                    raise StoreError(
+                        f"invoice batch refused by the cache: {kind} constraint failed "
+                        f"({exc.diag.constraint_name}: {exc.diag.message_detail or exc})"
+                    ) from exc
                 if history:
-                    db.table("invoice_status_history").insert_all(history)
+                    insert_rows(db.conn, "invoice_status_history", history)
                 apply_rollup(db.conn, rollup_deltas(invoice_share, new, changed))
             total += UpsertResult(len(new), len(changed), len(batch) - len(new) - len(changed))
         return total
@@ -243,7 +252,7 @@ class CacheMixin(_StoreBase):
                     if old["status"] != row["status"]
                 ]
                 if history:
-                    db.table("payment_status_history").insert_all(history)
+                    insert_rows(db.conn, "payment_status_history", history)
                 apply_rollup(db.conn, rollup_deltas(payment_share, new, changed))
             total += UpsertResult(len(new), len(changed), len(batch) - len(new) - len(changed))
         return total
@@ -268,11 +277,12 @@ class CacheMixin(_StoreBase):
         """
         needle = _fold(text)
         self.db.conn.create_function("paynet_fold", 1, _fold, deterministic=True)
+        find = self._find_function()
         return self.query(
-            """SELECT * FROM subscriptions
-               WHERE instr(paynet_fold(subscription_id), :needle) > 0
-                  OR instr(paynet_fold(reference_no), :needle) > 0
-                  OR instr(paynet_fold(name_surname), :needle) > 0
+            f"""SELECT * FROM subscriptions
+               WHERE {find}(paynet_fold(subscription_id), :needle) > 0
+                  OR {find}(paynet_fold(reference_no), :needle) > 0
+                  OR {find}(paynet_fold(name_surname), :needle) > 0
                ORDER BY (subscription_id = :text OR reference_no = :text) DESC,
                         subscription_id
                LIMIT :limit""",
@@ -368,7 +378,30 @@ def _upsert(db: Database, table: str, pk: str, rows: list[dict], stamps: Mapping
     )
     shared = tuple(stamps.values())
     values = itemgetter(*rows[0])
+    if isinstance(db.conn, PgConn):
+        _upsert_by_copy(db.conn, table, pk, columns, (values(row) + shared for row in rows))
+        return
     db.conn.executemany(sql, (values(row) + shared for row in rows))
+
+
+def _upsert_by_copy(
+    conn: PgConn, table: str, pk: str, columns: list[str], rows: Iterable[tuple]
+) -> None:
+    """PostgreSQL's fast path: COPY into a session-private staging table, then one
+    ``INSERT ... SELECT ... ON CONFLICT`` (the same statement as SQLite's, set-wise)."""
+    stage = f"_stage_{table}"
+    conn.execute(
+        f"CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {table} INCLUDING DEFAULTS) "
+        "ON COMMIT DELETE ROWS"
+    )
+    conn.copy_rows(stage, columns, rows)
+    names = ", ".join(f'"{c}"' for c in columns)
+    updates = ", ".join(f'"{c}" = excluded."{c}"' for c in columns if c != pk)
+    conn.execute(
+        f"INSERT INTO {table} ({names}) SELECT {names} FROM {stage} "
+        f'ON CONFLICT ("{pk}") DO UPDATE SET {updates}'
+    )
+    conn.execute(f"TRUNCATE {stage}")
 
 
 def _all_above(conn: sqlite3.Connection, table: str, key: str, keys: list[Any]) -> bool:

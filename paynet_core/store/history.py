@@ -16,6 +16,7 @@ from ..paynet.models import InvoiceStatus
 from .rollup import LOOKUP_CHUNK, keeping_rollup
 from .rows import _check_choice, _history, _payment_id, _status
 from .schema import HISTORY_SOURCES
+from .statements import insert_rows
 
 if TYPE_CHECKING:
     # Mixins only ever run as parts of Store; this lets mypy see the StoreBase helpers they use
@@ -66,8 +67,10 @@ class HistoryMixin(_StoreBase):
                         (int(status), status.label, status.outcome.value, now, invoice_no),
                     )
             row = {"invoice_no": invoice_no, "status": int(status)}
-            db.table("invoice_status_history").insert(
-                _history(row, before, source, actor, job_id, now)
+            insert_rows(
+                db.conn,
+                "invoice_status_history",
+                [_history(row, before, source, actor, job_id, now)],
             )
         return before
 

@@ -142,12 +142,14 @@ def _daily(
     return sql, params
 
 
-def _period(grain: str) -> str:
-    # SQLite's date functions: the one dialect-specific piece of the chart SQL.
+def _period(grain: str, dialect: str = "sqlite") -> str:
+    # Date functions: the one dialect-specific piece of the chart SQL.
     if grain == "day":
         return "day"
-    if grain == "week":
-        return "date(day, '-6 days', 'weekday 1')"  # the Monday of the ISO week
+    if grain == "week":  # the Monday of the ISO week
+        if dialect == "postgresql":
+            return "to_char(date_trunc('week', day::date), 'YYYY-MM-DD')"
+        return "date(day, '-6 days', 'weekday 1')"
     if grain == "month":
         return "substr(day, 1, 8) || '01'"
     raise ValueError(f"grain must be one of {', '.join(GRAINS)}, got {grain!r}")
@@ -209,7 +211,7 @@ class ReportsMixin(_StoreBase):
         self, filters: ReportFilters, *, grain: str, amounts: bool, base_tables: bool = False
     ) -> pd.DataFrame:
         """``provider, period, outcome, count[, amount_kurus]`` per period (text days)."""
-        period = _period(grain)
+        period = _period(grain, self.dialect)
         sums = ", SUM(a) AS amount_kurus" if amounts else ""
         queries = {}
         for arm in self._arms(filters, base_tables):
@@ -256,7 +258,7 @@ class ReportsMixin(_StoreBase):
         self, filters: ReportFilters, *, grain: str, base_tables: bool = False
     ) -> pd.DataFrame:
         """``provider, period, cancelled, settled`` (counts; open records are not settled)."""
-        period = _period(grain)
+        period = _period(grain, self.dialect)
         queries = {}
         for arm in self._arms(filters, base_tables):
             inner, params = _daily(arm, filters, amounts=False, fees=False)
@@ -273,7 +275,7 @@ class ReportsMixin(_StoreBase):
         self, filters: ReportFilters, *, grain: str, base_tables: bool = False
     ) -> pd.DataFrame:
         """Payofin's ``period, payments, fee_kurus, paid_fee_kurus, cancelled_fee_kurus``."""
-        period = _period(grain)
+        period = _period(grain, self.dialect)
         queries = {}
         for arm in self._arms(filters, base_tables, only=("payofin",)):
             inner, params = _daily(arm, filters, amounts=False)

@@ -217,7 +217,7 @@ class ReportsMixin(_StoreBase):
         for arm in self._arms(filters, base_tables):
             inner, params = _daily(arm, filters, amounts=amounts, fees=False)
             queries[arm.provider] = (
-                f"SELECT {period} AS period, outcome, SUM(n) AS count{sums} FROM ({inner}) "
+                f"SELECT {period} AS period, outcome, SUM(n) AS count{sums} FROM ({inner}) AS t "
                 "GROUP BY 1, 2 ORDER BY 1, 2",
                 params,
             )
@@ -238,7 +238,7 @@ class ReportsMixin(_StoreBase):
                 inner, params = _daily(arm, filters, fees=False, by=group)
                 queries[arm.provider] = (
                     f"SELECT {by}, outcome, SUM(n) AS count, SUM(a) AS amount_kurus "
-                    f"FROM ({inner}) GROUP BY 1, 2",
+                    f"FROM ({inner}) AS t GROUP BY 1, 2",
                     params,
                 )
         elif by == "provider":
@@ -246,7 +246,7 @@ class ReportsMixin(_StoreBase):
                 inner, params = _daily(arm, filters, fees=False)
                 queries[arm.provider] = (
                     f"SELECT '{arm.provider}' AS {by}, outcome, SUM(n) AS count, "
-                    f"SUM(a) AS amount_kurus FROM ({inner}) GROUP BY 2",
+                    f"SUM(a) AS amount_kurus FROM ({inner}) AS t GROUP BY 2",
                     params,
                 )
         else:
@@ -266,7 +266,7 @@ class ReportsMixin(_StoreBase):
                 f"""SELECT {period} AS period,
                            SUM(CASE WHEN outcome = 'cancelled' THEN n ELSE 0 END) AS cancelled,
                            SUM(CASE WHEN outcome <> 'open' THEN n ELSE 0 END) AS settled
-                    FROM ({inner}) GROUP BY 1 ORDER BY 1""",
+                    FROM ({inner}) AS t GROUP BY 1 ORDER BY 1""",
                 params,
             )
         return self._run_arms(queries)
@@ -284,7 +284,7 @@ class ReportsMixin(_StoreBase):
                            SUM(CASE WHEN outcome = 'paid' THEN f ELSE 0 END) AS paid_fee_kurus,
                            SUM(CASE WHEN outcome = 'cancelled' THEN f ELSE 0 END)
                                AS cancelled_fee_kurus
-                    FROM ({inner}) GROUP BY 1 ORDER BY 1""",
+                    FROM ({inner}) AS t GROUP BY 1 ORDER BY 1""",
                 params,
             )
         return self._run_arms(queries)
@@ -295,7 +295,7 @@ class ReportsMixin(_StoreBase):
         for arm in self._arms(filters, base_tables):
             inner, params = _daily(arm, filters)
             queries[arm.provider] = (
-                f"SELECT outcome, SUM(n) AS n, SUM(a) AS a, SUM(f) AS f FROM ({inner}) GROUP BY 1",
+                f"SELECT outcome, SUM(n) AS n, SUM(a) AS a, SUM(f) AS f FROM ({inner}) AS t GROUP BY 1",
                 params,
             )
         return self._run_arms(queries)
@@ -354,10 +354,10 @@ def _status_breakdown(arm: _Arm, filters: ReportFilters) -> tuple[str, list[Any]
                   FROM (SELECT val_day, status, COUNT(*) AS n, SUM(amount_kurus) AS a
                         FROM invoices WHERE {where} GROUP BY val_day, status) AS d
                   JOIN invoice_statuses AS s USING (status)
-                  GROUP BY d.status"""
+                  GROUP BY s.status, s.label, s.outcome"""
     else:
         inner, params = _daily(arm, filters, fees=False)
         sql = f"""SELECT CASE outcome WHEN 'cancelled' THEN 'Cancelled' ELSE 'Paid' END
                       AS status, outcome, SUM(n) AS count, SUM(a) AS amount_kurus
-                  FROM ({inner}) GROUP BY 2"""
+                  FROM ({inner}) AS t GROUP BY 2"""
     return sql, params

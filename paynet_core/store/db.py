@@ -113,9 +113,7 @@ class StoreBase:
             handles = list(self._handles)
         for handle in handles:
             handle.db.conn.close()
-        if self.url is not None:
-            engine = postgres.engine(self.url)
-            engine.dispose()
+        # PostgreSQL: the pool is shared by every Store on the URL in this process; it stays.
 
     def __enter__(self) -> Self:
         return self

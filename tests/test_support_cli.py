@@ -24,7 +24,7 @@ EVIL = {9001: '=HYPERLINK("http://x")', 9002: "+90 555", 9003: "-2+3", 9004: "@S
 
 
 @pytest.fixture
-def runtime(tmp_path_factory):
+def runtime(tmp_path_factory, cache_target):
     copy_synced_demo(tmp_path_factory)
     rt = prepare_demo()
     rt.store.upsert_payments(

@@ -87,6 +87,11 @@ class CacheMixin(_StoreBase):
         if _all_above(self.db.conn, table, key, keys):
             return found
         select = ", ".join(f'"{c}"' for c in (key, *columns))
+        if isinstance(self.db.conn, PgConn):  # one array parameter: one statement per batch
+            rows = self.db.conn.execute(
+                f"SELECT {select} FROM {table} WHERE {key} = ANY(?)", (keys,)
+            )
+            return {row[0]: row[1:] for row in rows}
         for start in range(0, len(keys), LOOKUP_CHUNK):
             chunk = keys[start : start + LOOKUP_CHUNK]
             marks = ", ".join("?" * len(chunk))
@@ -197,7 +202,9 @@ class CacheMixin(_StoreBase):
                 if source != "sync":
                     history += [_history(row, None, source, actor, job_id, now) for row in new]
                 try:
-                    _upsert(db, "invoices", "invoice_no", new, {"created_at": now, **stamp})
+                    _upsert(
+                        db, "invoices", "invoice_no", new, {"created_at": now, **stamp}, new=True
+                    )
                     # ON CONFLICT checks NOT NULL before the conflict, so created_at comes along.
                     _upsert(
                         db,
@@ -233,7 +240,7 @@ class CacheMixin(_StoreBase):
                     "bill_payments", "invoice_payment_id", batch, extras=["first_seen_at"]
                 )
                 stamps = {"synced_at": now, "first_seen_at": now}
-                _upsert(db, "bill_payments", "invoice_payment_id", new, stamps)
+                _upsert(db, "bill_payments", "invoice_payment_id", new, stamps, new=True)
                 _upsert(
                     db,
                     "bill_payments",
@@ -358,7 +365,15 @@ def _batches(rows: Iterable[dict], key: str) -> Iterator[dict[Any, dict]]:
         yield batch
 
 
-def _upsert(db: Database, table: str, pk: str, rows: list[dict], stamps: Mapping[str, Any]) -> None:
+def _upsert(
+    db: Database,
+    table: str,
+    pk: str,
+    rows: list[dict],
+    stamps: Mapping[str, Any],
+    *,
+    new: bool = False,
+) -> None:
     """The one write path for cached provider rows: ``INSERT ... ON CONFLICT (pk) DO UPDATE``.
 
     ``stamps`` are values shared by every row (e.g. ``synced_at``). Deliberately not
@@ -379,16 +394,24 @@ def _upsert(db: Database, table: str, pk: str, rows: list[dict], stamps: Mapping
     shared = tuple(stamps.values())
     values = itemgetter(*rows[0])
     if isinstance(db.conn, PgConn):
-        _upsert_by_copy(db.conn, table, pk, columns, (values(row) + shared for row in rows))
+        _upsert_by_copy(
+            db.conn, table, pk, columns, (values(row) + shared for row in rows), new=new
+        )
         return
     db.conn.executemany(sql, (values(row) + shared for row in rows))
 
 
 def _upsert_by_copy(
-    conn: PgConn, table: str, pk: str, columns: list[str], rows: Iterable[tuple]
+    conn: PgConn, table: str, pk: str, columns: list[str], rows: Iterable[tuple], *, new: bool
 ) -> None:
-    """PostgreSQL's fast path: COPY into a session-private staging table, then one
-    ``INSERT ... SELECT ... ON CONFLICT`` (the same statement as SQLite's, set-wise)."""
+    """PostgreSQL's fast path. Rows known to be ``new`` are COPYed straight into the table:
+    the batch was classified inside this write transaction, under the writers' lock, so no
+    one else can have inserted them since. Others are COPYed into a session-private staging
+    table and merged by one ``INSERT ... SELECT ... ON CONFLICT`` (SQLite's statement, set-wise).
+    """
+    if new:
+        conn.copy_rows(table, columns, _counted(conn, rows))
+        return
     stage = f"_stage_{table}"
     conn.execute(
         f"CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {table} INCLUDING DEFAULTS) "
@@ -402,6 +425,15 @@ def _upsert_by_copy(
         f'ON CONFLICT ("{pk}") DO UPDATE SET {updates}'
     )
     conn.execute(f"TRUNCATE {stage}")
+
+
+def _counted(conn: PgConn, rows: Iterable[tuple]) -> Iterator[tuple]:
+    """The rows, counted as changes (COPY reports none, and the data version must move)."""
+    n = 0
+    for row in rows:
+        n += 1
+        yield row
+    conn._count(n)
 
 
 def _all_above(conn: sqlite3.Connection, table: str, key: str, keys: list[Any]) -> bool:

@@ -78,6 +78,7 @@ class StoreBase:
         self._lock = threading.Lock()
         self._closed = False
         self._has_version = False
+        self._pg_schema: int | None = None
 
     # ---- opening ----------------------------------------------------------------------------
 
@@ -265,7 +266,14 @@ class StoreBase:
 
     def schema_version(self) -> int:
         if self.url is not None:
-            return self._pg_version(self.db.conn)  # type: ignore[arg-type]
+            # Two round trips on PostgreSQL: kept once current (only a newer paynet-ops
+            # changes it, and that one migrates before anything reads).
+            if self._pg_schema is not None:
+                return self._pg_schema
+            version = self._pg_version(self.db.conn)  # type: ignore[arg-type]
+            if version >= migrations.LATEST_VERSION:
+                self._pg_schema = version
+            return version
         return self.db.conn.execute("PRAGMA user_version").fetchone()[0]
 
     def _versioned(self, conn: Any) -> bool:

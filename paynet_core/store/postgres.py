@@ -181,9 +181,31 @@ class PgConn:
     def _raw(self) -> Any:
         raw = self._engine.raw_connection()
         conn = raw.driver_connection
+        if conn.closed or conn.broken:  # the server restarted: take a fresh one
+            raw.invalidate()
+            raw = self._engine.raw_connection()
+            conn = raw.driver_connection
         if not conn.autocommit:
             conn.autocommit = True
         return raw, conn
+
+    def _with_retry(self, run: Any) -> Any:
+        """Run a statement outside a transaction on a pooled connection; when the connection
+        turns out dead (a server restart, an idle timeout), once more on a fresh one: a
+        statement that failed to reach the server did nothing, so sending it again is safe."""
+        import psycopg
+
+        for attempt in (1, 2):
+            raw, conn = self._raw()
+            try:
+                return run(conn)
+            except psycopg.OperationalError:
+                if attempt == 2 or not conn.broken:
+                    raise
+                raw.invalidate()
+            finally:
+                raw.close()
+        raise AssertionError("unreachable")
 
     def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = ()) -> _Rows:
         # Without parameters psycopg sends the text as it is (no placeholders, no %% escapes).
@@ -195,15 +217,15 @@ class PgConn:
             if not result.description or _writes(sql):
                 self._count(result.rowcount)
             return result
-        raw, conn = self._raw()
-        try:
+
+        def run(conn: Any) -> _Rows:
             if self._read_only:
                 with conn.transaction():
                     conn.execute("SET TRANSACTION READ ONLY")
                     return _finish(conn.execute(query, args))
             return _finish(conn.execute(query, args))
-        finally:
-            raw.close()
+
+        return self._with_retry(run)
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> _Rows:
         if self._held is None:
@@ -317,7 +339,8 @@ def _create_engine(url: str) -> Any:
             sqlalchemy_url(url),
             pool_size=8,
             max_overflow=24,
-            pool_pre_ping=True,  # a server restart costs one reconnect, not an error page
+            # No pre-ping (a round trip per checkout, doubling each query's): a dead connection
+            # is retried once instead (PgConn._with_retry).
             pool_recycle=1800,
         )
     except Exception as exc:  # a malformed URL: say so without echoing the password

@@ -1,9 +1,8 @@
 import sqlite3
-
-import psycopg
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
+import psycopg
 import pytest
 
 from paynet_core.dates import ISTANBUL

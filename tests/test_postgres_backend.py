@@ -285,3 +285,33 @@ def test_eight_threads_a_sync_and_a_job_write_at_once_without_error_or_loss(cach
     assert len(store.audit_rows(limit=100_000)) >= audits_before + 8 * per_thread
     assert {store.user_language(f"user{n}@example.com") for n in range(8)} == {"tr"}
     assert store.rollup_differences() == []
+
+
+def test_db_migrate_brings_either_backend_to_the_current_schema(cache_target, tmp_path):
+    from paynet_core.store import LATEST_VERSION
+
+    if postgres.is_url(cache_target):
+        import pg_server
+
+        server = cache_target.rsplit("/", 1)[0] + "/postgres"
+        target = pg_server.create_database(server)  # an empty database: schema version 0
+    else:
+        target = str(tmp_path / "old.db")
+        Store(target).migrate(to=3)
+    try:
+        with Store.open(target, migrate=False) as store:
+            before = store.schema_version()
+        assert before < LATEST_VERSION
+        env = {"PAYNET_OPS_DB": target}
+        result = runner.invoke(app, ["db", "migrate"], env=env)
+        assert result.exit_code == 0, result.output
+        assert f"schema version {before} → {LATEST_VERSION}" in result.output
+        again = runner.invoke(app, ["db", "migrate"], env=env)
+        assert again.exit_code == 0 and "is at the current schema" in again.output
+        info = runner.invoke(app, ["db", "info"], env=env)
+        assert f"schema version: {LATEST_VERSION}" in info.output
+        assert ("postgresql" if postgres.is_url(target) else "sqlite") in info.output
+    finally:
+        if postgres.is_url(target):
+            postgres.dispose_all()
+            pg_server.drop_database(target)

@@ -57,12 +57,13 @@ def check() -> None:
             raise typer.Exit(EXIT_CANNOT)
         differences = store.rollup_differences()
         rows = store.rollup_row_count()
+        levels = store.rollup_levels()
     finally:
         store.close()
     if not differences:
         console.print(
-            f"daily_rollup and daily_rollup_totals are consistent with the base tables "
-            f"({rows:,} rows) in {store.target}",
+            f"{', '.join(level.table for level in levels)} are consistent with the base "
+            f"tables ({rows:,} rows) in {store.target}",
             soft_wrap=True,
         )
         return

@@ -157,7 +157,7 @@ class CacheMixin(_StoreBase):
                 moved = [r["subscription_id"] for r in new] + [
                     r["subscription_id"] for r, old in changed if r["agent_id"] != old["agent_id"]
                 ]
-                with keeping_rollup(db.conn, "subscription_id", moved):
+                with keeping_rollup(db.conn, "subscription_id", moved, self.rollup_levels()):
                     _upsert(
                         db, "subscriptions", "subscription_id", rows, {"synced_at": self._now()}
                     )
@@ -223,7 +223,9 @@ class CacheMixin(_StoreBase):
                     ) from exc
                 if history:
                     insert_rows(db.conn, "invoice_status_history", history)
-                apply_rollup(db.conn, rollup_deltas(invoice_share, new, changed))
+                apply_rollup(
+                    db.conn, rollup_deltas(invoice_share, new, changed), self.rollup_levels()
+                )
             total += UpsertResult(len(new), len(changed), len(batch) - len(new) - len(changed))
         return total
 
@@ -260,7 +262,9 @@ class CacheMixin(_StoreBase):
                 ]
                 if history:
                     insert_rows(db.conn, "payment_status_history", history)
-                apply_rollup(db.conn, rollup_deltas(payment_share, new, changed))
+                apply_rollup(
+                    db.conn, rollup_deltas(payment_share, new, changed), self.rollup_levels()
+                )
             total += UpsertResult(len(new), len(changed), len(batch) - len(new) - len(changed))
         return total
 

@@ -36,6 +36,7 @@ TABLE_KEYS: dict[str, tuple[str, ...]] = {
         "provider", "day", "outcome", "status", "institution", "invoice_type", "agent_id",
     ),
     "daily_rollup_totals": ("provider", "day", "outcome", "status", "institution", "invoice_type"),
+    "daily_rollup_days": ("provider", "day", "outcome", "status"),
     "user_settings": ("email",),
 }  # fmt: skip
 #: Tables whose ids come from a sequence on PostgreSQL (moved past the copied ids).

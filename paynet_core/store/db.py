@@ -33,6 +33,7 @@ from sqlite_utils import Database
 from .. import dates
 from ..errors import StoreError
 from . import migrations, postgres
+from .rollup import RollupLevel, levels_for
 from .rows import _timestamp
 
 Dialect = Literal["sqlite", "postgresql"]
@@ -319,6 +320,10 @@ class StoreBase:
         return applied
 
     # ---- small helpers ----------------------------------------------------------------------
+
+    def rollup_levels(self) -> tuple[RollupLevel, ...]:
+        """The rollup tables this cache's schema has, that writes keep in step."""
+        return levels_for(self.schema_version())
 
     def _find_function(self) -> str:
         """The position-of-substring function: ``instr`` on SQLite, ``strpos`` on PostgreSQL."""

@@ -60,7 +60,7 @@ class HistoryMixin(_StoreBase):
             if before == status:
                 return before
             if old is not None:
-                with keeping_rollup(db.conn, "invoice_no", [invoice_no]):
+                with keeping_rollup(db.conn, "invoice_no", [invoice_no], self.rollup_levels()):
                     db.conn.execute(
                         """UPDATE invoices SET status = ?, status_label = ?, outcome = ?,
                         updated_at = ? WHERE invoice_no = ?""",
@@ -109,7 +109,7 @@ class HistoryMixin(_StoreBase):
                         (int(status), status.label, status.outcome.value, now, invoice_no)
                     )
                 history.append((invoice_no, old, int(status), source, job_id, actor, now))
-            with keeping_rollup(conn, "invoice_no", [u[-1] for u in updates]):
+            with keeping_rollup(conn, "invoice_no", [u[-1] for u in updates], self.rollup_levels()):
                 conn.executemany(_SET_STATUS, updates)
             conn.executemany(_HISTORY, history)
         return before

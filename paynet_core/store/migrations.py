@@ -407,7 +407,7 @@ def _rollup_table(level: RollupLevel) -> str:
 _ROLLUP_AND_VERSION = (
     *(
         statement
-        for level in ROLLUP_LEVELS
+        for level in ROLLUP_LEVELS[:2]  # migration 7 adds the third level
         for statement in (
             _rollup_table(level),
             # Filled from what is cached already.
@@ -430,6 +430,22 @@ _USER_LANGUAGE = (
 )""",
 )
 
+_DAYS_LEVEL = ROLLUP_LEVELS[2]
+_ROLLUP_DAYS = (
+    f"""CREATE TABLE {_DAYS_LEVEL.table} (
+    provider TEXT NOT NULL CHECK (provider IN ('paynet', 'payofin')),
+    day TEXT NOT NULL,
+    outcome TEXT NOT NULL {OUTCOME_CHECK},
+    status TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    amount_kurus INTEGER NOT NULL,
+    fee_kurus INTEGER NOT NULL,
+    PRIMARY KEY ({", ".join(_DAYS_LEVEL.key)})
+) WITHOUT ROWID""",
+    f"INSERT INTO {_DAYS_LEVEL.table} ({_DAYS_LEVEL.columns}) "
+    f"SELECT * FROM ({_DAYS_LEVEL.grouped(ROLLUP_SELECT)}) AS d WHERE true",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema", _INITIAL_SCHEMA),
     Migration(2, "analyst views: outcomes, daily_totals, daily_breakdown", _VIEWS),
@@ -437,6 +453,9 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(4, "status breakdown and job-claim indexes", _STATUS_AND_CLAIM_INDEXES),
     Migration(5, "daily rollup kept at write time; data version", _ROLLUP_AND_VERSION),
     Migration(6, "each person's dashboard language", _USER_LANGUAGE),
+    Migration(
+        7, "daily rollup by day, outcome and status only (charts without filters)", _ROLLUP_DAYS
+    ),
 )
 #: The first schema version with the rollup and the data version.
 ROLLUP_VERSION = 5

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import pandas as pd
 
 from . import migrations
-from .schema import PROVIDERS, ROLLUP_TABLE, ROLLUP_TOTALS_TABLE
+from .schema import PROVIDERS, ROLLUP_DAYS_TABLE, ROLLUP_TABLE, ROLLUP_TOTALS_TABLE
 
 if TYPE_CHECKING:
     # Mixins only ever run as parts of Store; this lets mypy see the StoreBase helpers they use
@@ -171,12 +171,23 @@ class ReportsMixin(_StoreBase):
     """Aggregates for charts and KPIs (raw sums; :mod:`paynet_core.reports` types them)."""
 
     def _arms(
-        self, filters: ReportFilters, base_tables: bool, only: Sequence[str] = PROVIDERS
+        self,
+        filters: ReportFilters,
+        base_tables: bool,
+        only: Sequence[str] = PROVIDERS,
+        by: Sequence[str] = (),
     ) -> list[_Arm]:
+        """Where each provider's rows are read: the smallest rollup level that still has every
+        column the filters and the grouping (``by``) need, else the base tables."""
         wanted = [_ARMS[p] for p in PROVIDERS if p in only and filters.wants(p)]
-        if wanted and not base_tables and self.schema_version() >= migrations.ROLLUP_VERSION:
-            # Summed over agents unless the agent matters: far fewer rows to read.
-            table = ROLLUP_TABLE if filters.agent_id else ROLLUP_TOTALS_TABLE
+        version = self.schema_version()
+        if wanted and not base_tables and version >= migrations.ROLLUP_VERSION:
+            if filters.agent_id:
+                table = ROLLUP_TABLE
+            elif by or filters.institutions or filters.invoice_types or version < 7:
+                table = ROLLUP_TOTALS_TABLE
+            else:  # a few rows per day: full-range charts read thousands of rows, not 100,000s
+                table = ROLLUP_DAYS_TABLE
             return [replace(a, table=table, day="day", rollup=True) for a in wanted]
         return wanted
 
@@ -231,7 +242,7 @@ class ReportsMixin(_StoreBase):
             raise ValueError(f"by must be one of {', '.join(BREAKDOWNS)}, got {by!r}")
         queries: dict[str, tuple[str, list]] = {}
         if by in ("institution", "invoice_type"):
-            for arm in self._arms(filters, base_tables, only=("payofin",)):
+            for arm in self._arms(filters, base_tables, only=("payofin",), by=(by,)):
                 # Grouping by (day, outcome, institution[, invoice_type]) follows the covering
                 # index, so the big scan never sorts; the roll-up sorts a few thousand rows.
                 group = ("institution",) if by == "institution" else ("institution", "invoice_type")

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from .postgres import PgConn
 from .schema import (
     ROLLUP_DAYS_KEY,
     ROLLUP_DAYS_TABLE,
@@ -221,11 +222,39 @@ def apply_rollup(
         rows = [
             (*key, *level_deltas[key]) for key in sorted(level_deltas) if any(level_deltas[key])
         ]
+        emptied = [key for key, delta in level_deltas.items() if delta[0] < 0]
+        if isinstance(conn, PgConn):
+            _apply_by_copy(conn, level, rows, bool(emptied))
+            continue
         if rows:
             conn.executemany(level.add, rows)
-        emptied = [key for key, delta in level_deltas.items() if delta[0] < 0]
         if emptied:
             conn.executemany(level.drop_empty, emptied)
+
+
+def _apply_by_copy(conn: PgConn, level: RollupLevel, rows: list[tuple], emptied: bool) -> None:
+    """PostgreSQL: the deltas COPYed into a staging table and merged by one statement (a
+    batch of 20,000 rows can touch 10,000+ rollup keys: row-by-row it cost as much as the
+    batch itself)."""
+    if not rows:
+        return
+    stage = f"_stage_{level.table}"
+    conn.execute(
+        f"CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {level.table}) ON COMMIT DELETE ROWS"
+    )
+    columns = [*level.key, "count", "amount_kurus", "fee_kurus"]
+    conn.copy_rows(stage, columns, rows)
+    conn._count(len(rows))
+    conn.execute(
+        f"INSERT INTO {level.table} ({level.columns}) SELECT {level.columns} FROM {stage} "
+        f"ORDER BY {', '.join(level.key)} {level.merge}"
+    )
+    if emptied:
+        same = " AND ".join(f"t.{k} = s.{k}" for k in level.key)
+        conn.execute(
+            f"DELETE FROM {level.table} AS t USING {stage} AS s WHERE t.count = 0 AND {same}"
+        )
+    conn.execute(f"TRUNCATE {stage}")
 
 
 @contextmanager

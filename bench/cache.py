@@ -1,8 +1,15 @@
-"""Benchmark of the SQLite cache: ingest through the Store against raw ``executemany``, and the
-chart queries at size.
+"""Benchmark of the cache: ingest through the Store against a raw baseline, and the chart
+queries at size, on SQLite (default) or PostgreSQL.
 
     uv run python bench/cache.py                # 1,000,000 bill payments + 1,000,000 invoices
     uv run python bench/cache.py --rows 50000   # a quick run
+    uv run python bench/cache.py --backend postgresql              # a throwaway local server
+    uv run python bench/cache.py --backend postgresql --url URL    # a server of yours (it
+                                                # creates and drops two databases there)
+
+On PostgreSQL the baseline is a raw ``COPY`` of the same tuples into the same schema (a
+second database made by the same migrations), one transaction per chunk; "executemany alone"
+is that COPY with the tuples prepared outside the timer.
 
 What it does, on deterministic rows (same seed → same rows, byte for byte):
 
@@ -264,9 +271,33 @@ def raw_connection(path: Path) -> sqlite3.Connection:
 
 
 def raw_insert(conn: sqlite3.Connection, sql: str, rows: list[tuple]) -> None:
+    if not isinstance(conn, sqlite3.Connection):  # PostgreSQL: COPY, the fastest raw path
+        table, columns = _COPY_TARGETS[sql]
+        copy_sql = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
+        with conn.transaction(), conn.cursor() as cursor, cursor.copy(copy_sql) as copy:
+            for row in rows:
+                copy.write_row(row)
+        return
     conn.execute("BEGIN IMMEDIATE")
     conn.executemany(sql, rows)
     conn.execute("COMMIT")
+
+
+def raw_pg_connection(url: str):
+    import psycopg
+
+    Store.open(url, clock=lambda: CLOCK).close()
+    return psycopg.connect(url, autocommit=True)
+
+
+_COPY_TARGETS = {
+    _insert_sql(t, c): (t, c)
+    for t, c in (
+        ("subscriptions", SUBSCRIPTION_COLUMNS),
+        ("invoices", INVOICE_COLUMNS),
+        ("bill_payments", PAYMENT_COLUMNS),
+    )
+}
 
 
 # --------------------------------------------------------------------------------------------
@@ -286,10 +317,13 @@ class Timer:
             self.seconds += time.perf_counter() - started
 
 
-def ingest(rows: int, seed: int, store_path: Path, raw_path: Path, log: Callable) -> dict:
+def ingest(rows: int, seed: int, store_path, raw_path, log: Callable, floor_path=None) -> dict:
     store = Store.open(store_path, clock=lambda: CLOCK)
-    raw = raw_connection(raw_path)
-    raw_floor = raw_connection(raw_path.with_name("floor.db"))
+    if isinstance(raw_path, str):  # PostgreSQL URLs
+        raw, raw_floor = raw_pg_connection(raw_path), raw_pg_connection(floor_path)
+    else:
+        raw = raw_connection(raw_path)
+        raw_floor = raw_connection(raw_path.with_name("floor.db"))
     timers = {
         name: {"store": Timer(), "raw": Timer(), "floor": Timer()}
         for name in ("subscriptions", "invoices", "payments")
@@ -343,8 +377,16 @@ def ingest(rows: int, seed: int, store_path: Path, raw_path: Path, log: Callable
     }
 
 
-def table_digest(path: Path) -> dict[str, str]:
+def table_digest(path) -> dict[str, str]:
     """A digest of every row of the provider tables, in primary-key order."""
+    if isinstance(path, str):  # PostgreSQL: the digest db copy uses (equal on both backends)
+        from paynet_core.store.copying import digest
+
+        with Store.open(path) as store:
+            return {
+                t: digest(store, t)[1][:16]
+                for t in ("subscriptions", "invoices", "bill_payments", "invoice_status_history")
+            }
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     out = {}
     for table, key in (
@@ -405,7 +447,7 @@ def chart_cases() -> dict[str, Callable]:
     return cases
 
 
-def run_charts(db: Path, runs: int, only: str | None = None) -> dict:
+def run_charts(db, runs: int, only: str | None = None) -> dict:
     """Time every chart query in this process; report medians and minimums (ms) and peak RSS
     (MB)."""
     store = Store.open(db)
@@ -443,7 +485,7 @@ def peak_rss_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
-def charts_in_subprocess(db: Path, runs: int, only: str | None = None) -> dict:
+def charts_in_subprocess(db, runs: int, only: str | None = None) -> dict:
     cmd = [sys.executable, __file__, "--charts-only", str(db), "--runs", str(runs)]
     if only:
         cmd += ["--only", only]
@@ -462,13 +504,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=5, help="timed runs per chart query")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--dir", type=Path, help="keep the database files here")
-    parser.add_argument("--charts-only", type=Path, metavar="DB", help=argparse.SUPPRESS)
+    parser.add_argument("--backend", choices=("sqlite", "postgresql"), default="sqlite")
+    parser.add_argument("--url", help="PostgreSQL server URL (default: a throwaway local one)")
+    parser.add_argument("--charts-only", metavar="DB", help=argparse.SUPPRESS)
     parser.add_argument("--only", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
     if args.charts_only:
-        print(json.dumps(run_charts(args.charts_only, args.runs, args.only)))
+        target = args.charts_only if "://" in args.charts_only else Path(args.charts_only)
+        print(json.dumps(run_charts(target, args.runs, args.only)))
         return 0
+    if args.backend == "postgresql":
+        return main_postgresql(args)
 
     def log(text: str) -> None:
         print(text, file=sys.stderr, flush=True)
@@ -526,6 +573,87 @@ def main(argv: list[str] | None = None) -> int:
             },
             "db_size_mb": round(os.path.getsize(store_db) / 2**20, 1),
         }
+    print(json.dumps(result, ensure_ascii=False))
+    return 0
+
+
+def main_postgresql(args: argparse.Namespace) -> int:
+    """The same run on PostgreSQL: three databases on one server (store, raw COPY, COPY floor)."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    import pg_server  # the tests' throwaway server from Debian's binaries
+
+    def log(text: str) -> None:
+        print(text, file=sys.stderr, flush=True)
+
+    server = None
+    if args.url:
+        server_url = args.url
+    else:
+        if pg_server.find_bin_dir() is None:
+            raise SystemExit(pg_server.INSTALL_HINT)
+        server = pg_server.start()
+        server_url = server.url
+    urls = [pg_server.create_database(server_url) for _ in range(3)]
+    try:
+        store_url, raw_url, floor_url = urls
+        log(f"ingesting {args.rows:,} invoices and {args.rows:,} payments into PostgreSQL")
+        started = time.perf_counter()
+        ingested = ingest(args.rows, args.seed, store_url, raw_url, log, floor_path=floor_url)
+        same = table_digest(store_url) == table_digest(raw_url)
+        log(f"ingest done in {time.perf_counter() - started:.1f} s; identical tables: {same}")
+        with Store.open(store_url) as store:
+            store.db.conn.execute("ANALYZE")  # what autovacuum would have done by morning
+        charts = charts_in_subprocess(store_url, args.runs)
+        for name, ms in charts["median_ms"].items():
+            log(f"  {name:40s} {ms:8.1f} ms")
+        slowest = max(charts["median_ms"].values())
+        started = time.perf_counter()
+        with Store.open(store_url) as store:
+            differences = store.rollup_differences()
+            rollup_rows = store.db.conn.execute("SELECT COUNT(*) FROM daily_rollup").fetchone()[0]
+            size = store.db.conn.execute("SELECT pg_database_size(current_database())").fetchone()
+        check_s = time.perf_counter() - started
+        ratio = ingested["store_s"] / ingested["raw_s"]
+        result = {
+            "backend": "postgresql",
+            "rows_payments": args.rows,
+            "rows_invoices": args.rows,
+            "ingest_store_s": ingested["store_s"],
+            "ingest_raw_copy_s": ingested["raw_s"],
+            "ingest_copy_only_s": ingested["executemany_only_s"],
+            "ingest_ratio_store_vs_raw_copy": round(ratio, 3),
+            "ingest_per_table_s": ingested["per_table"],
+            "tables_identical": same,
+            "rollup_rows": rollup_rows,
+            "rollup_consistent": not differences,
+            "rollup_check_s": round(check_s, 2),
+            "chart_median_ms": charts["median_ms"],
+            "chart_slowest_ms": slowest,
+            "chart_min_ms": charts.get("min_ms"),
+            "chart_process_peak_rss_mb": charts["peak_rss_mb"],
+            "targets": {
+                "ingest_ratio_vs_raw_copy": {
+                    "value": round(ratio, 3),
+                    "target": 1.5,
+                    "met": ratio <= 1.5,
+                },
+                "chart_slowest_ms": {"value": slowest, "target": 50, "met": slowest < 50},
+                "chart_rss_mb": {
+                    "value": charts["peak_rss_mb"],
+                    "target": 200,
+                    "met": charts["peak_rss_mb"] < 200,
+                },
+            },  # fmt: skip
+            "db_size_mb": round(size[0] / 2**20, 1),
+        }
+    finally:
+        from paynet_core.store import postgres
+
+        postgres.dispose_all()
+        for url in urls:
+            pg_server.drop_database(url)
+        if server is not None:
+            server.stop()
     print(json.dumps(result, ensure_ascii=False))
     return 0
 

@@ -104,7 +104,7 @@ already failed at their first sync have no history row: count the invoices, not 
     FROM invoices AS i
     LEFT JOIN subscriptions AS s USING (subscription_id)
     WHERE i.status = 4
-    GROUP BY i.subscription_id
+    GROUP BY i.subscription_id, s.reference_no, s.name_surname, s.agent_id
     HAVING COUNT(*) >= 2
     ORDER BY failed_charges DESC, failed_kurus DESC
     \"\"\"

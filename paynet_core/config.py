@@ -98,6 +98,8 @@ class Settings:
     payofin_api_key: Secret | None = None
     payofin_secret_key: Secret | None = None
     db_path: Path = DEFAULT_DB
+    #: Set when PAYNET_OPS_DB is a PostgreSQL URL (a secret: it may hold a password).
+    db_url: Secret | None = None
     sandbox_db_path: Path = DEFAULT_SANDBOX_DB
     rate_limit: float = DEFAULT_RATE[Mode.SANDBOX]
     auth_configured: bool = False
@@ -112,6 +114,20 @@ class Settings:
     sandbox_unknown_invoice_code: int | None = None
     #: Things that are allowed but probably not meant (shown at start by the CLI and the app).
     warnings: tuple[str, ...] = ()
+
+    @property
+    def cache_target(self) -> str | Path:
+        """What :meth:`Store.open` takes: the PostgreSQL URL when set, else the SQLite file."""
+        return self.db_url.reveal() if self.db_url is not None else self.db_path
+
+    @property
+    def cache_label(self) -> str:
+        """The cache as pages and messages show it (a URL's password masked)."""
+        if self.db_url is None:
+            return str(self.db_path)
+        from .store.postgres import masked
+
+        return masked(self.db_url.reveal())
 
     @property
     def is_sandbox(self) -> bool:
@@ -159,7 +175,7 @@ class Settings:
             ("Paynet secret key", is_set(self.paynet_secret_key)),
             ("Payofin API key", is_set(self.payofin_api_key)),
             ("Payofin secret key", is_set(self.payofin_secret_key)),
-            ("Cache database", str(self.db_path)),
+            ("Cache database", self.cache_label),
             ("Bulk rate limit", f"{self.rate_limit:g} requests/s"),
             ("Login (OIDC)", "configured" if self.auth_configured else "not configured"),
             ("Role assignments", str(len(self.roles))),
@@ -211,6 +227,8 @@ def load_settings(
         keys = dict.fromkeys(keys)
     else:
         _check_real_keys(mode, keys)
+    raw_db = get("PAYNET_OPS_DB")
+    db_url = _postgres_url("PAYNET_OPS_DB", raw_db)
     fault_rate, faults = _sandbox_faults(
         get("PAYNET_SANDBOX_FAULT_RATE"), get("PAYNET_SANDBOX_FAULTS")
     )
@@ -219,7 +237,8 @@ def load_settings(
         paynet_secret_key=keys["PAYNET_SECRET_KEY"],
         payofin_api_key=keys["PAYOFIN_API_KEY"],
         payofin_secret_key=keys["PAYOFIN_SECRET_KEY"],
-        db_path=_path("PAYNET_OPS_DB", get("PAYNET_OPS_DB"), DEFAULT_DB),
+        db_path=DEFAULT_DB if db_url else _path("PAYNET_OPS_DB", raw_db, DEFAULT_DB),
+        db_url=db_url,
         sandbox_db_path=_path(
             "PAYNET_OPS_SANDBOX_DB", get("PAYNET_OPS_SANDBOX_DB"), DEFAULT_SANDBOX_DB
         ),
@@ -266,6 +285,27 @@ def _check_real_keys(mode: Mode, keys: dict[str, Secret | None]) -> None:
             )
 
 
+_PG_SCHEMES = ("postgresql", "postgres", "postgresql+psycopg")
+
+
+def _postgres_url(name: str, raw: str | None) -> Secret | None:
+    """A PostgreSQL URL for the cache (None: not one). Checked here so a typo fails at start."""
+    if raw is None or "://" not in raw:
+        return None
+    scheme = raw.split("://", 1)[0].lower()
+    if scheme not in _PG_SCHEMES:
+        return None  # not PostgreSQL: _path says what is wrong with it
+    example = f"set {name} to a URL such as postgresql://paynet@db.example.com:5432/paynet_ops"
+    try:
+        parts = urlsplit(raw)
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError as err:
+        raise ConfigError(f"{name} is not a valid PostgreSQL URL ({err}): {example}") from None
+    if not parts.path.strip("/") and "dbname=" not in parts.query:
+        raise ConfigError(f"{name} names no database: {example}")
+    return Secret(raw)
+
+
 def _path(name: str, raw: str | None, default: Path) -> Path:
     """A file path; a URL here is a mistake that would silently create a folder named after it."""
     if raw is None:
@@ -273,8 +313,8 @@ def _path(name: str, raw: str | None, default: Path) -> Path:
     scheme = raw.split("://", 1)[0].lower() if "://" in raw else ""
     if scheme.startswith("postgres"):
         raise ConfigError(
-            f"{name} is a PostgreSQL URL, but this version keeps the cache in SQLite only: "
-            f"set {name} to a file path such as data/paynet_ops.db"
+            f"{name} is a PostgreSQL URL; only the cache (PAYNET_OPS_DB) can live in "
+            f"PostgreSQL: set {name} to a file path such as data/paynet_ops.db"
         )
     if scheme:
         raise ConfigError(

@@ -42,7 +42,7 @@ class Runtime:
 
     @cached_property
     def store(self) -> Store:
-        return Store.open(self.settings.db_path)
+        return Store.open(self.settings.cache_target)
 
     @cached_property
     def sandbox(self) -> Sandbox:

@@ -49,11 +49,12 @@ def sandbox(clock):
 
 
 @pytest.fixture
-def store(tmp_path, clock):
-    """A fresh cache in this test's tmp folder (the path ``PAYNET_OPS_DB`` names), migrated."""
+def store(cache_target, clock):
+    """A fresh, migrated cache on each backend (see ``cache_target``): a file in this test's tmp
+    folder, then an empty PostgreSQL database; ``PAYNET_OPS_DB`` names it."""
     from paynet_core.store import Store
 
-    with Store.open(tmp_path / "cache.db", clock=clock) as s:
+    with Store.open(cache_target, clock=clock) as s:
         yield s
 
 
@@ -85,3 +86,50 @@ def pg_db(pg_url):
     url = pg_server.create_database(pg_url)
     yield url
     pg_server.drop_database(url)
+
+
+@pytest.fixture(scope="session")
+def pg_cache(pg_url):
+    """One database at the current schema for the session; each test empties it (TRUNCATE is
+    milliseconds, where a new database or a migration takes most of a second)."""
+    import pg_server
+
+    from paynet_core.store import Store, postgres
+
+    url = pg_server.create_database(pg_url)
+    Store.open(url).close()
+    postgres.dispose_all()
+    yield url
+    pg_server.drop_database(url)
+
+
+def _empty(url: str) -> None:
+    import psycopg
+
+    kept = ("schema_migrations", "invoice_statuses")
+    with psycopg.connect(url, autocommit=True) as conn:
+        tables = [
+            r[0]
+            for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+            if r[0] not in kept
+        ]
+        # Replica role: the audit log's append-only triggers would refuse the TRUNCATE.
+        conn.execute("SET session_replication_role = replica")
+        conn.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
+        conn.execute("INSERT INTO data_version (id, version) VALUES (1, 1)")
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
+def cache_target(request, tmp_path, monkeypatch):
+    """The cache on each backend: a SQLite file, then an empty PostgreSQL database at the
+    current schema. ``PAYNET_OPS_DB`` points at it, so the CLI, the dashboard and jobs use it."""
+    if request.param == "sqlite":
+        yield str(tmp_path / "cache.db")
+        return
+    from paynet_core.store import postgres
+
+    url = request.getfixturevalue("pg_cache")
+    _empty(url)
+    monkeypatch.setenv("PAYNET_OPS_DB", url)
+    yield url
+    postgres.dispose_all()

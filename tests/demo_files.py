@@ -49,4 +49,12 @@ def copy_synced_demo(tmp_path_factory: pytest.TempPathFactory) -> None:
     files, see conftest); a following ``prepare_demo()`` finds the cache synced."""
     files = _demo_files(tmp_path_factory)
     _copy_db(files / "sandbox.db", Path(os.environ["PAYNET_OPS_SANDBOX_DB"]))
-    _copy_db(files / "cache.db", Path(os.environ["PAYNET_OPS_DB"]))
+    target = os.environ["PAYNET_OPS_DB"]
+    if "://" in target:  # the cache on PostgreSQL (tests' cache_target): what db copy does
+        from paynet_core.store import Store
+        from paynet_core.store.copying import copy_cache
+
+        with Store.open(files / "cache.db") as source, Store.open(target) as cache:
+            copy_cache(source, cache)
+        return
+    _copy_db(files / "cache.db", Path(target))

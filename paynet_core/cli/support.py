@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import pandas as pd
+import psycopg
 import typer
 from rich.table import Table
 
@@ -69,7 +70,7 @@ def _read_only_store():
     from ..config import load_settings
     from ..store import Store
 
-    path = load_settings().db_path
+    path = load_settings().cache_target
     try:
         return Store.read_only(path)
     except StoreError as exc:
@@ -333,6 +334,9 @@ def sql(
         raise _fail(str(exc), EXIT_INTERRUPTED if exc.interrupted else EXIT_REFUSED) from None
     except sqlite3.Error as exc:
         raise _fail(f"SQLite: {exc}", EXIT_REFUSED) from None
+    except psycopg.Error as exc:
+        message = exc.diag.message_primary or str(exc)
+        raise _fail(f"PostgreSQL: {message}", EXIT_REFUSED) from None
     finally:
         store.close()
     if csv is not None:

@@ -58,7 +58,7 @@ def sync(
     console.print(
         styled(
             "Syncing the cache ",
-            (visible(runtime.settings.db_path), "bold"),
+            (visible(runtime.settings.cache_label), "bold"),
             f" ({runtime.mode.value})",
         )
     )

@@ -71,7 +71,9 @@ def run_job_detached(
         s = runtime.settings
         env.update(
             PAYNET_OPS_MODE=s.mode.value,
-            PAYNET_OPS_DB=str(Path(s.db_path).resolve()),
+            PAYNET_OPS_DB=(
+                s.db_url.reveal() if s.db_url is not None else str(Path(s.db_path).resolve())
+            ),
             PAYNET_OPS_SANDBOX_DB=str(Path(s.sandbox_db_path).resolve()),
             PAYNET_SANDBOX_FAULT_RATE=f"{s.sandbox_fault_rate:g}",
             PAYNET_SANDBOX_FAULTS=",".join(s.sandbox_faults),

@@ -154,7 +154,7 @@ def open_cache(path: str | os.PathLike[str] | None = None) -> Cache:
         from ..runtime import open_runtime, prepare_demo
 
         settings = load_settings()
-        path = settings.db_path
+        path = settings.cache_target
         if settings.mode is Mode.SANDBOX:
             runtime = prepare_demo(open_runtime(settings))
             runtime.store.close()

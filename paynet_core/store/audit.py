@@ -16,6 +16,7 @@ import pandas as pd
 from ..errors import MAX_ERROR_MESSAGE, clip_opt
 from .rows import _bound, _check_choice, _json, _opt_int
 from .schema import MODES
+from .statements import insert_returning
 
 if TYPE_CHECKING:
     # Mixins only ever run as parts of Store; this lets mypy see the StoreBase helpers they use
@@ -72,9 +73,7 @@ class AuditMixin(_StoreBase):
             "details": None if details is None else _json("details", details),
         }
         with self.transaction() as db:
-            rowid = db.table("audit_log").insert(row).last_rowid
-        assert rowid is not None  # an insert into a rowid table always sets it
-        return rowid
+            return int(insert_returning(db.conn, "audit_log", row, "id"))
 
     def audit_many(self, rows: Sequence[tuple]) -> None:
         """Append many audit lines at once (a job runner's batch), in the caller's transaction.
@@ -111,7 +110,12 @@ class AuditMixin(_StoreBase):
             where.append("mode = ?")
             params.append(str(mode))
         if target_id is not None:
-            where.append("EXISTS (SELECT 1 FROM json_each(target_ids) WHERE value = ?)")
+            elements = (
+                "jsonb_array_elements_text(target_ids::jsonb) AS t(value)"
+                if self.dialect == "postgresql"
+                else "json_each(target_ids)"
+            )
+            where.append(f"EXISTS (SELECT 1 FROM {elements} WHERE value = ?)")
             params.append(str(target_id))
         if since is not None:
             where.append("at >= ?")

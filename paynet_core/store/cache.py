@@ -15,10 +15,12 @@ from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
+import psycopg
 from sqlite_utils import Database
 
 from ..errors import StoreError
 from ..paynet.models import Invoice, InvoiceStatus, Subscription
+from .postgres import PgConn
 from .rollup import (
     LOOKUP_CHUNK,
     apply_rollup,
@@ -42,6 +44,7 @@ from .rows import (
     _subscription_row,
 )
 from .schema import HISTORY_SOURCES
+from .statements import insert_rows
 
 if TYPE_CHECKING:
     # Mixins only ever run as parts of Store; this lets mypy see the StoreBase helpers they use
@@ -84,6 +87,11 @@ class CacheMixin(_StoreBase):
         if _all_above(self.db.conn, table, key, keys):
             return found
         select = ", ".join(f'"{c}"' for c in (key, *columns))
+        if isinstance(self.db.conn, PgConn):  # one array parameter: one statement per batch
+            rows = self.db.conn.execute(
+                f"SELECT {select} FROM {table} WHERE {key} = ANY(?)", (keys,)
+            )
+            return {row[0]: row[1:] for row in rows}
         for start in range(0, len(keys), LOOKUP_CHUNK):
             chunk = keys[start : start + LOOKUP_CHUNK]
             marks = ", ".join("?" * len(chunk))
@@ -149,7 +157,7 @@ class CacheMixin(_StoreBase):
                 moved = [r["subscription_id"] for r in new] + [
                     r["subscription_id"] for r, old in changed if r["agent_id"] != old["agent_id"]
                 ]
-                with keeping_rollup(db.conn, "subscription_id", moved):
+                with keeping_rollup(db.conn, "subscription_id", moved, self.rollup_levels()):
                     _upsert(
                         db, "subscriptions", "subscription_id", rows, {"synced_at": self._now()}
                     )
@@ -194,7 +202,9 @@ class CacheMixin(_StoreBase):
                 if source != "sync":
                     history += [_history(row, None, source, actor, job_id, now) for row in new]
                 try:
-                    _upsert(db, "invoices", "invoice_no", new, {"created_at": now, **stamp})
+                    _upsert(
+                        db, "invoices", "invoice_no", new, {"created_at": now, **stamp}, new=True
+                    )
                     # ON CONFLICT checks NOT NULL before the conflict, so created_at comes along.
                     _upsert(
                         db,
@@ -205,9 +215,17 @@ class CacheMixin(_StoreBase):
                     )
                 except sqlite3.IntegrityError as exc:
                     raise StoreError(f"invoice batch refused by the cache: {exc}") from exc
+                except psycopg.IntegrityError as exc:  # worded as SQLite words it
+                    kind = "UNIQUE" if isinstance(exc, psycopg.errors.UniqueViolation) else "CHECK"
+                    raise StoreError(
+                        f"invoice batch refused by the cache: {kind} constraint failed "
+                        f"({exc.diag.constraint_name}: {exc.diag.message_detail or exc})"
+                    ) from exc
                 if history:
-                    db.table("invoice_status_history").insert_all(history)
-                apply_rollup(db.conn, rollup_deltas(invoice_share, new, changed))
+                    insert_rows(db.conn, "invoice_status_history", history)
+                apply_rollup(
+                    db.conn, rollup_deltas(invoice_share, new, changed), self.rollup_levels()
+                )
             total += UpsertResult(len(new), len(changed), len(batch) - len(new) - len(changed))
         return total
 
@@ -224,7 +242,7 @@ class CacheMixin(_StoreBase):
                     "bill_payments", "invoice_payment_id", batch, extras=["first_seen_at"]
                 )
                 stamps = {"synced_at": now, "first_seen_at": now}
-                _upsert(db, "bill_payments", "invoice_payment_id", new, stamps)
+                _upsert(db, "bill_payments", "invoice_payment_id", new, stamps, new=True)
                 _upsert(
                     db,
                     "bill_payments",
@@ -243,8 +261,10 @@ class CacheMixin(_StoreBase):
                     if old["status"] != row["status"]
                 ]
                 if history:
-                    db.table("payment_status_history").insert_all(history)
-                apply_rollup(db.conn, rollup_deltas(payment_share, new, changed))
+                    insert_rows(db.conn, "payment_status_history", history)
+                apply_rollup(
+                    db.conn, rollup_deltas(payment_share, new, changed), self.rollup_levels()
+                )
             total += UpsertResult(len(new), len(changed), len(batch) - len(new) - len(changed))
         return total
 
@@ -268,11 +288,12 @@ class CacheMixin(_StoreBase):
         """
         needle = _fold(text)
         self.db.conn.create_function("paynet_fold", 1, _fold, deterministic=True)
+        find = self._find_function()
         return self.query(
-            """SELECT * FROM subscriptions
-               WHERE instr(paynet_fold(subscription_id), :needle) > 0
-                  OR instr(paynet_fold(reference_no), :needle) > 0
-                  OR instr(paynet_fold(name_surname), :needle) > 0
+            f"""SELECT * FROM subscriptions
+               WHERE {find}(paynet_fold(subscription_id), :needle) > 0
+                  OR {find}(paynet_fold(reference_no), :needle) > 0
+                  OR {find}(paynet_fold(name_surname), :needle) > 0
                ORDER BY (subscription_id = :text OR reference_no = :text) DESC,
                         subscription_id
                LIMIT :limit""",
@@ -348,7 +369,15 @@ def _batches(rows: Iterable[dict], key: str) -> Iterator[dict[Any, dict]]:
         yield batch
 
 
-def _upsert(db: Database, table: str, pk: str, rows: list[dict], stamps: Mapping[str, Any]) -> None:
+def _upsert(
+    db: Database,
+    table: str,
+    pk: str,
+    rows: list[dict],
+    stamps: Mapping[str, Any],
+    *,
+    new: bool = False,
+) -> None:
     """The one write path for cached provider rows: ``INSERT ... ON CONFLICT (pk) DO UPDATE``.
 
     ``stamps`` are values shared by every row (e.g. ``synced_at``). Deliberately not
@@ -368,7 +397,47 @@ def _upsert(db: Database, table: str, pk: str, rows: list[dict], stamps: Mapping
     )
     shared = tuple(stamps.values())
     values = itemgetter(*rows[0])
+    if isinstance(db.conn, PgConn):
+        _upsert_by_copy(
+            db.conn, table, pk, columns, (values(row) + shared for row in rows), new=new
+        )
+        return
     db.conn.executemany(sql, (values(row) + shared for row in rows))
+
+
+def _upsert_by_copy(
+    conn: PgConn, table: str, pk: str, columns: list[str], rows: Iterable[tuple], *, new: bool
+) -> None:
+    """PostgreSQL's fast path. Rows known to be ``new`` are COPYed straight into the table:
+    the batch was classified inside this write transaction, under the writers' lock, so no
+    one else can have inserted them since. Others are COPYed into a session-private staging
+    table and merged by one ``INSERT ... SELECT ... ON CONFLICT`` (SQLite's statement, set-wise).
+    """
+    if new:
+        conn.copy_rows(table, columns, _counted(conn, rows))
+        return
+    stage = f"_stage_{table}"
+    conn.execute(
+        f"CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {table} INCLUDING DEFAULTS) "
+        "ON COMMIT DELETE ROWS"
+    )
+    conn.copy_rows(stage, columns, rows)
+    names = ", ".join(f'"{c}"' for c in columns)
+    updates = ", ".join(f'"{c}" = excluded."{c}"' for c in columns if c != pk)
+    conn.execute(
+        f"INSERT INTO {table} ({names}) SELECT {names} FROM {stage} "
+        f'ON CONFLICT ("{pk}") DO UPDATE SET {updates}'
+    )
+    conn.execute(f"TRUNCATE {stage}")
+
+
+def _counted(conn: PgConn, rows: Iterable[tuple]) -> Iterator[tuple]:
+    """The rows, counted as changes (COPY reports none, and the data version must move)."""
+    n = 0
+    for row in rows:
+        n += 1
+        yield row
+    conn._count(n)
 
 
 def _all_above(conn: sqlite3.Connection, table: str, key: str, keys: list[Any]) -> bool:

@@ -6,8 +6,13 @@ keys on), and every write runs in a ``BEGIN IMMEDIATE`` transaction: writers tak
 lock up front and queue behind each other instead of failing half-way with "database is
 locked" when a read transaction tries to turn into a write.
 
-This is where the SQLite-only machinery lives (PRAGMAs, WAL, ``user_version``, savepoints);
-the subject modules beside it speak plain SQL through :meth:`StoreBase.query` and friends.
+The cache may instead be a PostgreSQL database (``PAYNET_OPS_DB=postgresql://...``): then
+:mod:`.postgres` supplies connections with the same ``execute``/``executemany`` shape, and
+writers queue on an advisory lock the way SQLite's writers queue on ``BEGIN IMMEDIATE``.
+
+This is where the backend-specific machinery lives (PRAGMAs, WAL, ``user_version``, savepoints,
+the pool); the subject modules beside it speak plain SQL through :meth:`StoreBase.query` and
+friends, and ask :attr:`StoreBase.dialect` for the few expressions that differ.
 """
 
 from __future__ import annotations
@@ -27,8 +32,11 @@ from sqlite_utils import Database
 
 from .. import dates
 from ..errors import StoreError
-from . import migrations
+from . import migrations, postgres
+from .rollup import RollupLevel, levels_for
 from .rows import _timestamp
+
+Dialect = Literal["sqlite", "postgresql"]
 
 BUSY_TIMEOUT_S = 30.0
 
@@ -55,12 +63,15 @@ class StoreBase:
 
     def __init__(
         self,
-        path: str | os.PathLike[str],
+        target: str | os.PathLike[str],
         *,
         read_only: bool = False,
         clock: Callable[[], datetime] = dates.now,
     ):
-        self.path = Path(path)
+        #: "sqlite" (a file path) or "postgresql" (a ``postgresql://`` URL).
+        self.dialect: Dialect = "postgresql" if postgres.is_url(target) else "sqlite"
+        self.url: str | None = str(target) if self.dialect == "postgresql" else None
+        self.path = Path(target) if self.url is None else Path()
         self.is_read_only = read_only
         self._clock = clock
         self._local = threading.local()
@@ -68,6 +79,7 @@ class StoreBase:
         self._lock = threading.Lock()
         self._closed = False
         self._has_version = False
+        self._pg_schema: int | None = None
 
     # ---- opening ----------------------------------------------------------------------------
 
@@ -90,7 +102,7 @@ class StoreBase:
     @classmethod
     def read_only(cls, path: str | os.PathLike[str]) -> Self:
         """Open an existing cache so that nothing, not even raw SQL, can write to it."""
-        if not Path(path).is_file():
+        if not postgres.is_url(path) and not Path(path).is_file():
             raise StoreError(f"no cache database at {path}")
         store = cls(path, read_only=True)
         store.db  # noqa: B018 - fail now on a missing file or a too-new schema
@@ -103,6 +115,7 @@ class StoreBase:
             handles = list(self._handles)
         for handle in handles:
             handle.db.conn.close()
+        # PostgreSQL: the pool is shared by every Store on the URL in this process; it stays.
 
     def __enter__(self) -> Self:
         return self
@@ -110,8 +123,13 @@ class StoreBase:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    @property
+    def target(self) -> str:
+        """The file path or the URL with its password masked: what messages and pages show."""
+        return postgres.masked(self.url) if self.url is not None else str(self.path)
+
     def __repr__(self) -> str:
-        return f"Store({str(self.path)!r}{', read_only=True' if self.is_read_only else ''})"
+        return f"Store({self.target!r}{', read_only=True' if self.is_read_only else ''})"
 
     @property
     def db(self) -> Database:
@@ -120,11 +138,40 @@ class StoreBase:
             raise StoreError(f"{self!r} is closed")
         handle: _Handle | None = getattr(self._local, "handle", None)
         if handle is None or handle.pid != os.getpid():
-            handle = _Handle(Database(self._connect(), execute_plugins=False))
+            if self.url is not None:
+                handle = _Handle(self._connect_postgres())  # type: ignore[arg-type]
+            else:
+                handle = _Handle(Database(self._connect(), execute_plugins=False))
             self._local.handle = handle
             with self._lock:
                 self._handles.add(handle)
         return handle.db
+
+    def _connect_postgres(self) -> postgres.PgHandle:
+        assert self.url is not None
+        handle = postgres.PgHandle(
+            postgres.PgConn(postgres.engine(self.url), self.is_read_only), os.getpid()
+        )
+        try:
+            version = self._pg_version(handle.conn)
+        except Exception as exc:
+            raise StoreError(f"cannot open the cache database {self.target}: {exc}") from exc
+        if version > migrations.LATEST_VERSION:
+            raise StoreError(
+                f"the cache database {self.target} has schema version {version}, newer than "
+                f"this paynet-ops understands (up to {migrations.LATEST_VERSION}). Upgrade "
+                "paynet-ops, or point PAYNET_OPS_DB at another database."
+            )
+        return handle
+
+    @staticmethod
+    def _pg_version(conn: postgres.PgConn) -> int:
+        # PostgreSQL has no user_version: the migrations table is the schema version.
+        exists = conn.execute("SELECT to_regclass('schema_migrations') IS NOT NULL").fetchone()
+        if not exists or not exists[0]:
+            return 0
+        row = conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_migrations").fetchone()
+        return int(row[0]) if row else 0
 
     def _connect(self) -> sqlite3.Connection:
         # isolation_level=None: the driver opens no implicit transactions; we say BEGIN ourselves.
@@ -172,6 +219,10 @@ class StoreBase:
         if self.is_read_only:
             raise StoreError(f"{self!r} is read-only; it refuses writes")
         db = self.db
+        if self.url is not None:
+            with self._pg_transaction(db) as handle:
+                yield handle
+            return
         conn = db.conn
         if conn.in_transaction:
             with db.atomic():
@@ -192,13 +243,43 @@ class StoreBase:
                 conn.execute("ROLLBACK")
             raise
 
+    @contextmanager
+    def _pg_transaction(self, db: Any) -> Iterator[Any]:
+        conn: postgres.PgConn = db.conn
+        if conn.in_transaction:
+            with conn.begin():
+                yield db
+            return
+        import psycopg
+
+        try:
+            with conn.begin():
+                yield db
+                if conn.changes and self._versioned(conn):
+                    conn.execute("UPDATE data_version SET version = version + 1")
+        except psycopg.errors.LockNotAvailable as exc:
+            raise StoreError(
+                f"the cache database {self.target} was busy for over "
+                f"{postgres.LOCK_TIMEOUT_S:g} s (another writer held it); try again"
+            ) from exc
+        except psycopg.OperationalError as exc:
+            raise StoreError(f"lost the cache database {self.target}: {exc}") from exc
+
     def schema_version(self) -> int:
+        if self.url is not None:
+            # Two round trips on PostgreSQL: kept once current (only a newer paynet-ops
+            # changes it, and that one migrates before anything reads).
+            if self._pg_schema is not None:
+                return self._pg_schema
+            version = self._pg_version(self.db.conn)  # type: ignore[arg-type]
+            if version >= migrations.LATEST_VERSION:
+                self._pg_schema = version
+            return version
         return self.db.conn.execute("PRAGMA user_version").fetchone()[0]
 
-    def _versioned(self, conn: sqlite3.Connection) -> bool:
+    def _versioned(self, conn: Any) -> bool:
         if not self._has_version:  # a schema from before the data version (mid-migration)
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            self._has_version = version >= migrations.ROLLUP_VERSION
+            self._has_version = self.schema_version() >= migrations.ROLLUP_VERSION
         return self._has_version
 
     def data_version(self) -> int:
@@ -227,9 +308,10 @@ class StoreBase:
             with self.transaction() as db:
                 if self.schema_version() >= migration.version:
                     continue
-                for statement in migration.statements:
+                for statement in migration.for_dialect(self.dialect):
                     db.conn.execute(statement)
-                db.conn.execute(f"PRAGMA user_version = {migration.version}")
+                if self.dialect == "sqlite":
+                    db.conn.execute(f"PRAGMA user_version = {migration.version}")
                 db.conn.execute(
                     "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
                     (migration.version, migration.name, self._now()),
@@ -238,6 +320,14 @@ class StoreBase:
         return applied
 
     # ---- small helpers ----------------------------------------------------------------------
+
+    def rollup_levels(self) -> tuple[RollupLevel, ...]:
+        """The rollup tables this cache's schema has, that writes keep in step."""
+        return levels_for(self.schema_version())
+
+    def _find_function(self) -> str:
+        """The position-of-substring function: ``instr`` on SQLite, ``strpos`` on PostgreSQL."""
+        return "strpos" if self.dialect == "postgresql" else "instr"
 
     def _now(self) -> str:
         return _timestamp(self._clock())

@@ -16,6 +16,7 @@ from ..paynet.models import InvoiceStatus
 from .rollup import LOOKUP_CHUNK, keeping_rollup
 from .rows import _check_choice, _history, _payment_id, _status
 from .schema import HISTORY_SOURCES
+from .statements import insert_rows
 
 if TYPE_CHECKING:
     # Mixins only ever run as parts of Store; this lets mypy see the StoreBase helpers they use
@@ -59,15 +60,17 @@ class HistoryMixin(_StoreBase):
             if before == status:
                 return before
             if old is not None:
-                with keeping_rollup(db.conn, "invoice_no", [invoice_no]):
+                with keeping_rollup(db.conn, "invoice_no", [invoice_no], self.rollup_levels()):
                     db.conn.execute(
                         """UPDATE invoices SET status = ?, status_label = ?, outcome = ?,
                         updated_at = ? WHERE invoice_no = ?""",
                         (int(status), status.label, status.outcome.value, now, invoice_no),
                     )
             row = {"invoice_no": invoice_no, "status": int(status)}
-            db.table("invoice_status_history").insert(
-                _history(row, before, source, actor, job_id, now)
+            insert_rows(
+                db.conn,
+                "invoice_status_history",
+                [_history(row, before, source, actor, job_id, now)],
             )
         return before
 
@@ -106,7 +109,7 @@ class HistoryMixin(_StoreBase):
                         (int(status), status.label, status.outcome.value, now, invoice_no)
                     )
                 history.append((invoice_no, old, int(status), source, job_id, actor, now))
-            with keeping_rollup(conn, "invoice_no", [u[-1] for u in updates]):
+            with keeping_rollup(conn, "invoice_no", [u[-1] for u in updates], self.rollup_levels()):
                 conn.executemany(_SET_STATUS, updates)
             conn.executemany(_HISTORY, history)
         return before

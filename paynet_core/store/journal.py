@@ -26,6 +26,7 @@ from .schema import (
     JOB_STATES,
     MODES,
 )
+from .statements import insert_rows
 
 if TYPE_CHECKING:
     # Mixins only ever run as parts of Store; this lets mypy see the StoreBase helpers they use
@@ -71,21 +72,24 @@ class JournalMixin(_StoreBase):
         job_id = uuid.uuid4().hex[:12]
         rows = [_job_item_row(job_id, seq, item) for seq, item in enumerate(items, start=1)]
         with self.transaction() as db:
-            db.table("jobs").insert(
-                {
-                    "job_id": job_id,
-                    "kind": kind,
-                    "state": ItemState.PENDING,
-                    "created_by": created_by,
-                    "created_at": self._now(),
-                    "mode": str(mode),
-                    "source_name": source_name,
-                    "total": len(rows),
-                    "options": _json("options", options or {}),
-                }
+            insert_rows(
+                db.conn,
+                "jobs",
+                [
+                    {
+                        "job_id": job_id,
+                        "kind": kind,
+                        "state": JobState.PENDING,
+                        "created_by": created_by,
+                        "created_at": self._now(),
+                        "mode": str(mode),
+                        "source_name": source_name,
+                        "total": len(rows),
+                        "options": _json("options", options or {}),
+                    }
+                ],
             )
-            if rows:
-                db.table("job_items").insert_all(rows)
+            insert_rows(db.conn, "job_items", rows)
         return job_id
 
     def claim_items(self, job_id: str, n: int) -> list[dict]:
@@ -174,8 +178,10 @@ class JournalMixin(_StoreBase):
 
     def jobs(self, limit: int = 50) -> pd.DataFrame:
         """Most recent jobs first."""
+        # Same-instant jobs in the order they were written (PostgreSQL has no rowid: job_id).
+        tiebreak = "rowid" if self.dialect == "sqlite" else "job_id"
         return self.query(
-            "SELECT * FROM jobs ORDER BY created_at DESC, rowid DESC LIMIT ?", (limit,)
+            f"SELECT * FROM jobs ORDER BY created_at DESC, {tiebreak} DESC LIMIT ?", (limit,)
         )
 
     def job_items(self, job_id: str, state: str | None = None) -> pd.DataFrame:

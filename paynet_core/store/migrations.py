@@ -1,8 +1,12 @@
 """The numbered schema migrations: append-only. Never edit a released one; add the next number.
 
-The SQL is standard where that costs nothing (a PostgreSQL backend comes next); the SQLite-only
-parts are the rollup tables' ``WITHOUT ROWID`` (see :func:`_rollup_table`), the triggers'
-``RAISE`` and ``json_valid`` checks, and ``PRAGMA user_version`` (in :mod:`.db`).
+Each migration is written once, for both backends: PostgreSQL runs the same statements through
+:func:`.postgres.ddl` (bigint integers, identity ids, jsonb checks). Only what has no common
+form is written twice, as :class:`Only` pairs: triggers (SQLite's ``BEGIN ... END`` bodies,
+PostgreSQL's trigger functions) and the ``paynet_fold`` search function (a Python function
+registered per connection on SQLite, a SQL function in the schema on PostgreSQL). The schema
+version is ``PRAGMA user_version`` on SQLite and ``MAX(version)`` of ``schema_migrations`` on
+both.
 """
 
 from __future__ import annotations
@@ -10,15 +14,38 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..paynet.models import InvoiceStatus
+from . import postgres
 from .rollup import ROLLUP_LEVELS, ROLLUP_SELECT, RollupLevel
 from .schema import OUTCOME_CHECK
+
+
+@dataclass(frozen=True)
+class Only:
+    """A statement with no common form: one text per backend (None: nothing to run there)."""
+
+    sqlite: str | None = None
+    postgresql: str | None = None
 
 
 @dataclass(frozen=True)
 class Migration:
     version: int
     name: str
-    statements: tuple[str, ...]
+    statements: tuple[str | Only, ...]
+
+    def for_dialect(self, dialect: str) -> list[str]:
+        """The statements as ``dialect`` ("sqlite" or "postgresql") runs them."""
+        out = []
+        for statement in self.statements:
+            if isinstance(statement, Only):
+                text = getattr(statement, dialect)
+                if text is not None:
+                    out.append(text)
+            elif dialect == "postgresql":
+                out.append(postgres.ddl(statement))
+            else:
+                out.append(statement)
+        return out
 
 
 def _status_rows_sql() -> str:
@@ -79,16 +106,42 @@ _INITIAL_SCHEMA = (
     "CREATE INDEX idx_invoices_subscription ON invoices (subscription_id, status)",
     "CREATE INDEX idx_invoices_reference_no ON invoices (reference_no)",
     # invoices.agent_id copies the subscription's agent so agent charts need no join.
-    """CREATE TRIGGER subscriptions_agent_after_insert AFTER INSERT ON subscriptions
+    Only(
+        sqlite="""CREATE TRIGGER subscriptions_agent_after_insert AFTER INSERT ON subscriptions
 BEGIN
     UPDATE invoices SET agent_id = new.agent_id
     WHERE subscription_id = new.subscription_id AND agent_id IS NOT new.agent_id;
 END""",
-    """CREATE TRIGGER subscriptions_agent_after_update AFTER UPDATE OF agent_id ON subscriptions
+        postgresql="""CREATE FUNCTION paynet_copy_agent() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE invoices SET agent_id = NEW.agent_id
+    WHERE subscription_id = NEW.subscription_id AND agent_id IS DISTINCT FROM NEW.agent_id;
+    RETURN NULL;
+END $$""",
+    ),
+    Only(
+        sqlite="""CREATE TRIGGER subscriptions_agent_after_update AFTER UPDATE OF agent_id ON subscriptions
 WHEN old.agent_id IS NOT new.agent_id
 BEGIN
     UPDATE invoices SET agent_id = new.agent_id WHERE subscription_id = new.subscription_id;
 END""",
+        postgresql="""CREATE TRIGGER subscriptions_agent_after_insert AFTER INSERT ON subscriptions
+FOR EACH ROW EXECUTE FUNCTION paynet_copy_agent()""",
+    ),
+    Only(
+        postgresql="""CREATE TRIGGER subscriptions_agent_after_update
+AFTER UPDATE OF agent_id ON subscriptions FOR EACH ROW
+WHEN (OLD.agent_id IS DISTINCT FROM NEW.agent_id) EXECUTE FUNCTION paynet_copy_agent()"""
+    ),
+    # Search folds case and Turkish letters the way rows._fold does ("AYŞE Işık" -> "ayse isik").
+    Only(
+        postgresql=r"""CREATE FUNCTION paynet_fold(value TEXT) RETURNS TEXT
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+SELECT lower(translate(btrim(COALESCE(value, '')),
+    'İIıÇçĞğÖöŞşÜüÂâÎîÛûÊêÉéÈèËëÁáÀàÄäÓóÒòÍíÌìÚúÙùÑñ',
+    'iiicc' || 'ggooss' || 'uuaaiiuueeeeeeeeaaaaaaooooiiiiuuuunn'))
+$$"""
+    ),
     """CREATE TABLE invoice_status_history (
     id INTEGER PRIMARY KEY,
     invoice_no TEXT NOT NULL,
@@ -201,14 +254,29 @@ END""",
 )""",
     "CREATE INDEX idx_audit_log_at ON audit_log (at)",
     "CREATE INDEX idx_audit_log_job_id ON audit_log (job_id)",
-    """CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+    Only(
+        sqlite="""CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
 BEGIN
     SELECT RAISE(ABORT, 'audit_log is append-only');
 END""",
-    """CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+        postgresql="""CREATE FUNCTION paynet_audit_append_only() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'audit_log is append-only';
+END $$""",
+    ),
+    Only(
+        sqlite="""CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
 BEGIN
     SELECT RAISE(ABORT, 'audit_log is append-only');
 END""",
+        postgresql="""CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON audit_log
+FOR EACH ROW EXECUTE FUNCTION paynet_audit_append_only()""",
+    ),
+    Only(
+        postgresql="""CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log
+FOR EACH STATEMENT EXECUTE FUNCTION paynet_audit_append_only()"""
+    ),
 )
 
 # Plain UNION ALLs so SQLite pushes WHERE terms into each arm and uses each table's indexes.
@@ -339,7 +407,7 @@ def _rollup_table(level: RollupLevel) -> str:
 _ROLLUP_AND_VERSION = (
     *(
         statement
-        for level in ROLLUP_LEVELS
+        for level in ROLLUP_LEVELS[:2]  # migration 7 adds the third level
         for statement in (
             _rollup_table(level),
             # Filled from what is cached already.
@@ -362,6 +430,22 @@ _USER_LANGUAGE = (
 )""",
 )
 
+_DAYS_LEVEL = ROLLUP_LEVELS[2]
+_ROLLUP_DAYS = (
+    f"""CREATE TABLE {_DAYS_LEVEL.table} (
+    provider TEXT NOT NULL CHECK (provider IN ('paynet', 'payofin')),
+    day TEXT NOT NULL,
+    outcome TEXT NOT NULL {OUTCOME_CHECK},
+    status TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    amount_kurus INTEGER NOT NULL,
+    fee_kurus INTEGER NOT NULL,
+    PRIMARY KEY ({", ".join(_DAYS_LEVEL.key)})
+) WITHOUT ROWID""",
+    f"INSERT INTO {_DAYS_LEVEL.table} ({_DAYS_LEVEL.columns}) "
+    f"SELECT * FROM ({_DAYS_LEVEL.grouped(ROLLUP_SELECT)}) AS d WHERE true",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema", _INITIAL_SCHEMA),
     Migration(2, "analyst views: outcomes, daily_totals, daily_breakdown", _VIEWS),
@@ -369,6 +453,9 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(4, "status breakdown and job-claim indexes", _STATUS_AND_CLAIM_INDEXES),
     Migration(5, "daily rollup kept at write time; data version", _ROLLUP_AND_VERSION),
     Migration(6, "each person's dashboard language", _USER_LANGUAGE),
+    Migration(
+        7, "daily rollup by day, outcome and status only (charts without filters)", _ROLLUP_DAYS
+    ),
 )
 #: The first schema version with the rollup and the data version.
 ROLLUP_VERSION = 5

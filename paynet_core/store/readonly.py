@@ -1,8 +1,10 @@
 """People's own SQL on a read-only cache (``paynet-ops sql``): read it, and nothing else.
 
-SQLite-only: an authorizer refuses anything but reading when the statement is prepared, and a
-progress handler stops it after its time limit or on Ctrl+C. A PostgreSQL backend would use a
-read-only role and ``statement_timeout`` instead.
+On SQLite an authorizer refuses anything but reading when the statement is prepared, and a
+progress handler stops it after its time limit or on Ctrl+C. On PostgreSQL the statement runs
+in a ``READ ONLY`` transaction that is always rolled back, with ``statement_timeout`` as the
+time limit, prepared (so one statement only: ``COMMIT; DELETE ...`` cannot leave the read-only
+transaction); the README shows the read-only role that makes this hold for any client.
 """
 
 from __future__ import annotations
@@ -156,6 +158,8 @@ class ReadOnlyMixin(_StoreBase):
                 f"{(word or 'an empty statement').upper()} is refused: paynet-ops sql only reads "
                 "(SELECT, WITH ... SELECT, VALUES, EXPLAIN, read-only PRAGMA)"
             )
+        if self.dialect == "postgresql":
+            return self._pg_read_only_query(sql, timeout=timeout, max_rows=max_rows)
         guard = ReadOnlyGuard()
         conn = self.db.conn
         conn.set_authorizer(guard)
@@ -197,5 +201,50 @@ class ReadOnlyMixin(_StoreBase):
             raise SqlRefused(f"refused: {exc}") from exc
         finally:
             conn.set_authorizer(None)
+        more = max_rows is not None and len(rows) > max_rows
+        return columns, rows[:max_rows] if more else rows, more
+
+    def _pg_read_only_query(
+        self, sql: str, *, timeout: float | None, max_rows: int | None
+    ) -> tuple[list[str], list[tuple], bool]:
+        import psycopg
+
+        from . import postgres
+
+        assert self.url is not None
+        raw = postgres.engine(self.url).raw_connection()
+        conn = raw.driver_connection
+        conn.autocommit = True
+        try:
+            conn.execute("BEGIN READ ONLY")
+            if timeout:
+                conn.execute(f"SET LOCAL statement_timeout = '{int(timeout * 1000)}ms'")
+            try:
+                with conn.cursor() as cursor:
+                    # prepare=True: the extended protocol, which runs exactly one statement.
+                    cursor.execute(sql.encode(), prepare=True)
+                    columns = [d.name for d in cursor.description] if cursor.description else []
+                    limit = None if max_rows is None else max_rows + 1
+                    rows = cursor.fetchall() if limit is None else cursor.fetchmany(limit)
+            except psycopg.errors.QueryCanceled:
+                raise SqlStopped(
+                    f"stopped after the time limit of {timeout:g} s (raise it with --timeout)",
+                    interrupted=False,
+                ) from None
+            except psycopg.errors.ReadOnlySqlTransaction as exc:
+                raise SqlRefused(
+                    f"refused: {exc.diag.message_primary} (paynet-ops sql only reads)"
+                ) from None
+            except psycopg.errors.SyntaxError as exc:
+                if "multiple commands" in str(exc):
+                    raise SqlRefused("refused: one statement at a time") from None
+                raise
+            except KeyboardInterrupt:
+                conn.cancel()
+                raise SqlStopped("stopped by Ctrl+C", interrupted=True) from None
+        finally:
+            if not conn.closed:
+                conn.execute("ROLLBACK")
+            raw.close()
         more = max_rows is not None and len(rows) > max_rows
         return columns, rows[:max_rows] if more else rows, more

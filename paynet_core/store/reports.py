@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import pandas as pd
 
 from . import migrations
-from .schema import PROVIDERS, ROLLUP_TABLE, ROLLUP_TOTALS_TABLE
+from .schema import PROVIDERS, ROLLUP_DAYS_TABLE, ROLLUP_TABLE, ROLLUP_TOTALS_TABLE
 
 if TYPE_CHECKING:
     # Mixins only ever run as parts of Store; this lets mypy see the StoreBase helpers they use
@@ -142,12 +142,14 @@ def _daily(
     return sql, params
 
 
-def _period(grain: str) -> str:
-    # SQLite's date functions: the one dialect-specific piece of the chart SQL.
+def _period(grain: str, dialect: str = "sqlite") -> str:
+    # Date functions: the one dialect-specific piece of the chart SQL.
     if grain == "day":
         return "day"
-    if grain == "week":
-        return "date(day, '-6 days', 'weekday 1')"  # the Monday of the ISO week
+    if grain == "week":  # the Monday of the ISO week
+        if dialect == "postgresql":
+            return "to_char(date_trunc('week', day::date), 'YYYY-MM-DD')"
+        return "date(day, '-6 days', 'weekday 1')"
     if grain == "month":
         return "substr(day, 1, 8) || '01'"
     raise ValueError(f"grain must be one of {', '.join(GRAINS)}, got {grain!r}")
@@ -169,12 +171,23 @@ class ReportsMixin(_StoreBase):
     """Aggregates for charts and KPIs (raw sums; :mod:`paynet_core.reports` types them)."""
 
     def _arms(
-        self, filters: ReportFilters, base_tables: bool, only: Sequence[str] = PROVIDERS
+        self,
+        filters: ReportFilters,
+        base_tables: bool,
+        only: Sequence[str] = PROVIDERS,
+        by: Sequence[str] = (),
     ) -> list[_Arm]:
+        """Where each provider's rows are read: the smallest rollup level that still has every
+        column the filters and the grouping (``by``) need, else the base tables."""
         wanted = [_ARMS[p] for p in PROVIDERS if p in only and filters.wants(p)]
-        if wanted and not base_tables and self.schema_version() >= migrations.ROLLUP_VERSION:
-            # Summed over agents unless the agent matters: far fewer rows to read.
-            table = ROLLUP_TABLE if filters.agent_id else ROLLUP_TOTALS_TABLE
+        version = self.schema_version()
+        if wanted and not base_tables and version >= migrations.ROLLUP_VERSION:
+            if filters.agent_id:
+                table = ROLLUP_TABLE
+            elif by or filters.institutions or filters.invoice_types or version < 7:
+                table = ROLLUP_TOTALS_TABLE
+            else:  # a few rows per day: full-range charts read thousands of rows, not 100,000s
+                table = ROLLUP_DAYS_TABLE
             return [replace(a, table=table, day="day", rollup=True) for a in wanted]
         return wanted
 
@@ -209,13 +222,13 @@ class ReportsMixin(_StoreBase):
         self, filters: ReportFilters, *, grain: str, amounts: bool, base_tables: bool = False
     ) -> pd.DataFrame:
         """``provider, period, outcome, count[, amount_kurus]`` per period (text days)."""
-        period = _period(grain)
+        period = _period(grain, self.dialect)
         sums = ", SUM(a) AS amount_kurus" if amounts else ""
         queries = {}
         for arm in self._arms(filters, base_tables):
             inner, params = _daily(arm, filters, amounts=amounts, fees=False)
             queries[arm.provider] = (
-                f"SELECT {period} AS period, outcome, SUM(n) AS count{sums} FROM ({inner}) "
+                f"SELECT {period} AS period, outcome, SUM(n) AS count{sums} FROM ({inner}) AS t "
                 "GROUP BY 1, 2 ORDER BY 1, 2",
                 params,
             )
@@ -229,14 +242,14 @@ class ReportsMixin(_StoreBase):
             raise ValueError(f"by must be one of {', '.join(BREAKDOWNS)}, got {by!r}")
         queries: dict[str, tuple[str, list]] = {}
         if by in ("institution", "invoice_type"):
-            for arm in self._arms(filters, base_tables, only=("payofin",)):
+            for arm in self._arms(filters, base_tables, only=("payofin",), by=(by,)):
                 # Grouping by (day, outcome, institution[, invoice_type]) follows the covering
                 # index, so the big scan never sorts; the roll-up sorts a few thousand rows.
                 group = ("institution",) if by == "institution" else ("institution", "invoice_type")
                 inner, params = _daily(arm, filters, fees=False, by=group)
                 queries[arm.provider] = (
                     f"SELECT {by}, outcome, SUM(n) AS count, SUM(a) AS amount_kurus "
-                    f"FROM ({inner}) GROUP BY 1, 2",
+                    f"FROM ({inner}) AS t GROUP BY 1, 2",
                     params,
                 )
         elif by == "provider":
@@ -244,7 +257,7 @@ class ReportsMixin(_StoreBase):
                 inner, params = _daily(arm, filters, fees=False)
                 queries[arm.provider] = (
                     f"SELECT '{arm.provider}' AS {by}, outcome, SUM(n) AS count, "
-                    f"SUM(a) AS amount_kurus FROM ({inner}) GROUP BY 2",
+                    f"SUM(a) AS amount_kurus FROM ({inner}) AS t GROUP BY 2",
                     params,
                 )
         else:
@@ -256,7 +269,7 @@ class ReportsMixin(_StoreBase):
         self, filters: ReportFilters, *, grain: str, base_tables: bool = False
     ) -> pd.DataFrame:
         """``provider, period, cancelled, settled`` (counts; open records are not settled)."""
-        period = _period(grain)
+        period = _period(grain, self.dialect)
         queries = {}
         for arm in self._arms(filters, base_tables):
             inner, params = _daily(arm, filters, amounts=False, fees=False)
@@ -264,7 +277,7 @@ class ReportsMixin(_StoreBase):
                 f"""SELECT {period} AS period,
                            SUM(CASE WHEN outcome = 'cancelled' THEN n ELSE 0 END) AS cancelled,
                            SUM(CASE WHEN outcome <> 'open' THEN n ELSE 0 END) AS settled
-                    FROM ({inner}) GROUP BY 1 ORDER BY 1""",
+                    FROM ({inner}) AS t GROUP BY 1 ORDER BY 1""",
                 params,
             )
         return self._run_arms(queries)
@@ -273,7 +286,7 @@ class ReportsMixin(_StoreBase):
         self, filters: ReportFilters, *, grain: str, base_tables: bool = False
     ) -> pd.DataFrame:
         """Payofin's ``period, payments, fee_kurus, paid_fee_kurus, cancelled_fee_kurus``."""
-        period = _period(grain)
+        period = _period(grain, self.dialect)
         queries = {}
         for arm in self._arms(filters, base_tables, only=("payofin",)):
             inner, params = _daily(arm, filters, amounts=False)
@@ -282,7 +295,7 @@ class ReportsMixin(_StoreBase):
                            SUM(CASE WHEN outcome = 'paid' THEN f ELSE 0 END) AS paid_fee_kurus,
                            SUM(CASE WHEN outcome = 'cancelled' THEN f ELSE 0 END)
                                AS cancelled_fee_kurus
-                    FROM ({inner}) GROUP BY 1 ORDER BY 1""",
+                    FROM ({inner}) AS t GROUP BY 1 ORDER BY 1""",
                 params,
             )
         return self._run_arms(queries)
@@ -293,7 +306,7 @@ class ReportsMixin(_StoreBase):
         for arm in self._arms(filters, base_tables):
             inner, params = _daily(arm, filters)
             queries[arm.provider] = (
-                f"SELECT outcome, SUM(n) AS n, SUM(a) AS a, SUM(f) AS f FROM ({inner}) GROUP BY 1",
+                f"SELECT outcome, SUM(n) AS n, SUM(a) AS a, SUM(f) AS f FROM ({inner}) AS t GROUP BY 1",
                 params,
             )
         return self._run_arms(queries)
@@ -352,10 +365,10 @@ def _status_breakdown(arm: _Arm, filters: ReportFilters) -> tuple[str, list[Any]
                   FROM (SELECT val_day, status, COUNT(*) AS n, SUM(amount_kurus) AS a
                         FROM invoices WHERE {where} GROUP BY val_day, status) AS d
                   JOIN invoice_statuses AS s USING (status)
-                  GROUP BY d.status"""
+                  GROUP BY s.status, s.label, s.outcome"""
     else:
         inner, params = _daily(arm, filters, fees=False)
         sql = f"""SELECT CASE outcome WHEN 'cancelled' THEN 'Cancelled' ELSE 'Paid' END
                       AS status, outcome, SUM(n) AS count, SUM(a) AS amount_kurus
-                  FROM ({inner}) GROUP BY 2"""
+                  FROM ({inner}) AS t GROUP BY 2"""
     return sql, params

@@ -33,3 +33,7 @@ ROLLUP_KEY = ("provider", "day", "outcome", "status", "institution", "invoice_ty
 #: dozen agents, so this is that many times smaller than ``daily_rollup``).
 ROLLUP_TOTALS_TABLE = "daily_rollup_totals"
 ROLLUP_TOTALS_KEY = ROLLUP_KEY[:-1]
+#: The rollup summed over institutions, bill types and agents: a few rows per day, what charts
+#: without any institution, bill type or agent filter or breakdown read (migration 7).
+ROLLUP_DAYS_TABLE = "daily_rollup_days"
+ROLLUP_DAYS_KEY = ROLLUP_KEY[:4]

@@ -49,9 +49,9 @@ class SyncStateMixin(_StoreBase):
                        (provider, scope, last_synced_day, last_run_at, last_success_at, last_error)
                    VALUES (:provider, :scope, :day, :now, :success, :error)
                    ON CONFLICT (provider, scope) DO UPDATE SET
-                       last_synced_day = COALESCE(excluded.last_synced_day, last_synced_day),
+                       last_synced_day = COALESCE(excluded.last_synced_day, sync_state.last_synced_day),
                        last_run_at = excluded.last_run_at,
-                       last_success_at = COALESCE(excluded.last_success_at, last_success_at),
+                       last_success_at = COALESCE(excluded.last_success_at, sync_state.last_success_at),
                        last_error = excluded.last_error""",
                 {
                     "provider": provider,
@@ -81,7 +81,7 @@ class SyncStateMixin(_StoreBase):
                    VALUES (?, ?, ?, ?, ?, ?, 1, ?)
                    ON CONFLICT (provider, scope, first_day, last_day) DO UPDATE SET
                        state = excluded.state, error = excluded.error,
-                       attempts = attempts + 1, updated_at = excluded.updated_at""",
+                       attempts = sync_windows.attempts + 1, updated_at = excluded.updated_at""",
                 (
                     provider,
                     scope,

@@ -12,6 +12,12 @@ from paynet_core.sandbox import open_sandbox
 runner = CliRunner()
 
 
+@pytest.fixture(autouse=True)
+def _cache(cache_target):
+    """Every command here runs on a SQLite cache and on a PostgreSQL one."""
+    return cache_target
+
+
 @pytest.fixture
 def cli_sandbox():
     """The sandbox the CLI talks to (its process-wide one at PAYNET_OPS_SANDBOX_DB)."""

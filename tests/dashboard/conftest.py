@@ -22,8 +22,9 @@ def media(monkeypatch) -> dict[str, Any]:
 
 
 @pytest.fixture
-def demo(media, tmp_path_factory):
-    """The sandbox demo synced into this test's tmp cache; fresh Streamlit caches."""
+def demo(media, tmp_path_factory, cache_target):
+    """The sandbox demo synced into this test's cache (a tmp file, then a PostgreSQL database:
+    every dashboard test runs on both backends); fresh Streamlit caches."""
     from paynet_core.runtime import prepare_demo
 
     fresh_caches()

@@ -424,7 +424,11 @@ def test_charts_read_the_rollup_not_the_base_tables(store):
     ] == [
         ("daily_rollup", "2026-03-02", (1, 10_000, 0), (1, 1, 0)),
         ("daily_rollup_totals", "2026-03-02", (1, 10_000, 0), (1, 1, 0)),
+        ("daily_rollup_days", "2026-03-02", (1, 10_000, 0), (1, 1, 0)),
     ]
+    institutions = ChartFilters(providers=("payofin",), institutions=("İSKİ",))
+    assert store._arms(institutions, False)[0].table == "daily_rollup_totals"
+    assert store._arms(ChartFilters(), False)[0].table == "daily_rollup_days"
     agent = ChartFilters(agent_id="AG1")  # read from daily_rollup, the one with agents
     assert reports.kpis(store, agent)["paid_kurus"] == 10_000
 

@@ -15,7 +15,7 @@ NOTEBOOK = ROOT / "notebooks" / "support_analysis.ipynb"
 
 
 def test_notebook_runs_top_to_bottom_and_its_chart_totals_equal_the_dashboards(
-    tmp_path, monkeypatch
+    tmp_path, monkeypatch, cache_target
 ):
     runtime = prepare_demo()  # the conftest points PAYNET_OPS_DB/SANDBOX_DB at tmp files
     runtime.store.close()
@@ -35,7 +35,7 @@ def test_notebook_runs_top_to_bottom_and_its_chart_totals_equal_the_dashboards(
     filters = ChartFilters.from_query_params(written["filters"])
     assert filters.day_from is not None and filters.day_to is not None
 
-    with Store.read_only(runtime.settings.db_path) as store:
+    with Store.read_only(runtime.settings.cache_target) as store:
         series = reports.outcome_series(store, grain=written["grain"], filters=filters)
     dashboard = {
         f"{p}/{o}": int(n)

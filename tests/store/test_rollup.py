@@ -165,7 +165,8 @@ def filled(tmp_path, monkeypatch):
 def test_db_check_passes_on_a_consistent_cache(filled):
     result = CliRunner().invoke(app, ["db", "check"])
     assert result.exit_code == 0, result.output
-    assert "consistent" in result.output and "4 rows" in result.output
+    assert "consistent" in result.output and "6 rows" in result.output
+    assert "daily_rollup_days" in result.output
 
 
 def test_db_check_finds_a_tampered_rollup_row(filled):

@@ -33,8 +33,23 @@ def documented() -> dict[str, str]:
     return merged
 
 
-@pytest.fixture(scope="module")
-def schema(tmp_path_factory) -> dict[str, list[str]]:
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)]
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def schema(request, tmp_path_factory) -> dict[str, list[str]]:
+    """Tables and views with their columns, on each backend: both must match the docs."""
+    if request.param == "postgresql":
+        store = Store.open(request.getfixturevalue("pg_cache"))
+        rows = store.db.conn.execute(
+            "SELECT table_name, column_name FROM information_schema.columns "
+            "WHERE table_schema = 'public' ORDER BY table_name, ordinal_position"
+        ).fetchall()
+        store.close()
+        tables: dict[str, list[str]] = {}
+        for table, column in rows:
+            tables.setdefault(table, []).append(column)
+        return tables
     store = Store.open(tmp_path_factory.mktemp("docs") / "cache.db")
     conn = store.db.conn
     names = [
@@ -76,8 +91,12 @@ def test_the_schema_doc_names_no_table_that_does_not_exist(schema):
     assert headed - set(schema) == set()
 
 
-def test_example_queries_run_on_a_read_only_cache(tmp_path):
-    Store.open(tmp_path / "cache.db").close()
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_example_queries_run_on_a_read_only_cache(tmp_path, backend, request):
+    target = str(tmp_path / "cache.db")
+    if backend == "postgresql":
+        target = request.getfixturevalue("pg_cache")
+    Store.open(target).close()
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     blocks = re.findall(r"```sql\n(.*?)```", text, re.DOTALL)
     assert blocks
@@ -88,6 +107,7 @@ def test_example_queries_run_on_a_read_only_cache(tmp_path):
             statements.append(current.strip())
             current = ""
     assert len(statements) >= 4
-    ro = Store.read_only(tmp_path / "cache.db")
+    ro = Store.read_only(target)
     for sql in statements:
         ro.query(sql)
+    ro.close()

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from ..errors import MAX_ERROR_MESSAGE, StoreError, clip_opt
-from ..vocab import ItemState
+from ..vocab import ItemState, JobState
 from .rows import _check_choice, _json, _opt_int
 from .schema import (
     ITEM_FINAL_STATES,

@@ -243,8 +243,7 @@ def _apply_by_copy(conn: PgConn, level: RollupLevel, rows: list[tuple], emptied:
         f"CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {level.table}) ON COMMIT DELETE ROWS"
     )
     columns = [*level.key, "count", "amount_kurus", "fee_kurus"]
-    conn.copy_rows(stage, columns, rows)
-    conn._count(len(rows))
+    conn.copy_rows(stage, columns, rows)  # staged, not changed: the merge below counts
     conn.execute(
         f"INSERT INTO {level.table} ({level.columns}) SELECT {level.columns} FROM {stage} "
         f"ORDER BY {', '.join(level.key)} {level.merge}"

@@ -181,7 +181,7 @@ def _overview_metrics() -> list[tuple[str, str]]:
     app_file = next(
         p / "dashboard" / "app.py"
         for p in Path(__file__).resolve().parents
-        if (p / "dashboard").is_dir()
+        if (p / "dashboard" / "app.py").is_file()
     )
     at = AppTest.from_file(str(app_file), default_timeout=60)
     at.run()

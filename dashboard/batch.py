@@ -33,16 +33,16 @@ _TEMPLATE_NAMES = {"invoices": N_("invoices_template"), "statuses": N_("statuses
 def batch_upload(rt: Runtime, user: User, *, kind: str) -> None:
     """Upload a CSV/XLSX of invoices to create or statuses to set, and run it as a job."""
     key = f"batch_{kind}"
-    c1, c2, _rest = st.columns([2, 1, 3])
+    row = st.container(horizontal=True, gap="small")
     stem = _(_TEMPLATE_NAMES[kind])
     ui.csv_downloads(
-        c1,
+        row,
         _("Template (CSV)"),
         lambda form: template_csv(kind, form=form),
         f"{stem}.csv",
         key=f"{key}_tcsv",
     )
-    c2.download_button(
+    row.download_button(
         _("Template (XLSX)"),
         template_xlsx(kind),
         f"{stem}.xlsx",

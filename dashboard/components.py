@@ -618,10 +618,10 @@ def csv_downloads(target, label: str, make, file_name: str, *, key: str) -> None
     UTF-8 BOM; or English: column names, ``,``), and a small one beside it in the other form.
 
     ``make(form)`` builds the bytes; ``target`` is ``st`` or a column."""
-    first, second = target.columns([3, 2])
-    first.download_button(label, make(None), file_name, "text/csv", key=key)
+    row = target.container(horizontal=True, gap="small")
+    row.download_button(label, make(None), file_name, "text/csv", key=key)
     other = other_form()
-    second.download_button(
+    row.download_button(
         _("English CSV (,)") if other == "en" else _("Turkish Excel CSV (;)"),
         make(other),
         file_name.replace(".csv", f"_{other}.csv"),

@@ -34,7 +34,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .i18n import Message, _
+from .i18n import Message, _, current_language
 
 #: A provider's own text (a message, an error type) is cut to this many characters where it is
 #: read from a reply (``http.reply_text``); what the job journal and the audit log store too.
@@ -159,13 +159,24 @@ def _rebuild_input(cls, message, field, row):
     return cls(message, field=field, row=row)
 
 
+#: Turkish names of the fields errors point at (the upload template's headers, registered by
+#: ``importing.headers``): a Turkish reader sees the column as the template names it.
+TURKISH_FIELDS: dict[str, str] = {"file": "dosya", "header": "başlık"}
+
+
+def field_label(field: str) -> str:
+    """``amount`` → ``Tutar (TL)`` in Turkish; the field's own name in English."""
+    return TURKISH_FIELDS.get(field, field) if current_language() == "tr" else field
+
+
 def where(row: int | None, field: str | None, message: str | Message) -> str:
-    """``row 4, amount: …`` / ``satır 4, amount: …``: a problem with its place, as people read it."""
+    """``row 4, amount: …`` / ``satır 4, Tutar (TL): …``: a problem with its place, as people
+    read it."""
     parts = []
     if row is not None:
         parts.append(_("row {row}", row=row))
     if field:
-        parts.append(field)
+        parts.append(field_label(field))
     return f"{', '.join(parts)}: {message}" if parts else str(message)
 
 

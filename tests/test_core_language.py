@@ -25,9 +25,9 @@ def test_an_uploaded_bad_rows_error_reads_in_the_readers_language():
         result = read_rows(BAD_ROW, "bad.csv", "invoices")  # read in English...
     amount, day = result.errors
     with using_language("tr"):  # ...shown to a Turkish reader
-        assert str(amount) == "satır 2, amount: 'abc' bir sayı değil (1.234,56 gibi yazın)"
+        assert str(amount) == "satır 2, Tutar (TL): 'abc' bir sayı değil (1.234,56 gibi yazın)"
         assert amount.message == "'abc' bir sayı değil (1.234,56 gibi yazın)"
-        assert "satır 3, val_date:" in str(day) and "gibi bir tarih" in str(day)
+        assert "satır 3, Çekim Tarihi:" in str(day) and "gibi bir tarih" in str(day)
         assert "bir sayı değil" in result.as_dataframe()["errors"][0]
     with using_language("en"):
         assert str(amount) == "row 2, amount: 'abc' is not a number (write it like 1.234,56)"
@@ -42,7 +42,7 @@ def test_a_header_problem_and_a_repeated_row_read_in_both_languages():
         "fatura_no;fatura_id;durum\nF1;;5\nF1;;İptal\n".encode(), "s.csv", "statuses"
     ).errors[0]
     with using_language("tr"):
-        assert str(missing.value).startswith("header: eksik sütun: amount (kabul edilen başlıklar:")
+        assert str(missing.value).startswith("başlık: eksik sütun: amount (kabul edilen başlıklar:")
         assert "Bulunan başlıklar: 'abonelik_no', 'tarih'" in str(missing.value)
         assert twice.message.startswith("'F1' zaten 2. satırda var; bir dosyada her faturaya")
     with using_language("en"):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import unicodedata
 from typing import TYPE_CHECKING
 
-from ..errors import InputError
+from ..errors import TURKISH_FIELDS, InputError
 from ..i18n import Message, _
 from .display import short
 
@@ -73,6 +73,9 @@ TEMPLATE_HEADERS = {
     "invoice_id": "Fatura ID",
     "status": "Hedef Durum",
 }
+
+
+TURKISH_FIELDS.update(TEMPLATE_HEADERS)
 
 
 def fold_header(text: str) -> str:

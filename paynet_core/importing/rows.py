@@ -15,7 +15,7 @@ import pandas as pd
 from openpyxl.utils import get_column_letter
 
 from ..dates import ISTANBUL
-from ..errors import InputError, where
+from ..errors import InputError, field_label, where
 from ..i18n import Message
 from ..i18n.formats import format_count
 from ..money import format_amount
@@ -313,7 +313,9 @@ def flag_repeats(checked: list[Checked], fields: tuple[str, ...], what: str | Me
 
 
 def _joined(errors: list[RowError]) -> str:
-    return "; ".join(f"{e.field}: {e.message}" if e.field else e.message for e in errors)
+    return "; ".join(
+        f"{field_label(e.field)}: {e.message}" if e.field else e.message for e in errors
+    )
 
 
 def _opt_amount_text(kurus: int | None) -> str:

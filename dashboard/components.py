@@ -512,7 +512,29 @@ def display_values(frame):
             shown[column] = shown[column].map(day)
         elif column in _TIME_COLUMNS:
             shown[column] = shown[column].map(_timestamp)
+        elif column in _STATUS_CODES:
+            shown[column] = shown[column].map(_status_only)
+        elif column in _CODE_COLUMNS:
+            shown[column] = shown[column].map(_code)
+        elif shown[column].dtype == object:
+            # a missing text reads as a dash, not as the grid's English "None"
+            shown[column] = shown[column].map(lambda v: "—" if v is None or v != v else v)
     return shown
+
+
+#: Status codes a table shows by name (an audit line's before and after).
+_STATUS_CODES = {"status_before", "status_after"}
+#: Provider codes: whole numbers, or a dash when there is none.
+_CODE_COLUMNS = {"provider_code", "http_status"}
+
+
+def _code(value) -> str:
+    if value is None or value != value or value == "":
+        return "—"
+    try:
+        return str(int(value))
+    except (TypeError, ValueError):
+        return str(value)
 
 
 def _status_only(code) -> str:

@@ -353,18 +353,15 @@ class SubscriptionStateError(APIError):
         super().__init__(message, **kwargs)
 
 
-def http_explanation(status: int, cls: type[ProviderError]) -> Message:
-    """What an HTTP refusal means for the person reading it (the provider's words go beside)."""
+def http_explanation(cls: type[ProviderError]) -> Message:
+    """What an HTTP refusal means for the person reading it (the status is in the error's head;
+    the provider's words go beside)."""
     if issubclass(cls, AuthenticationError):
         return Message(
-            "HTTP {status}: the key was refused (wrong key, wrong environment, or this IP is "
-            "not registered)",
-            status=status,
+            "the key was refused (wrong key, wrong environment, or this IP is not registered)"
         )
     if issubclass(cls, NotFoundError):
-        return Message("HTTP {status}: the record was not found", status=status)
+        return Message("the record was not found")
     if issubclass(cls, ServerError):
-        return Message(
-            "HTTP {status}: the provider failed on its side; try again later", status=status
-        )
-    return Message("HTTP {status}: the provider refused the request", status=status)
+        return Message("the provider failed on its side; try again later")
+    return Message("the provider refused the request")

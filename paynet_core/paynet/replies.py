@@ -165,7 +165,7 @@ def _http_error(
         else:
             # a plain 4xx: the return code, when it names a class (12/24 not found), decides
             cls = _CODE_ERRORS.get(result_code, APIError) if result_code is not None else APIError
-    text = http_explanation(status, cls)
+    text = http_explanation(cls)
     if result_code is not None and result_code not in RETURN_CODE_TABLE:
         text = Message(
             "{text} (code {code} is not in the return-code table)", text=text, code=result_code

@@ -90,18 +90,14 @@ def interpret(call: Call, response: httpx.Response, request_id: str) -> dict[str
             **ctx,
         )
     if status >= 500:
-        raise ServerError(http_explanation(status, ServerError), **ctx)
+        raise ServerError(http_explanation(ServerError), **ctx)
     if status in (401, 403):
         raise AuthenticationError(
-            Message(
-                "HTTP {status}: the API key or secret key was refused, or this IP is not "
-                "registered",
-                status=status,
-            ),
+            Message("the API key or secret key was refused, or this IP is not registered"),
             **ctx,
         )
     if status != 200:
-        raise APIError(http_explanation(status, APIError), **ctx)
+        raise APIError(http_explanation(APIError), **ctx)
     body = read_json(response, provider=PROVIDER, operation=call.operation, request_id=request_id)
     if not isinstance(body, dict):
         raise ContractError(f"reply is a JSON {type(body).__name__}, not an object", **ctx)

@@ -512,6 +512,8 @@ def display_values(frame):
             shown[column] = shown[column].map(day)
         elif column in _TIME_COLUMNS:
             shown[column] = shown[column].map(_timestamp)
+        elif column in ("action", "target_type"):
+            shown[column] = shown[column].map(audit_word)
         elif column in _STATUS_CODES:
             shown[column] = shown[column].map(_status_only)
         elif column in _CODE_COLUMNS:
@@ -520,6 +522,37 @@ def display_values(frame):
             # a missing text reads as a dash, not as the grid's English "None"
             shown[column] = shown[column].map(lambda v: "—" if v is None or v != v else v)
     return shown
+
+
+#: The audit log's actions and target types as people read them (the ids stay in the cache;
+#: in English the id is the word).
+AUDIT_WORDS = {
+    "invoice.create": N_("invoice.create"),
+    "invoice.status": N_("invoice.status"),
+    "sync.run": N_("sync.run"),
+    "job.start": N_("job.start"),
+    "job.pause": N_("job.pause"),
+    "job.resume": N_("job.resume"),
+    "job.cancel": N_("job.cancel"),
+    "job.cancelled": N_("job.cancelled"),
+    "job.review_pause": N_("job.review_pause"),
+    "job.finish": N_("job.finish"),
+    "create_invoice": N_("create_invoice"),
+    "invoice_status_update": N_("invoice_status_update"),
+    "invoices_status_update_all": N_("invoices_status_update_all"),
+    "invoice": N_("invoice"),
+    "job": N_("job"),
+    "cache": N_("cache"),
+}
+
+
+def audit_word(value):
+    """An audit action or target type in the page language (``job.finish`` → ``iş bitti``)."""
+    if isinstance(value, str):
+        dotted = value.replace("_", ".", 1) if value.startswith("job_") else value
+        if dotted in AUDIT_WORDS:
+            return _(AUDIT_WORDS[dotted])
+    return value
 
 
 #: Status codes a table shows by name (an audit line's before and after).

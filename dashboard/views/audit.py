@@ -25,7 +25,13 @@ rows = rt.store.audit_rows(target_id=target, since=since, until=until, limit=5_0
 if actor:
     rows = rows[rows["actor"].map(lambda who: tr_contains(who, actor))]
 actions = sorted(rows["action"].unique(), key=tr_sort_key) if not rows.empty else []
-chosen = st.multiselect(_("Actions"), actions, key="audit_actions", placeholder=_("Choose options"))
+chosen = st.multiselect(
+    _("Actions"),
+    actions,
+    key="audit_actions",
+    placeholder=_("Choose options"),
+    format_func=ui.audit_word,
+)
 if chosen:
     rows = rows[rows["action"].isin(chosen)]
 

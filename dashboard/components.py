@@ -518,7 +518,7 @@ def display_values(frame):
             shown[column] = shown[column].map(_status_only)
         elif column in _CODE_COLUMNS:
             shown[column] = shown[column].map(_code)
-        elif shown[column].dtype == object:
+        elif _is_text(shown[column]):
             # a missing text reads as a dash, not as the grid's English "None"
             shown[column] = shown[column].map(lambda v: "—" if v is None or v != v else v)
     return shown
@@ -559,6 +559,12 @@ def audit_word(value):
 _STATUS_CODES = {"status_before", "status_after"}
 #: Provider codes: whole numbers, or a dash when there is none.
 _CODE_COLUMNS = {"provider_code", "http_status"}
+
+
+def _is_text(series) -> bool:
+    import pandas as pd
+
+    return series.dtype == object or pd.api.types.is_string_dtype(series)
 
 
 def _code(value) -> str:

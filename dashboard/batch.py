@@ -34,12 +34,16 @@ _TEMPLATE_NAMES = {"invoices": N_("invoices_template"), "statuses": N_("statuses
 def batch_upload(rt: Runtime, user: User, *, kind: str) -> None:
     """Upload a CSV/XLSX of invoices to create or statuses to set, and run it as a job."""
     key = f"batch_{kind}"
-    c1, c2, _rest = st.columns([1, 1, 4])
+    row = st.container(horizontal=True, gap="small")
     stem = _(_TEMPLATE_NAMES[kind])
-    c1.download_button(
-        _("Template (CSV)"), template_csv(kind), f"{stem}.csv", "text/csv", key=f"{key}_tcsv"
+    ui.csv_downloads(
+        row,
+        _("Template (CSV)"),
+        lambda form: template_csv(kind, form=form),
+        f"{stem}.csv",
+        key=f"{key}_tcsv",
     )
-    c2.download_button(
+    row.download_button(
         _("Template (XLSX)"),
         template_xlsx(kind),
         f"{stem}.xlsx",
@@ -249,11 +253,12 @@ def job_progress(rt: Runtime, user: User, job_id: str) -> None:
         )
         if summary.failed:
             c1, c2 = st.columns(2)
-            c1.download_button(
+            job = rt.store.job(job_id)
+            ui.csv_downloads(
+                c1,
                 _("Download failed rows (fix and upload again)"),
-                export_failed_rows(rt.store, rt.store.job(job_id)),
+                lambda form: export_failed_rows(rt.store, job, form),
                 _("failed_{job}.csv", job=job_id),
-                "text/csv",
                 key=f"failed_{job_id}",
             )
             if (

@@ -19,7 +19,7 @@ from paynet_core.errors import (
     ProviderError,
     reason,
 )
-from paynet_core.i18n import DEFAULT_LANGUAGE, N_, _, normalize_language
+from paynet_core.i18n import DEFAULT_LANGUAGE, N_, _, current_language, normalize_language
 from paynet_core.i18n.formats import format_count
 from paynet_core.money import format_amount, parse_amount
 from paynet_core.paynet.models import RETURN_CODE_TABLE
@@ -456,7 +456,46 @@ def table(frame, *, column_config: dict | None = None, **kwargs):
     columns = frame.data.columns if styled else frame.columns
     labels: dict = {c: column_label(c) for c in columns if c in COLUMNS}
     labels |= column_config or {}
-    return st.dataframe(frame if styled else display_values(frame), column_config=labels, **kwargs)
+    shown = frame if styled else grouped_counts(display_values(frame))
+    return st.dataframe(shown, column_config=labels, **kwargs)
+
+
+#: Integer columns that hold counts: shown grouped (``4.702``) like every card, in both languages.
+COUNT_COLUMNS = {
+    "total",
+    "done",
+    "failed",
+    "skipped",
+    "pending",
+    "sending",
+    "count",
+    "items",
+    "calls",
+    "invoices",
+    "payments",
+    "subscriptions",
+    "attempts",
+}
+#: Up to this many rows a Styler formats the counts (the column stays numeric, so it sorts as
+#: numbers); a longer table gets them as text (Styler's cell limit and cost).
+_STYLED_ROWS = 5_000
+
+
+def grouped_counts(frame):
+    """``frame`` with its count columns displayed the Turkish way (``4.702``, not ``4702``)."""
+    import pandas as pd
+
+    counts = [
+        c
+        for c in frame.columns
+        if (c in COUNT_COLUMNS or str(c).endswith("_count"))
+        and pd.api.types.is_integer_dtype(frame[c])
+    ]
+    if not counts:
+        return frame
+    if len(frame) <= _STYLED_ROWS:
+        return frame.style.format(format_count, subset=counts)
+    return frame.assign(**{c: frame[c].map(format_count) for c in counts})
 
 
 def display_values(frame):
@@ -475,7 +514,68 @@ def display_values(frame):
             shown[column] = shown[column].map(day)
         elif column in _TIME_COLUMNS:
             shown[column] = shown[column].map(_timestamp)
+        elif column in ("action", "target_type"):
+            shown[column] = shown[column].map(audit_word)
+        elif column in _STATUS_CODES:
+            shown[column] = shown[column].map(_status_only)
+        elif column in _CODE_COLUMNS:
+            shown[column] = shown[column].map(_code)
+        elif _is_text(shown[column]):
+            # a missing text reads as a dash, not as the grid's English "None"
+            shown[column] = shown[column].map(lambda v: "—" if v is None or v != v else v)
     return shown
+
+
+#: The audit log's actions and target types as people read them (the ids stay in the cache;
+#: in English the id is the word).
+AUDIT_WORDS = {
+    "invoice.create": N_("invoice.create"),
+    "invoice.status": N_("invoice.status"),
+    "sync.run": N_("sync.run"),
+    "job.start": N_("job.start"),
+    "job.pause": N_("job.pause"),
+    "job.resume": N_("job.resume"),
+    "job.cancel": N_("job.cancel"),
+    "job.cancelled": N_("job.cancelled"),
+    "job.review_pause": N_("job.review_pause"),
+    "job.finish": N_("job.finish"),
+    "create_invoice": N_("create_invoice"),
+    "invoice_status_update": N_("invoice_status_update"),
+    "invoices_status_update_all": N_("invoices_status_update_all"),
+    "invoice": N_("invoice"),
+    "job": N_("job"),
+    "cache": N_("cache"),
+}
+
+
+def audit_word(value):
+    """An audit action or target type in the page language (``job.finish`` → ``iş bitti``)."""
+    if isinstance(value, str):
+        dotted = value.replace("_", ".", 1) if value.startswith("job_") else value
+        if dotted in AUDIT_WORDS:
+            return _(AUDIT_WORDS[dotted])
+    return value
+
+
+#: Status codes a table shows by name (an audit line's before and after).
+_STATUS_CODES = {"status_before", "status_after"}
+#: Provider codes: whole numbers, or a dash when there is none.
+_CODE_COLUMNS = {"provider_code", "http_status"}
+
+
+def _is_text(series) -> bool:
+    import pandas as pd
+
+    return series.dtype == object or pd.api.types.is_string_dtype(series)
+
+
+def _code(value) -> str:
+    if value is None or value != value or value == "":
+        return "—"
+    try:
+        return str(int(value))
+    except (TypeError, ValueError):
+        return str(value)
 
 
 def _status_only(code) -> str:
@@ -569,3 +669,38 @@ def _week_of(value):
         if found:
             return _("week of {day}", day=found.group(1))
     return value
+
+
+def other_form() -> str:
+    """The CSV form that is not the page language's: offered beside every CSV download."""
+    return "en" if current_language() == "tr" else "tr"
+
+
+def csv_downloads(target, label: str, make, file_name: str, *, key: str) -> None:
+    """A CSV download in the page language's form (Turkish Excel's: Turkish headers, ``;``,
+    UTF-8 BOM; or English: column names, ``,``), and a small one beside it in the other form.
+
+    ``make(form)`` builds the bytes; ``target`` is ``st`` or a column."""
+    row = target.container(horizontal=True, gap="small")
+    row.download_button(label, make(None), file_name, "text/csv", key=key)
+    other = other_form()
+    row.download_button(
+        _("English CSV (,)") if other == "en" else _("Turkish Excel CSV (;)"),
+        make(other),
+        file_name.replace(".csv", f"_{other}.csv"),
+        "text/csv",
+        key=f"{key}_{other}",
+        type="tertiary",
+    )
+
+
+def frame_csv(frame):
+    """``make(form)`` for :func:`csv_downloads` of a table as the page shows it."""
+    from paynet_core.reports import forms
+    from paynet_core.reports.cells import to_csv_bytes
+
+    def make(form: str | None) -> bytes:
+        renamed = frame.set_axis(forms.headers(frame.columns, form), axis=1)
+        return to_csv_bytes(renamed, delimiter=forms.delimiter(form))
+
+    return make

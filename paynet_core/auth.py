@@ -12,6 +12,7 @@ from enum import IntEnum
 from typing import Any
 
 from .errors import PermissionDenied
+from .i18n import Message
 
 
 class Role(IntEnum):
@@ -94,14 +95,26 @@ def require_role(user: User | None, role: Role, *, action: str) -> User:
     """
     if user is None or user.anonymous:
         raise PermissionDenied(
-            f"{action}: login is not configured, so actions are disabled in test and live mode "
-            "(add [auth] and [roles] to .streamlit/secrets.toml)",
+            Message(
+                "{action}: login is not configured, so actions are disabled in test and live mode "
+                "(add [auth] and [roles] to .streamlit/secrets.toml)",
+                action=action,
+            ),
             action=action,
         )
     if user.role < role:
+        has = (
+            Message("{email} is {role}", email=user.email, role=Message(user.role.name.lower()))
+            if user.role
+            else Message("{email} is without a role", email=user.email)
+        )
         raise PermissionDenied(
-            f"{action} needs the {role.name.lower()} role; {user.email} is "
-            f"{user.role.name.lower() if user.role else 'without a role'}",
+            Message(
+                "{action} needs the {role} role; {has}",
+                action=action,
+                role=Message(role.name.lower()),
+                has=has,
+            ),
             action=action,
         )
     return user

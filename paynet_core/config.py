@@ -156,32 +156,44 @@ class Settings:
         """What the Settings page and ``paynet-ops settings`` show: endpoints and mode, and of
         each key only whether it is set."""
 
+        from .i18n import _
+
         def is_set(secret: Secret | None) -> str:
-            return "set" if secret else "not set"
+            return _("set") if secret else _("not set")
 
         if self.sandbox_in_process:
-            paynet = payofin = f"in-process sandbox ({self.sandbox_db_path})"
+            paynet = payofin = _("in-process sandbox ({path})", path=self.sandbox_db_path)
         else:
             paynet, payofin = self.paynet_url, self.payofin_url
         faults = (
-            f"{self.sandbox_fault_rate:g} of requests ({', '.join(self.sandbox_faults) or 'default kinds'})"
+            _(
+                "{share} of requests ({kinds})",
+                share=f"{self.sandbox_fault_rate:g}".replace(".", ","),
+                kinds=", ".join(self.sandbox_faults) or _("default kinds"),
+            )
             if self.sandbox_fault_rate
-            else "off"
+            else _("off")
         )
         rows = [
-            ("Mode", self.mode.value),
-            ("Paynet endpoint", paynet),
-            ("Payofin endpoint", payofin),
-            ("Paynet secret key", is_set(self.paynet_secret_key)),
-            ("Payofin API key", is_set(self.payofin_api_key)),
-            ("Payofin secret key", is_set(self.payofin_secret_key)),
-            ("Cache database", self.cache_label),
-            ("Bulk rate limit", f"{self.rate_limit:g} requests/s"),
-            ("Login (OIDC)", "configured" if self.auth_configured else "not configured"),
-            ("Role assignments", str(len(self.roles))),
+            (_("Mode"), self.mode.value),
+            (_("Paynet endpoint"), paynet),
+            (_("Payofin endpoint"), payofin),
+            (_("Paynet secret key"), is_set(self.paynet_secret_key)),
+            (_("Payofin API key"), is_set(self.payofin_api_key)),
+            (_("Payofin secret key"), is_set(self.payofin_secret_key)),
+            (_("Cache database"), self.cache_label),
+            (
+                _("Bulk rate limit"),
+                _("{rate} requests/s", rate=f"{self.rate_limit:g}".replace(".", ",")),
+            ),
+            (
+                _("Login (OIDC)"),
+                _("configured") if self.auth_configured else _("not configured"),
+            ),
+            (_("Role assignments"), str(len(self.roles))),
         ]
         if self.sandbox_in_process:
-            rows.insert(3, ("Sandbox faults", faults))
+            rows.insert(3, (_("Sandbox faults"), faults))
         return rows
 
 

@@ -12,6 +12,8 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from .errors import DateError
+from .i18n import Message
+from .i18n.formats import format_day
 
 ISTANBUL = ZoneInfo("Europe/Istanbul")
 
@@ -63,7 +65,8 @@ def parse_paynet_datetime(text: str, *, field: str = "val_date") -> datetime:
         return datetime.strptime(text.strip(), PAYNET_DATETIME).replace(tzinfo=ISTANBUL)
     except (ValueError, AttributeError):
         raise DateError(
-            f"{text!r} is not a date and time like 03.10.2017 10:32:24", field=field
+            Message("{text!r} is not a date and time like 03.10.2017 10:32:24", text=text),
+            field=field,
         ) from None
 
 
@@ -71,14 +74,18 @@ def parse_paynet_date(text: str, *, field: str = "date") -> date:
     try:
         return datetime.strptime(text.strip(), PAYNET_DATE).date()
     except (ValueError, AttributeError):
-        raise DateError(f"{text!r} is not a date like 23.11.2026", field=field) from None
+        raise DateError(
+            Message("{text!r} is not a date like 23.11.2026", text=text), field=field
+        ) from None
 
 
 def parse_payofin_date(text: str, *, field: str = "date") -> date:
     try:
         return datetime.strptime(text.strip(), PAYOFIN_DATE).date()
     except (ValueError, AttributeError):
-        raise DateError(f"{text!r} is not a date like 2026-11-23", field=field) from None
+        raise DateError(
+            Message("{text!r} is not a date like 2026-11-23", text=text), field=field
+        ) from None
 
 
 _DATE_FORMATS = ("%d.%m.%Y", "%Y-%m-%d", "%d/%m/%Y", "%d-%m-%Y", "%Y.%m.%d")
@@ -97,13 +104,15 @@ def parse_any_datetime(value: object, *, field: str = "date") -> datetime:
     if isinstance(value, date):
         return datetime(value.year, value.month, value.day, tzinfo=ISTANBUL)
     if not isinstance(value, str) or not value.strip():
-        raise DateError("date is empty", field=field)
+        raise DateError(Message("date is empty"), field=field)
     text = value.strip()
     if text.endswith("Z") or "+" in text[10:]:
         try:
             return datetime.fromisoformat(text).astimezone(ISTANBUL)
         except OverflowError:
-            raise DateError(f"{value!r} is out of range", field=field) from None
+            raise DateError(
+                Message("{value!r} is out of range", value=value), field=field
+            ) from None
         except ValueError:
             pass
     text = (
@@ -115,7 +124,9 @@ def parse_any_datetime(value: object, *, field: str = "date") -> datetime:
                 return datetime.strptime(text, fmt + suffix).replace(tzinfo=ISTANBUL)
             except ValueError:
                 continue
-    raise DateError(f"{value!r} is not a date like 23.11.2026 or 2026-11-23", field=field)
+    raise DateError(
+        Message("{value!r} is not a date like 23.11.2026 or 2026-11-23", value=value), field=field
+    )
 
 
 def parse_any_date(value: object, *, field: str = "date") -> date:
@@ -128,7 +139,13 @@ def date_windows(first: date, last: date, max_days: int) -> list[tuple[date, dat
     The windows cover every day exactly once: no gap, no overlap.
     """
     if last < first:
-        raise DateError(f"range ends ({last}) before it starts ({first})")
+        raise DateError(
+            Message(
+                "range ends ({last}) before it starts ({first})",
+                last=format_day(last),
+                first=format_day(first),
+            )
+        )
     if max_days < 1:
         raise ValueError("max_days must be at least 1")
     windows = []

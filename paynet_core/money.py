@@ -11,7 +11,7 @@ from decimal import Decimal, InvalidOperation
 from typing import NamedTuple
 
 from .errors import MoneyError
-from .i18n import _
+from .i18n import Message
 
 Kurus = int
 
@@ -42,37 +42,41 @@ def parse_amount(text: str | int, *, field: str = "amount", allow_zero: bool = F
     decimals (``"1.234"``), scientific notation, non-ASCII digits and anything else.
     """
     if isinstance(text, bool):
-        raise MoneyError(_("expected an amount, got a yes/no value"), field=field)
+        raise MoneyError(Message("expected an amount, got a yes/no value"), field=field)
     if isinstance(text, int):
         return _check_range(text, field, allow_zero)
     if not isinstance(text, str):
         raise MoneyError(
-            _("expected an amount as text, got {kind}", kind=type(text).__name__), field=field
+            Message("expected an amount as text, got {kind}", kind=type(text).__name__), field=field
         )
     raw = text
     s = _CURRENCY.sub("", text).strip()
     if s.startswith("'"):  # Excel's "keep as text" mark, not part of the number
         s = s[1:].strip()
     if not s:
-        raise MoneyError(_("amount is empty"), field=field)
+        raise MoneyError(Message("amount is empty"), field=field)
     negative = s.startswith("-") or s.startswith("−")
     if negative or s.startswith("+"):
         s = s[1:].lstrip()
     if _GROUPER.search(s):
         s = _ungroup(s, raw, field)
     if len(s) > 30:  # also keeps int() away from Python's 4,300-digit limit
-        raise MoneyError(_("{raw!r}… is far too long to be an amount", raw=raw[:40]), field=field)
+        raise MoneyError(
+            Message("{raw!r}… is far too long to be an amount", raw=raw[:40]), field=field
+        )
     if not _ASCII_NUMBER.fullmatch(s):
         if any(ch.isdigit() and not ("0" <= ch <= "9") for ch in s):
-            raise MoneyError(_("{raw!r} uses digits other than 0-9", raw=raw), field=field)
+            raise MoneyError(Message("{raw!r} uses digits other than 0-9", raw=raw), field=field)
         raise MoneyError(
-            _("{raw!r} is not a number (write it like 1.234,56)", raw=raw), field=field
+            Message("{raw!r} is not a number (write it like 1.234,56)", raw=raw), field=field
         )
     kurus = _digits_to_kurus(s, raw, field)
     if negative and kurus != 0:
-        raise MoneyError(_("{raw!r} is negative; amounts must be positive", raw=raw), field=field)
+        raise MoneyError(
+            Message("{raw!r} is negative; amounts must be positive", raw=raw), field=field
+        )
     if negative:
-        raise MoneyError(_("{raw!r} is zero; amounts must be positive", raw=raw), field=field)
+        raise MoneyError(Message("{raw!r} is zero; amounts must be positive", raw=raw), field=field)
     return _check_range(kurus, field, allow_zero)
 
 
@@ -83,10 +87,10 @@ def _ungroup(s: str, raw: str, field: str) -> str:
     was probably meant, so a mark inside the number must sit exactly at a thousands boundary.
     """
     marks = {"'" if ch == "'" else " " for ch in _GROUPER.findall(s)}
-    what = _("an apostrophe") if marks == {"'"} else _("a space")
+    what = Message("an apostrophe") if marks == {"'"} else Message("a space")
     if len(marks) > 1:
         raise MoneyError(
-            _(
+            Message(
                 "{raw!r} groups digits with both spaces and apostrophes; write it like 1.234,56",
                 raw=raw,
             ),
@@ -100,7 +104,7 @@ def _ungroup(s: str, raw: str, field: str) -> str:
         and _LAST_GROUP.fullmatch(last)
     ):
         raise MoneyError(
-            _(
+            Message(
                 "{raw!r} has {what} inside the number; it may only group thousands, "
                 "like 1 234,56 (or write 1.234,56)",
                 raw=raw,
@@ -113,19 +117,19 @@ def _ungroup(s: str, raw: str, field: str) -> str:
 
 def _check_range(kurus: int, field: str, allow_zero: bool) -> Kurus:
     if kurus < 0:
-        raise MoneyError(_("amount is negative; amounts must be positive"), field=field)
+        raise MoneyError(Message("amount is negative; amounts must be positive"), field=field)
     if kurus == 0 and not allow_zero:
-        raise MoneyError(_("amount is zero; amounts must be positive"), field=field)
+        raise MoneyError(Message("amount is zero; amounts must be positive"), field=field)
     if kurus > MAX_KURUS:
         raise MoneyError(
-            _("amount is larger than {limit}", limit=format_amount(MAX_KURUS)), field=field
+            Message("amount is larger than {limit}", limit=format_amount(MAX_KURUS)), field=field
         )
     return kurus
 
 
 def _digits_to_kurus(s: str, raw: str, field: str) -> Kurus:
     if s[0] in ".," or s[-1] in ".,":
-        raise MoneyError(_("{raw!r} starts or ends with a separator", raw=raw), field=field)
+        raise MoneyError(Message("{raw!r} starts or ends with a separator", raw=raw), field=field)
     seps = [c for c in s if c in ".,"]
     if not seps:
         return int(s) * 100
@@ -134,7 +138,8 @@ def _digits_to_kurus(s: str, raw: str, field: str) -> Kurus:
         thousands_sep = "," if decimal_sep == "." else "."
         if seps.count(decimal_sep) != 1:
             raise MoneyError(
-                _("{raw!r} mixes separators in a way that cannot be read", raw=raw), field=field
+                Message("{raw!r} mixes separators in a way that cannot be read", raw=raw),
+                field=field,
             )
         whole, frac = s.split(decimal_sep)
         return _whole(whole, thousands_sep, raw, field) * 100 + _fraction(frac, raw, field)
@@ -146,7 +151,7 @@ def _digits_to_kurus(s: str, raw: str, field: str) -> Kurus:
     if len(frac) == 3 and whole != "0" and not whole.startswith("0"):
         other = "," if sep == "." else "."
         raise MoneyError(
-            _(
+            Message(
                 "{raw!r} is ambiguous: write {digits} for thousands "
                 "or use {other!r} for decimals with at most two digits",
                 raw=raw,
@@ -164,13 +169,17 @@ def _whole(text: str, sep: str, raw: str, field: str) -> int:
         return int(groups[0])
     head, rest = groups[0], groups[1:]
     if not (1 <= len(head) <= 3) or head.startswith("0") or any(len(g) != 3 for g in rest):
-        raise MoneyError(_("{raw!r} has misplaced thousands separators", raw=raw), field=field)
+        raise MoneyError(
+            Message("{raw!r} has misplaced thousands separators", raw=raw), field=field
+        )
     return int("".join(groups))
 
 
 def _fraction(frac: str, raw: str, field: str) -> int:
     if len(frac) > 2:
-        raise MoneyError(_("{raw!r} has more than two decimals (kuruş)", raw=raw), field=field)
+        raise MoneyError(
+            Message("{raw!r} has more than two decimals (kuruş)", raw=raw), field=field
+        )
     return int(frac.ljust(2, "0"))
 
 
@@ -188,8 +197,12 @@ class SplitProblem(NamedTuple):
     """One thing wrong with an agent/company split: the field at fault, why, and its kuruş."""
 
     field: str
-    message: str
+    text: Message
     kurus: Kurus
+
+    @property
+    def message(self) -> str:
+        return str(self.text)
 
 
 def check_split(amount: Kurus, agent: Kurus | None, company: Kurus | None) -> list[SplitProblem]:
@@ -202,15 +215,24 @@ def check_split(amount: Kurus, agent: Kurus | None, company: Kurus | None) -> li
     if agent is not None and company is not None:
         if agent + company == amount:
             return []
-        message = (
-            f"agent_amount {format_amount(agent)} + company_amount {format_amount(company)} = "
-            f"{format_amount(agent + company)}, but amount is {format_amount(amount)}; "
-            "the two parts must add up to the amount"
+        message = Message(
+            "agent_amount {agent} + company_amount {company} = {total}, but amount is {amount}; "
+            "the two parts must add up to the amount",
+            agent=format_amount(agent),
+            company=format_amount(company),
+            total=format_amount(agent + company),
+            amount=format_amount(amount),
         )
         return [SplitProblem("agent_amount", message, agent)]
     return [
         SplitProblem(
-            name, f"{format_amount(part)} is more than the amount {format_amount(amount)}", part
+            name,
+            Message(
+                "{part} is more than the amount {amount}",
+                part=format_amount(part),
+                amount=format_amount(amount),
+            ),
+            part,
         )
         for name, part in (("agent_amount", agent), ("company_amount", company))
         if part is not None and part > amount

@@ -8,7 +8,6 @@ from dashboard import components as ui
 from dashboard import services
 from paynet_core.dates import today
 from paynet_core.i18n import _, tr_contains, tr_sort_key
-from paynet_core.reports.cells import to_csv_bytes
 
 services.require("view_audit")
 rt = services.runtime()
@@ -26,17 +25,21 @@ rows = rt.store.audit_rows(target_id=target, since=since, until=until, limit=5_0
 if actor:
     rows = rows[rows["actor"].map(lambda who: tr_contains(who, actor))]
 actions = sorted(rows["action"].unique(), key=tr_sort_key) if not rows.empty else []
-chosen = st.multiselect(_("Actions"), actions, key="audit_actions", placeholder=_("Choose options"))
+chosen = st.multiselect(
+    _("Actions"),
+    actions,
+    key="audit_actions",
+    placeholder=_("Choose options"),
+    format_func=ui.audit_word,
+)
 if chosen:
     rows = rows[rows["action"].isin(chosen)]
 
 ui.table(rows, hide_index=True, width="stretch")
-st.download_button(
+ui.csv_downloads(
+    st,
     _("Download CSV"),
-    to_csv_bytes(rows),
-    file_name=_(
-        "audit_{since}_{until}.csv", since=since.strftime("%Y%m%d"), until=until.strftime("%Y%m%d")
-    ),
-    mime="text/csv",
+    ui.frame_csv(rows),
+    _("audit_{since}_{until}.csv", since=since.strftime("%Y%m%d"), until=until.strftime("%Y%m%d")),
     key="audit_csv",
 )

@@ -13,7 +13,6 @@ from paynet_core import reports
 from paynet_core.dates import today
 from paynet_core.errors import InputError
 from paynet_core.i18n import N_, _, tr_sort_key
-from paynet_core.reports.cells import to_csv_bytes
 
 services.require("view")
 rt = services.runtime()
@@ -113,11 +112,11 @@ with ui.errors_as_banner():
         figure_kwargs={"measure": measure, "title": _(PER[grain])},
     )
     st.plotly_chart(main, key="ch_main")
-    st.download_button(
+    ui.csv_downloads(
+        st,
         _("Download chart data (CSV)"),
-        to_csv_bytes(series),
+        ui.frame_csv(series),
         _("paid_vs_cancelled.csv"),
-        "text/csv",
         key="ch_csv",
     )
 

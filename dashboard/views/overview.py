@@ -9,7 +9,7 @@ from dashboard import services
 from paynet_core import reports
 from paynet_core.dates import today
 from paynet_core.i18n import _
-from paynet_core.i18n.formats import format_count
+from paynet_core.i18n.formats import format_count, format_percent
 
 services.require("view")
 rt = services.runtime()
@@ -31,9 +31,7 @@ with ui.errors_as_banner():
         _("Cancelled"), format_count(k["cancelled_count"]), ui.money(k["cancelled_kurus"]), **off
     )
     rate = k["cancellation_rate"]
-    cols[2].metric(
-        _("Cancellation rate"), "—" if rate is None else f"%{rate * 100:.1f}".replace(".", ",")
-    )
+    cols[2].metric(_("Cancellation rate"), "—" if rate is None else format_percent(rate))
     cols[3].metric(
         _("Open invoices"), format_count(k["open_count"]), ui.money(k["open_kurus"]), **off
     )

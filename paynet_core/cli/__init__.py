@@ -12,6 +12,7 @@ import sys
 import typer
 
 from ..errors import ConfigError, PaynetOpsError, reason
+from ..i18n import _, language_from_env, set_language
 
 app = typer.Typer(
     name="paynet-ops",
@@ -30,19 +31,21 @@ def _check_settings(ctx: typer.Context) -> None:
     from ..config import load_settings
 
     for warning in load_settings().warnings:
-        typer.echo(f"warning: {warning}", err=True)
+        typer.echo(_("warning: {warning}", warning=warning), err=True)
 
 
 def main() -> None:
     # Errors end here printed with their cause's one-line reason (errors.reason); the commands'
     # `raise typer.Exit(code) from None` likewise follow a printed message: no chain to read.
+    # One language for the whole call: every message, error and table header speaks it.
+    set_language(language_from_env())
     try:
         app()
     except ConfigError as err:
-        typer.echo(f"configuration error: {reason(err)}", err=True)
+        typer.echo(_("configuration error: {reason}", reason=reason(err)), err=True)
         raise SystemExit(2) from None
     except PaynetOpsError as err:
-        typer.echo(f"error: {reason(err)}", err=True)
+        typer.echo(_("error: {reason}", reason=reason(err)), err=True)
         raise SystemExit(1) from None
 
 

@@ -22,6 +22,8 @@ from rich.table import Column, Table
 
 from .. import jobs as engine
 from ..errors import InputError, JobError
+from ..i18n import _
+from ..i18n.formats import format_count
 from ..importing import ImportKind, read_file
 from ..jobs.planner import Plan
 from ..money import format_amount
@@ -148,7 +150,7 @@ def _bulk(
         console.print(styled(("Dry run:", "bold"), " nothing was sent."))
         raise typer.Exit(EXIT_FAILED if plan.errors else EXIT_OK)
     if not plan.calls:
-        err_console.print(styled(("Nothing to send:", "red"), " no valid rows."))
+        err_console.print(styled((_("Nothing to send:"), "red"), " ", _("no valid rows.")))
         raise typer.Exit(EXIT_FAILED if plan.errors else EXIT_OK)
     rate = engine.default_rate(mode, runtime.settings.rate_limit) if rate is None else rate
     if first_batch is None:
@@ -438,6 +440,13 @@ def jobs_export(
         Path | None, typer.Option("--out", "-o", help="Write here instead of standard output.")
     ] = None,
     force: bool = typer.Option(False, "--force", help="Overwrite the --out file if it exists."),
+    csv_form: str | None = typer.Option(
+        None,
+        "--csv-form",
+        metavar="tr|en",
+        help="tr: Turkish headers and ';' (Turkish Excel); en: column names and ','. "
+        "Default: the CLI's language.",
+    ),
 ) -> None:
     """A CSV of the job's rows. With --failed: the rows to fix and upload again, each with its error."""
     if out is not None:
@@ -451,7 +460,11 @@ def jobs_export(
     # Imported here: reports pulls in the chart code, which other commands never need.
     from ..reports.exports import all_items_csv, export_failed_rows
 
-    data = export_failed_rows(store, job) if failed else all_items_csv(store, job_id)
+    data = (
+        export_failed_rows(store, job, csv_form)
+        if failed
+        else all_items_csv(store, job_id, csv_form)
+    )
     if out is None:
         sys.stdout.buffer.write(data)
         sys.stdout.flush()
@@ -485,25 +498,25 @@ def _print_errors(plan: Plan, limit: int = 50) -> None:
     if not plan.errors:
         return
     table = Table(
-        "row",
-        "field",
-        "problem",
-        title=f"{plan.invalid_count} invalid rows (never sent)",
+        _("row"),
+        _("field"),
+        _("problem"),
+        title=_("{n} invalid rows (never sent)", n=format_count(plan.invalid_count)),
         title_justify="left",
     )
     for error in plan.errors[:limit]:
         table.add_row(str(error.row), visible(error.field or ""), visible(error.message))
     console.print(table)
     if len(plan.errors) > limit:
-        console.print(f"... and {len(plan.errors) - limit} more problems")
+        console.print(_("... and {n} more problems", n=format_count(len(plan.errors) - limit)))
 
 
 def _print_plan(plan: Plan, mode: str) -> None:
-    console.print(styled(("Plan", "bold"), f" ({mode}):"))
+    console.print(styled((_("Plan"), "bold"), f" ({mode}):"))
     for line in plan.describe():
         console.print(f"  {visible(line)}")
     for note in plan.warnings:
-        console.print(styled("  ", ("warning:", "yellow"), " ", note))
+        console.print(styled("  ", (_("warning:"), "yellow"), " ", note))
 
 
 def _print_counts(summary: engine.JobSummary) -> None:

@@ -93,7 +93,9 @@ def export(
     day_to: Annotated[str, typer.Option("--to", metavar="DAY", help="Last day, inclusive.")],
     fmt: Annotated[
         ExportFormat,
-        typer.Option("--format", help="csv (; and UTF-8 BOM, for Excel), xlsx or parquet."),
+        typer.Option(
+            "--format", help="csv (UTF-8 BOM, for Excel; see --csv-form), xlsx or parquet."
+        ),
     ] = ExportFormat.csv,
     out: Annotated[
         Path | None,
@@ -121,16 +123,26 @@ def export(
         str | None, typer.Option("--agent", metavar="AGENT_ID", help="Paynet agent id.")
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite FILE if it exists.")] = False,
+    csv_form: Annotated[
+        str | None,
+        typer.Option(
+            "--csv-form",
+            metavar="tr|en",
+            help="CSV and XLSX: tr: Turkish headers and ';' (Turkish Excel); en: column names "
+            "and ','. Default: the CLI's language.",
+        ),
+    ] = None,
 ) -> None:
     """Write the records behind the charts page's filters to a file.
 
     Kuruş columns are integers with a formatted TL column beside them; CSV and XLSX cells
     that a spreadsheet would run as formulas are neutralised.
     """
-    from ..reports import ChartFilters
+    from ..reports import ChartFilters, forms
     from ..reports.exports import default_file_name, export_frame, write_export
 
     try:
+        forms.csv_form(csv_form)  # a wrong --csv-form is refused before anything is read
         filters = ChartFilters(
             day_from=parse_day(day_from),
             day_to=parse_day(day_to),
@@ -150,7 +162,7 @@ def export(
     finally:
         store.close()
     try:
-        write_export(frame, fmt.value, path)
+        write_export(frame, fmt.value, path, csv_form)
     except OSError as exc:
         raise _fail(f"cannot write {visible(path)}: {exc.strerror or exc}", EXIT_REFUSED) from None
     console.print(styled(f"Wrote {len(frame)} {what.value} to ", str(path), f" ({fmt.value})."))
@@ -343,7 +355,8 @@ def sql(
         from ..reports.exports import write_export
 
         try:
-            write_export(pd.DataFrame.from_records(rows, columns=columns), "csv", csv)
+            frame = pd.DataFrame.from_records(rows, columns=columns)
+            write_export(frame, "csv", csv, rename=False)  # the query's own column names
         except OSError as exc:
             raise _fail(
                 f"cannot write {visible(csv)}: {exc.strerror or exc}", EXIT_REFUSED

@@ -65,13 +65,7 @@ def _scrub_secrets(err: ProviderError, secrets: Sequence[Secret]) -> None:
     current: BaseException | None = err
     while isinstance(current, ProviderError) and id(current) not in seen:
         seen.add(id(current))
-        message = _mask(current.message, secrets)
-        error_type = (
-            _mask(current.error_type, secrets) if current.error_type else current.error_type
-        )
-        if message != current.message or error_type != current.error_type:
-            current.message, current.error_type = message, error_type
-            current.args = (str(current),)
+        current.rewrite(lambda text: _mask(text, secrets))
         current = current.__cause__ or current.__context__
 
 

@@ -23,6 +23,7 @@ from typing import Any
 from .text import tr_casefold, tr_contains, tr_sort_key
 
 __all__ = [
+    "Bilingual",
     "DEFAULT_LANGUAGE",
     "LANGUAGES",
     "Message",
@@ -60,13 +61,17 @@ def normalize_language(value: str | None) -> str | None:
 
 
 def language_from_env(env: Mapping[str, str] | None = None) -> str:
-    """The CLI's language: ``PAYNET_OPS_LANG``, else ``LANG``, else Turkish."""
+    """The CLI's language, read once at start: ``PAYNET_OPS_LANG`` (``tr``/``en``) when set to one
+    of them; else ``LANG``: Turkish when it starts with ``tr`` (``tr_TR.UTF-8``), English for any
+    other locale (``en_US.UTF-8``, ``C.UTF-8``, ``de_DE``); Turkish when neither is set."""
     env = os.environ if env is None else env
-    for key in ("PAYNET_OPS_LANG", "LANG"):
-        found = normalize_language(env.get(key))
-        if found:
-            return found
-    return DEFAULT_LANGUAGE
+    chosen = normalize_language(env.get("PAYNET_OPS_LANG"))
+    if chosen:
+        return chosen
+    lang = (env.get("LANG") or "").strip()
+    if not lang:
+        return DEFAULT_LANGUAGE
+    return "tr" if lang.lower().startswith("tr") else "en"
 
 
 def current_language() -> str:
@@ -177,3 +182,28 @@ class Message:
 
 def _rebuild_message(msgid: str, params: dict[str, Any]) -> Message:
     return Message(msgid, **params)
+
+
+class Bilingual:
+    """A text kept in both languages where it is defined (a provider's code table), rendered in
+    the language current when it is shown, like a :class:`Message`."""
+
+    __slots__ = ("en", "tr")
+
+    def __init__(self, en: str, tr: str):
+        self.en, self.tr = en, tr
+
+    def __str__(self) -> str:
+        return self.tr if current_language() == "tr" else self.en
+
+    def __repr__(self) -> str:
+        return f"Bilingual({self.en!r}, {self.tr!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Bilingual) and (other.en, other.tr) == (self.en, self.tr)
+
+    def __hash__(self) -> int:
+        return hash(self.en)
+
+    def __reduce__(self):
+        return (Bilingual, (self.en, self.tr))

@@ -16,6 +16,27 @@ def format_count(n: int | None) -> str:
     return f"{int(n):,}".replace(",", ".")
 
 
+def format_number(x: float | int | None, digits: int = 1) -> str:
+    """``1234.5`` → ``1.234,5``: grouped with dots, decimals after a comma, trailing zeros
+    dropped (``14.0`` → ``14``), at most ``digits`` decimals. For sizes and ratios, never money."""
+    if x is None or x != x:
+        return "–"
+    text = f"{float(x):,.{digits}f}" if digits > 0 else f"{round(x):,}"
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    if text in ("-0", ""):
+        text = "0"
+    return text.replace(",", "\x00").replace(".", ",").replace("\x00", ".")
+
+
+def format_percent(share: float | None, digits: int = 1) -> str:
+    """A share (``0.145``) the Turkish way: ``%14,5``; ``%14`` when whole; the sign in front, as
+    Turkish writes it (in both languages, like every other figure)."""
+    if share is None or share != share:
+        return "–"
+    return f"%{format_number(share * 100, digits)}"
+
+
 def format_day(value: date | datetime | None) -> str:
     """``dd.MM.yyyy``, the form Paynet and the team use."""
     if value is None:

@@ -15,6 +15,8 @@ from typing import Any
 
 from ..dates import parse_any_datetime
 from ..errors import DateError, InputError, MoneyError
+from ..i18n import Message
+from ..i18n.formats import format_count
 from ..money import parse_amount
 from ..paynet.models import InvoiceStatus
 from ..reports.cells import unneutralise_cell
@@ -43,52 +45,82 @@ def clean(value: Any) -> Any:
 
 def parse_identifier(value: Any) -> str:
     if isinstance(value, bool):
-        raise InputError(f"{value!r} is a yes/no value, not an identifier")
+        raise InputError(Message("{value!r} is a yes/no value, not an identifier", value=value))
     if isinstance(value, (datetime, date, time, timedelta)):
-        raise InputError(f"{display(value, SHOW_CHARS)!r} is a date or time, not an identifier")
+        raise InputError(
+            Message(
+                "{value!r} is a date or time, not an identifier", value=display(value, SHOW_CHARS)
+            )
+        )
     if isinstance(value, float):
         if not math.isfinite(value) or not value.is_integer():
-            raise InputError(f"{value!r} has decimals; identifiers are whole, e.g. 11400556")
+            raise InputError(
+                Message("{value!r} has decimals; identifiers are whole, e.g. 11400556", value=value)
+            )
         value = int(value)
         if abs(value) >= EXCEL_EXACT_LIMIT:
             raise InputError(
-                f"{value} is too long for Excel to keep as a number (it keeps 15 digits); "
-                "format the column as Text and type the identifier again"
+                Message(
+                    "{value} is too long for Excel to keep as a number (it keeps 15 digits); "
+                    "format the column as Text and type the identifier again",
+                    value=value,
+                )
             )
     if isinstance(value, int):
         value = str(value)
     if not isinstance(value, str):
-        raise InputError(f"unexpected {type(value).__name__} value")
+        raise InputError(Message("unexpected {kind} value", kind=type(value).__name__))
     if len(value) > MAX_IDENTIFIER_CHARS:
         raise InputError(
-            f"{short(value)!r} is {len(value):,} characters long; at most {MAX_IDENTIFIER_CHARS} are allowed"
+            Message(
+                "{value!r} is {n} characters long; at most {limit} are allowed",
+                value=short(value),
+                n=format_count(len(value)),
+                limit=MAX_IDENTIFIER_CHARS,
+            )
         )
     if not value.isprintable():
         bad = next(ch for ch in value if not ch.isprintable())
+        code = f"U+{ord(bad):04X}"
         raise InputError(
-            f"{short(value)!r} contains an invisible or control character (U+{ord(bad):04X}); retype it"
+            Message(
+                "{value!r} contains an invisible or control character ({code}); retype it",
+                value=short(value),
+                code=code,
+            )
         )
     if value.startswith(("=", "+", "-", "@")):
         raise InputError(
-            f"{short(value)!r} starts with {value[0]!r}, which spreadsheets read as a formula; remove it"
+            Message(
+                "{value!r} starts with {first!r}, which spreadsheets read as a formula; remove it",
+                value=short(value),
+                first=value[0],
+            )
         )
     return value
 
 
 def parse_money(value: Any, *, allow_zero: bool = False) -> int:
     if isinstance(value, bool):
-        raise MoneyError(f"{value!r} is a yes/no value, not an amount")
+        raise MoneyError(Message("{value!r} is a yes/no value, not an amount", value=value))
     if isinstance(value, (datetime, date, time, timedelta)):
         raise MoneyError(
-            f"{display(value, SHOW_CHARS)!r} is a date, not an amount; write it like 1.234,56"
+            Message(
+                "{value!r} is a date, not an amount; write it like 1.234,56",
+                value=display(value, SHOW_CHARS),
+            )
         )
     if isinstance(value, (int, float)):
         return _number_to_kurus(value, allow_zero)
     if not isinstance(value, str):
-        raise MoneyError(f"unexpected {type(value).__name__} value")
+        raise MoneyError(Message("unexpected {kind} value", kind=type(value).__name__))
     if len(value) > _MAX_AMOUNT_CHARS:
         raise MoneyError(
-            f"{short(value)!r} is {len(value):,} characters long, too long for an amount"
+            Message(
+                "{value!r} is {n} characters long, too long for an amount",
+                value=short(value),
+                n=format_count(len(value)),
+            )
         )
     return _parse_amount_text(value, allow_zero)
 
@@ -112,14 +144,18 @@ def _number_to_kurus(value: int | float, allow_zero: bool) -> int:
     (``Decimal(10.1)`` would be 10.0999999999999996447...).
     """
     if isinstance(value, float) and not math.isfinite(value):
-        raise MoneyError(f"{value!r} is not a number")
+        raise MoneyError(Message("{value!r} is not a number", value=value))
     try:
         kurus = (Decimal(repr(value)) if isinstance(value, float) else Decimal(value)) * 100
     except InvalidOperation:
-        raise MoneyError(f"{value!r} is not a number") from None
+        raise MoneyError(Message("{value!r} is not a number", value=value)) from None
     if kurus != kurus.to_integral_value():
         raise MoneyError(
-            f"{value!r} has more than two decimals; round it to kuruş, e.g. with ROUND(...; 2) in Excel"
+            Message(
+                "{value!r} has more than two decimals; round it to kuruş, e.g. with ROUND(...; 2) "
+                "in Excel",
+                value=value,
+            )
         )
     return parse_amount(int(kurus), allow_zero=allow_zero)
 
@@ -128,23 +164,40 @@ def parse_charge_date(value: Any) -> datetime:
     """A charge date; a date without a time means midnight of that day in Istanbul."""
     if isinstance(value, (bool, int, float)):
         raise DateError(
-            f"{value!r} is a number, not a date; format the cell as a date or write it like 23.11.2026"
+            Message(
+                "{value!r} is a number, not a date; format the cell as a date or write it like "
+                "23.11.2026",
+                value=value,
+            )
         )
     if isinstance(value, (time, timedelta)):
         raise DateError(
-            f"{display(value, SHOW_CHARS)!r} is a time without a date; write it like 23.11.2026 14:30"
+            Message(
+                "{value!r} is a time without a date; write it like 23.11.2026 14:30",
+                value=display(value, SHOW_CHARS),
+            )
         )
     if isinstance(value, str) and len(value) > _MAX_DATE_CHARS:
-        raise DateError(f"{short(value)!r} is {len(value):,} characters long, too long for a date")
+        raise DateError(
+            Message(
+                "{value!r} is {n} characters long, too long for a date",
+                value=short(value),
+                n=format_count(len(value)),
+            )
+        )
     try:
         when = _parse_date_text(value) if isinstance(value, str) else parse_any_datetime(value)
     except OverflowError:  # parse_any_datetime lets this through for year 9999 with a UTC offset
         raise DateError(
-            f"{short(str(value))!r} is out of range; write it like 23.11.2026"
+            Message("{value!r} is out of range; write it like 23.11.2026", value=short(str(value)))
         ) from None
     if when.year not in _YEARS:
         raise DateError(
-            f"{display(value, SHOW_CHARS)!r} has the year {when.year}; check it (e.g. 23.11.2026)"
+            Message(
+                "{value!r} has the year {year}; check it (e.g. 23.11.2026)",
+                value=display(value, SHOW_CHARS),
+                year=when.year,
+            )
         )
     return when
 
@@ -152,23 +205,34 @@ def parse_charge_date(value: Any) -> datetime:
 def parse_status(value: Any) -> InvoiceStatus:
     if isinstance(value, str):
         if len(value) > _MAX_STATUS_CHARS:
-            raise InputError(f"{short(value)!r} is too long for a status")
+            raise InputError(Message("{value!r} is too long for a status", value=short(value)))
         # InvoiceStatus.parse uses str.isdigit, which also accepts "٥" and "²"; amounts refuse
         # such digits, so statuses do too.
         if any(ch.isdigit() and not ch.isascii() for ch in value):
-            raise InputError(f"{value!r} uses digits other than 0-9")
+            raise InputError(Message("{value!r} uses digits other than 0-9", value=value))
         if re.search(r"\d", value) and re.search(r"[+\-−]", value):
             raise InputError(
-                f"{value!r} has a sign; a status code is a plain number from 0 to 5, e.g. 5"
+                Message(
+                    "{value!r} has a sign; a status code is a plain number from 0 to 5, e.g. 5",
+                    value=value,
+                )
             )
     if isinstance(value, float) and math.copysign(1.0, value) < 0:
-        raise InputError(f"{value!r} is negative; a status code is a number from 0 to 5, e.g. 5")
+        raise InputError(
+            Message(
+                "{value!r} is negative; a status code is a number from 0 to 5, e.g. 5", value=value
+            )
+        )
     try:
         return InvoiceStatus.parse(value)
     except ValueError:
         choices = ", ".join(f"{s.value} {s.label} ({s.label_tr})" for s in InvoiceStatus)
         raise InputError(
-            f"{display(value, SHOW_CHARS)!r} is not an invoice status; use one of: {choices}"
+            Message(
+                "{value!r} is not an invoice status; use one of: {choices}",
+                value=display(value, SHOW_CHARS),
+                choices=choices,
+            )
         ) from None
 
 
@@ -182,5 +246,8 @@ def parse_currency(value: Any) -> str:
     ):
         return "TRY"
     raise InputError(
-        f"{short(text)!r} is not accepted: only Turkish lira (TRY, TL or ₺) can be charged"
+        Message(
+            "{value!r} is not accepted: only Turkish lira (TRY, TL or ₺) can be charged",
+            value=short(text),
+        )
     )

@@ -5,7 +5,8 @@ from __future__ import annotations
 import unicodedata
 from typing import TYPE_CHECKING
 
-from ..errors import InputError
+from ..errors import TURKISH_FIELDS, InputError
+from ..i18n import Message, _
 from .display import short
 
 if TYPE_CHECKING:
@@ -74,6 +75,9 @@ TEMPLATE_HEADERS = {
 }
 
 
+TURKISH_FIELDS.update(TEMPLATE_HEADERS)
+
+
 def fold_header(text: str) -> str:
     """The matching key of a header: ``"Tutar (TL)"`` → ``"tutartl"``, ``"Çekim Tarihi"`` → ``"cekimtarihi"``."""
     # Turkish dotted/dotless i first: str.lower() turns "I" into "i" and "İ" into "i̇".
@@ -103,7 +107,12 @@ def map_columns(header: list[str], spec: Spec) -> tuple[dict[str, int], list[str
             continue
         if found in columns:
             raise InputError(
-                f"columns {header[columns[found]]!r} and {name!r} both mean {found}; keep one",
+                Message(
+                    "columns {first!r} and {second!r} both mean {field}; keep one",
+                    first=header[columns[found]],
+                    second=name,
+                    field=found,
+                ),
                 field=HEADER,
             )
         columns[found] = index
@@ -113,18 +122,47 @@ def map_columns(header: list[str], spec: Spec) -> tuple[dict[str, int], list[str
     notes = []
     if unknown:
         shown = ", ".join(repr(short(u)) for u in unknown[:10])
-        more = f" and {len(unknown) - 10} more" if len(unknown) > 10 else ""
-        notes.append(f"ignored columns the {spec.kind} import does not use: {shown}{more}")
+        if len(unknown) > 10:
+            shown = _("{shown} and {n} more", shown=shown, n=len(unknown) - 10)
+        what = _("invoices") if spec.kind == "invoices" else _("statuses")
+        notes.append(
+            _("ignored columns the {kind} import does not use: {shown}", kind=what, shown=shown)
+        )
     return columns, notes
 
 
-def _missing_message(missing: list[tuple[str, ...]], header: list[str]) -> str:
+def _missing_message(missing: list[tuple[str, ...]], header: list[str]) -> Message:
     parts = []
     for group in missing:
-        names = " or ".join(group)
+        names = _join_or(group)
         accepted = ", ".join(
             repr(a) for a in dict.fromkeys(a for f in group for a in (f, *ALIASES[f]))
         )
-        parts.append(f"{names} (accepted headers: {accepted})")
-    found = ", ".join(repr(short(h)) for h in header if h) or "none"
-    return f"missing column {'; missing column '.join(parts)}. Headers found: {found}"
+        parts.append(
+            Message(
+                "missing column {names} (accepted headers: {accepted})",
+                names=names,
+                accepted=accepted,
+            )
+        )
+    found = ", ".join(repr(short(h)) for h in header if h) or Message("none")
+    return Message("{missing}. Headers found: {found}", missing=_Joined(parts), found=found)
+
+
+def _join_or(names: tuple[str, ...]) -> Message | str:
+    if len(names) == 1:
+        return names[0]
+    return Message("{first} or {second}", first=" / ".join(names[:-1]), second=names[-1])
+
+
+class _Joined:
+    """Messages joined by ``; `` when shown (each rendered in the language of that moment)."""
+
+    def __init__(self, parts: list[Message]):
+        self.parts = parts
+
+    def __str__(self) -> str:
+        return "; ".join(str(p) for p in self.parts)
+
+    def __reduce__(self):
+        return (_Joined, (self.parts,))

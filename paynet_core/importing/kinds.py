@@ -13,7 +13,9 @@ from typing import Any
 
 import pandas as pd
 
+from ..i18n import Message, _
 from ..money import check_split, format_amount
+from ..reports import forms
 from ..reports.cells import records_to_csv_bytes, to_xlsx_bytes
 from .budget import DEFAULT_BUDGET, Meter, ReadBudget, with_overrides
 from .cells import (
@@ -24,7 +26,7 @@ from .cells import (
     parse_status,
 )
 from .files import read_table
-from .headers import TEMPLATE_HEADERS, map_columns
+from .headers import map_columns
 from .rows import (
     Checked,
     ImportKind,
@@ -132,19 +134,26 @@ def read_rows(
     )
 
 
-def template_csv(kind: ImportKind) -> bytes:
-    """A CSV template with Turkish headers and two example rows (UTF-8 BOM, ``;``)."""
+def template_csv(kind: ImportKind, form: str | None = None) -> bytes:
+    """A CSV template with two example rows, UTF-8 with a BOM: in the Turkish form (the
+    default in Turkish) Turkish headers and ``;``, in the English form the field names and
+    ``,`` (:mod:`paynet_core.reports.forms`). Both read back unchanged."""
     spec = _spec(kind)
-    records = [{TEMPLATE_HEADERS[f]: v for f, v in row.items()} for row in spec.examples_text]
-    return records_to_csv_bytes(records, columns=[TEMPLATE_HEADERS[f] for f in spec.fields])
+    names = dict(zip(spec.fields, forms.headers(spec.fields, form), strict=True))
+    records = [{names[f]: v for f, v in row.items()} for row in spec.examples_text]
+    return records_to_csv_bytes(
+        records, columns=[names[f] for f in spec.fields], delimiter=forms.delimiter(form)
+    )
 
 
-def template_xlsx(kind: ImportKind) -> bytes:
-    """An XLSX template with Turkish headers and two example rows (real dates and numbers)."""
+def template_xlsx(kind: ImportKind, form: str | None = None) -> bytes:
+    """An XLSX template with two example rows (real dates and numbers); Turkish headers in the
+    Turkish form, the field names in the English one."""
     spec = _spec(kind)
+    names = dict(zip(spec.fields, forms.headers(spec.fields, form), strict=True))
     frame = pd.DataFrame(
-        [{TEMPLATE_HEADERS[f]: row.get(f) for f in spec.fields} for row in spec.examples_typed],
-        columns=[TEMPLATE_HEADERS[f] for f in spec.fields],
+        [{names[f]: row.get(f) for f in spec.fields} for row in spec.examples_typed],
+        columns=[names[f] for f in spec.fields],
         dtype=object,
     )
     return to_xlsx_bytes(frame, sheet_name="Şablon")
@@ -154,9 +163,13 @@ def _check_invoice(c: Checked) -> None:
     subscription_id = c.take("subscription_id", parse_identifier)
     reference_no = c.take("reference_no", parse_identifier)
     invoice_no = c.take("invoice_no", parse_identifier)
-    amount = c.take("amount", parse_money, empty="is empty; write the amount in TL, e.g. 1.234,56")
+    amount = c.take(
+        "amount", parse_money, empty=Message("is empty; write the amount in TL, e.g. 1.234,56")
+    )
     val_date = c.take(
-        "val_date", parse_charge_date, empty="is empty; write the charge date, e.g. 23.11.2026"
+        "val_date",
+        parse_charge_date,
+        empty=Message("is empty; write the charge date, e.g. 23.11.2026"),
     )
     agent_amount = c.take("agent_amount", lambda v: parse_money(v, allow_zero=True))
     company_amount = c.take("company_amount", lambda v: parse_money(v, allow_zero=True))
@@ -165,7 +178,9 @@ def _check_invoice(c: Checked) -> None:
         present = "subscription_id" if "subscription_id" in c.record else "reference_no"
         c.fail(
             present,
-            "is empty; give the subscription_id (abonelik_no) or the reference_no (referans_no)",
+            Message(
+                "is empty; give the subscription_id (abonelik_no) or the reference_no (referans_no)"
+            ),
         )
     if ok(invoice_no) and invoice_no is not None:
         c.keys["invoice_no"] = invoice_no
@@ -188,18 +203,23 @@ def _check_invoice(c: Checked) -> None:
 
 def _check_split(c: Checked, amount: int, agent: int | None, company: int | None) -> None:
     for problem in check_split(amount, agent, company):
-        c.fail(problem.field, problem.message, format_amount(problem.kurus, symbol=False))
+        c.fail(problem.field, problem.text, format_amount(problem.kurus, symbol=False))
 
 
 def _check_status(c: Checked) -> None:
     invoice_no = c.take("invoice_no", parse_identifier)
     invoice_id = c.take("invoice_id", parse_identifier)
     status = c.take(
-        "status", parse_status, empty="is empty; write a status code or label, e.g. 5 or İptal"
+        "status",
+        parse_status,
+        empty=Message("is empty; write a status code or label, e.g. 5 or İptal"),
     )
     if invoice_no is None and invoice_id is None:
         present = "invoice_no" if "invoice_no" in c.record else "invoice_id"
-        c.fail(present, "is empty; give the invoice_no (fatura_no) or the invoice_id (fatura_id)")
+        c.fail(
+            present,
+            Message("is empty; give the invoice_no (fatura_no) or the invoice_id (fatura_id)"),
+        )
     for name, value in (("invoice_no", invoice_no), ("invoice_id", invoice_id)):
         if ok(value) and value is not None:
             c.keys[name] = value
@@ -210,7 +230,9 @@ def _check_status(c: Checked) -> None:
 
 def _invoice_duplicates(checked: list[Checked]) -> None:
     flag_repeats(
-        checked, ("invoice_no",), "each invoice number may appear once; remove or renumber one row"
+        checked,
+        ("invoice_no",),
+        Message("each invoice number may appear once; remove or renumber one row"),
     )
 
 
@@ -218,7 +240,7 @@ def _status_duplicates(checked: list[Checked]) -> None:
     flag_repeats(
         checked,
         ("invoice_no", "invoice_id"),
-        "each invoice may be given one target status per file; keep one of the rows",
+        Message("each invoice may be given one target status per file; keep one of the rows"),
     )
 
 
@@ -234,8 +256,12 @@ def _invoice_lookalikes(checked: list[Checked]) -> list[str]:
         first = seen.setdefault(key, row.row)
         if first != row.row:
             notes.append(
-                f"rows {first} and {row.row} have the same subscription, amount and date and no "
-                "invoice number: two invoices will be created; check one is not a copy"
+                _(
+                    "rows {first} and {row} have the same subscription, amount and date and no "
+                    "invoice number: two invoices will be created; check one is not a copy",
+                    first=first,
+                    row=row.row,
+                )
             )
     return notes
 

@@ -15,7 +15,9 @@ import pandas as pd
 from openpyxl.utils import get_column_letter
 
 from ..dates import ISTANBUL
-from ..errors import InputError
+from ..errors import InputError, field_label, where
+from ..i18n import Message
+from ..i18n.formats import format_count
 from ..money import format_amount
 from ..paynet.models import InvoiceStatus
 from .display import SHOW_CHARS, TABLE_CHARS, display, short
@@ -33,12 +35,17 @@ class RowError:
 
     row: int
     field: str | None
-    message: str
+    #: what is wrong: a message id with parameters, rendered when read (``message``)
+    text: str | Message
     value: str | None = None
 
+    @property
+    def message(self) -> str:
+        """What is wrong, in the current language."""
+        return str(self.text)
+
     def __str__(self) -> str:
-        where = f"row {self.row}, {self.field}" if self.field else f"row {self.row}"
-        return f"{where}: {self.message}"
+        return where(self.row, self.field, self.text)
 
 
 @dataclass(frozen=True)
@@ -152,11 +159,13 @@ class Checked:
     #: fields already failed before parsing (formula cells), so they are not parsed again.
     skip: set[str] = field(default_factory=set)
 
-    def fail(self, field_: str | None, message: str, raw: Any = None) -> None:
+    def fail(self, field_: str | None, message: str | Message, raw: Any = None) -> None:
         shown = None if raw is None else display(raw, SHOW_CHARS)
         self.errors.append(RowError(self.row, field_, message, shown))
 
-    def take(self, field_: str, parse: Callable[[Any], Any], *, empty: str | None = None) -> Any:
+    def take(
+        self, field_: str, parse: Callable[[Any], Any], *, empty: str | Message | None = None
+    ) -> Any:
         """Parse one cell; record a failure instead of raising. ``empty`` makes the cell required."""
         if field_ in self.skip:
             return FAILED
@@ -168,7 +177,8 @@ class Checked:
         try:
             return parse(raw)
         except (InputError, ValueError, OverflowError) as exc:
-            self.fail(field_, getattr(exc, "message", None) or str(exc), raw)
+            said = exc.text if isinstance(exc, InputError) and exc.text else str(exc)
+            self.fail(field_, said, raw)
             return FAILED
 
 
@@ -197,13 +207,21 @@ def check_row(
     if extra and table.file_format == "csv":
         # A value holding the delimiter without quotes ("10,50" in a ','-file) shifts every cell
         # after it; dropping the spill would silently charge 10 TL instead of 10,50.
-        fix = "put that value in double quotes"
-        if table.delimiter == ",":
-            fix += " or save the file with ';' between values"
+        fix = (
+            Message("put that value in double quotes or save the file with ';' between values")
+            if table.delimiter == ","
+            else Message("put that value in double quotes")
+        )
         checked.fail(
             None,
-            f"the row has {len(table.header) + len(extra)} values but the header has "
-            f"{len(table.header)} columns: a value probably contains {table.delimiter!r}; {fix}",
+            Message(
+                "the row has {values} values but the header has {columns} columns: a value "
+                "probably contains {delimiter!r}; {fix}",
+                values=len(table.header) + len(extra),
+                columns=len(table.header),
+                delimiter=table.delimiter,
+                fix=fix,
+            ),
             (table.delimiter or ";").join(str(c) for c in extra),
         )
     if table.formulas:
@@ -223,15 +241,21 @@ def _check_formulas(
         if not allow_formulas:
             c.fail(
                 name,
-                f"is a formula ({short(formula)}), not a value; copy the column and paste it "
-                "back as values (Paste Special → Values), then upload again",
+                Message(
+                    "is a formula ({formula}), not a value; copy the column and paste it back as "
+                    "values (Paste Special → Values), then upload again",
+                    formula=short(formula),
+                ),
                 formula,
             )
         elif c.record.get(name) is None:
             c.fail(
                 name,
-                f"is a formula ({short(formula)}) with no saved result; open the file in Excel, "
-                "save it and upload again",
+                Message(
+                    "is a formula ({formula}) with no saved result; open the file in Excel, save "
+                    "it and upload again",
+                    formula=short(formula),
+                ),
                 formula,
             )
         else:
@@ -246,10 +270,18 @@ def formula_warnings(table: Table, columns: dict[str, int], allow_formulas: bool
     cells = [f"{get_column_letter(col)}{row}" for row, col in sorted(table.formulas) if col in read]
     if not cells:
         return []
-    shown = ", ".join(cells[:10]) + (f" and {len(cells) - 10:,} more" if len(cells) > 10 else "")
+    shown = ", ".join(cells[:10])
+    if len(cells) > 10:
+        shown = str(Message("{shown} and {n} more", shown=shown, n=format_count(len(cells) - 10)))
     return [
-        f"read the results Excel last saved for {len(cells):,} formula cells ({shown}); "
-        "they were not recalculated, so check they are up to date"
+        str(
+            Message(
+                "read the results Excel last saved for {n} formula cells ({shown}); they were not "
+                "recalculated, so check they are up to date",
+                n=format_count(len(cells)),
+                shown=shown,
+            )
+        )
     ]
 
 
@@ -257,7 +289,7 @@ def ok(*values: Any) -> bool:
     return all(v is not FAILED for v in values)
 
 
-def flag_repeats(checked: list[Checked], fields: tuple[str, ...], what: str) -> None:
+def flag_repeats(checked: list[Checked], fields: tuple[str, ...], what: str | Message) -> None:
     """Flag the second and later rows that name the same identifier; the first row stays valid."""
     first_seen: dict[tuple[str, str], int] = {}
     for c in checked:
@@ -267,12 +299,23 @@ def flag_repeats(checked: list[Checked], fields: tuple[str, ...], what: str) -> 
                 continue
             first = first_seen.setdefault((name, value), c.row)
             if first != c.row:
-                c.fail(name, f"{short(value)!r} is already in row {first}; {what}", value)
+                c.fail(
+                    name,
+                    Message(
+                        "{value!r} is already in row {first}; {what}",
+                        value=short(value),
+                        first=first,
+                        what=what,
+                    ),
+                    value,
+                )
                 c.value = None
 
 
 def _joined(errors: list[RowError]) -> str:
-    return "; ".join(f"{e.field}: {e.message}" if e.field else e.message for e in errors)
+    return "; ".join(
+        f"{field_label(e.field)}: {e.message}" if e.field else e.message for e in errors
+    )
 
 
 def _opt_amount_text(kurus: int | None) -> str:

@@ -15,6 +15,7 @@ from typing import Any
 
 from ..config import DEFAULT_RATE, Mode
 from ..errors import JobError
+from ..i18n import Message
 from ..store import JOB_FINAL_STATES, Store
 from ..vocab import AuditAction, ItemState, JobState
 from .ownership import _conflict, _job, _live_runner
@@ -126,20 +127,22 @@ def start_job(
     """
     store, mode = _store_and_mode(runtime, store, mode)
     if not plan.calls:
-        raise JobError("the plan has no calls to make (no valid rows)")
+        raise JobError(Message("the plan has no calls to make (no valid rows)"))
     if concurrency < 1:
-        raise JobError("concurrency must be at least 1")
+        raise JobError(Message("concurrency must be at least 1"))
     configured = runtime.settings.rate_limit if runtime is not None else None
     rate = default_rate(mode, configured) if rate is None else float(rate)
     if rate < 0:
-        raise JobError("rate must be positive (or 0 for no limit)")
+        raise JobError(Message("rate must be positive (or 0 for no limit)"))
     if live_requires_confirmation(mode):
         if rate == 0:
-            raise JobError("a LIVE job needs a rate limit")
+            raise JobError(Message("a LIVE job needs a rate limit"))
         if confirmation is None or confirmation.strip() != confirmation_phrase(plan):
             raise JobError(
-                f"a LIVE job needs a typed confirmation: the number of invoices, "
-                f"{confirmation_phrase(plan)}"
+                Message(
+                    "a LIVE job needs a typed confirmation: the number of invoices, {phrase}",
+                    phrase=confirmation_phrase(plan),
+                )
             )
     if first_batch is not None and first_batch < 1:
         first_batch = None
@@ -185,7 +188,11 @@ def pause_job(job_id: str, *, store: Store, actor: str) -> str:
             return JobState.PAUSED
         if job["state"] not in (JobState.PENDING, JobState.RUNNING):
             raise JobError(
-                f"job {job_id} is {job['state']}; only a pending or running job can pause"
+                Message(
+                    "job {job_id} is {state}; only a pending or running job can pause",
+                    job_id=job_id,
+                    state=Message(job["state"]),
+                )
             )
         store.set_job_state(job_id, JobState.PAUSED)
         store.audit(
@@ -199,14 +206,18 @@ def pause_job(job_id: str, *, store: Store, actor: str) -> str:
     return JobState.PAUSED
 
 
-def resume_refusal(job: dict) -> str | None:
+def resume_refusal(job: dict) -> Message | None:
     """Why ``job`` (a row of ``Store.job``) cannot be resumed now, or None when it can: a
     finished job never can, and a job whose runner is alive is that runner's."""
     if job["state"] in JOB_FINAL_STATES:
-        return f"job {job['job_id']} is {job['state']}; it cannot be resumed"
+        return Message(
+            "job {job_id} is {state}; it cannot be resumed",
+            job_id=job["job_id"],
+            state=Message(job["state"]),
+        )
     live = _live_runner(job)
     if live:
-        return f"job {job['job_id']} is already being run by {live}"
+        return Message("job {job_id} is already being run by {who}", job_id=job["job_id"], who=live)
     return None
 
 
@@ -251,7 +262,9 @@ def cancel_job(job_id: str, *, store: Store, actor: str) -> str:
         if state in JOB_FINAL_STATES:
             if state == JobState.CANCELLED:
                 return state
-            raise JobError(f"job {job_id} is already {state}")
+            raise JobError(
+                Message("job {job_id} is already {state}", job_id=job_id, state=Message(state))
+            )
         store.audit(
             actor,
             AuditAction.JOB_CANCEL,
@@ -289,5 +302,5 @@ def _store_and_mode(runtime, store: Store | None, mode) -> tuple[Store, Mode]:
     if runtime is not None:
         return (store or runtime.store), runtime.mode
     if store is None or mode is None:
-        raise JobError("give a runtime, or a store and a mode")
+        raise JobError(Message("give a runtime, or a store and a mode"))
     return store, Mode(str(mode))

@@ -22,6 +22,8 @@ from datetime import datetime
 from .. import dates
 from ..config import Mode
 from ..errors import JobConflictError, JobError
+from ..i18n import Message, _
+from ..i18n.formats import format_count
 from ..store import JOB_FINAL_STATES, Store
 from ..vocab import ItemState, JobState
 from .planner import SET_STATUS_ALL, Plan
@@ -49,7 +51,7 @@ def live_runner(store: Store, job_id: str) -> str | None:
 def _job(store: Store, job_id: str) -> dict:
     job = store.job(job_id)
     if job is None:
-        raise JobError(f"no job {job_id}")
+        raise JobError(Message("no job {job_id}", job_id=job_id))
     return job
 
 
@@ -62,11 +64,16 @@ def _take_over(store: Store, job_id: str) -> dict | None:
             return None
         if state == JobState.PAUSED:
             raise JobError(
-                f"job {job_id} is paused; resume it first (paynet-ops jobs resume {job_id})"
+                Message(
+                    "job {job_id} is paused; resume it first (paynet-ops jobs resume {job_id})",
+                    job_id=job_id,
+                )
             )
         live = _live_runner(job)
         if live:
-            raise JobError(f"job {job_id} is already being run by {live}")
+            raise JobError(
+                Message("job {job_id} is already being run by {who}", job_id=job_id, who=live)
+            )
         store.set_job_state(
             job_id,
             JobState.CANCELLING if state == JobState.CANCELLING else JobState.RUNNING,
@@ -96,14 +103,16 @@ def _live_runner(job: dict, stale_after: float = STALE_AFTER) -> str | None:
         return None
     if pid == os.getpid():
         with _running_lock:
-            return "this process" if job["job_id"] in _running else None
+            return _("this process") if job["job_id"] in _running else None
     if not _pid_alive(pid):
         return None
     beat = job.get("heartbeat_at")
     if not beat:
         return None
     age = (dates.now() - datetime.fromisoformat(beat)).total_seconds()
-    return f"process {pid} (heartbeat {age:.0f} s ago)" if age < stale_after else None
+    if age >= stale_after:
+        return None
+    return _("process {pid} (heartbeat {age} s ago)", pid=pid, age=round(age))
 
 
 def _pid_alive(pid: int) -> bool:
@@ -173,13 +182,23 @@ def _conflict(store: Store, plan: Plan) -> JobConflictError | None:
             theirs.add(item["operation"], item["payload"])
         found = mine.overlap(theirs)
         if found:
-            shown = ", ".join(found[:5]) + (f" and {len(found) - 5} more" if len(found) > 5 else "")
+            shown: str | Message = ", ".join(found[:5])
+            if len(found) > 5:
+                shown = Message("{shown} and {n} more", shown=shown, n=format_count(len(found) - 5))
             started = dates.format_display_datetime(datetime.fromisoformat(job["created_at"]))
             return JobConflictError(
-                f"refused: job {job['job_id']} ({job['state']}, started by {job['created_by']} on "
-                f"{started}) has not finished with {len(found)} of these invoices ({shown}). Two "
-                "jobs may not touch the same invoices at once: wait for it to finish, or cancel it "
-                f"(Jobs page, or paynet-ops jobs cancel {job['job_id']}).",
+                Message(
+                    "refused: job {job_id} ({state}, started by {who} on {started}) has not "
+                    "finished with {n} of these invoices ({shown}). Two jobs may not touch the "
+                    "same invoices at once: wait for it to finish, or cancel it (Jobs page, or "
+                    "paynet-ops jobs cancel {job_id}).",
+                    job_id=job["job_id"],
+                    state=Message(job["state"]),
+                    who=job["created_by"],
+                    started=started,
+                    n=format_count(len(found)),
+                    shown=shown,
+                ),
                 job_id=job["job_id"],
             )
     return None

@@ -24,6 +24,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..i18n import Message, _
+from ..i18n.formats import format_count
 from ..importing import ImportResult, InvoiceRow, RowError, StatusRow
 from ..money import format_amount
 from ..paynet.client import generate_invoice_no
@@ -128,23 +130,34 @@ class Plan:
 
     def describe(self) -> list[str]:
         """The plan as a few lines a person reads before confirming."""
-        verb = "create" if self.kind == JobKind.CREATE_INVOICES else "change the status of"
+        n = format_count
+        calls = dict(calls=n(self.call_count), invoices=n(self.invoice_count))
+        total = _("total amount {amount}", amount=format_amount(self.total_amount_kurus))
+        if self.unknown_amounts:
+            total += _(" (+{n} invoices not in the cache)", n=n(self.unknown_amounts))
         lines = [
-            f"{self.total_rows} rows read: {self.valid_count} valid, {self.invalid_count} invalid "
-            "(invalid rows are never sent)",
-            f"{self.call_count} calls to Paynet will {verb} {self.invoice_count} invoices",
-            f"total amount {format_amount(self.total_amount_kurus)}"
-            + (
-                f" (+{self.unknown_amounts} invoices not in the cache)"
-                if self.unknown_amounts
-                else ""
+            _(
+                "{total} rows read: {valid} valid, {invalid} invalid (invalid rows are never sent)",
+                total=n(self.total_rows),
+                valid=n(self.valid_count),
+                invalid=n(self.invalid_count),
             ),
+            _("{calls} calls to Paynet will create {invoices} invoices", **calls)
+            if self.kind == "create_invoices"
+            else _(
+                "{calls} calls to Paynet will change the status of {invoices} invoices", **calls
+            ),
+            total,
         ]
         if self.collapsed:
             saved = sum(len(c.invoice_nos) for c in self.collapsed) - len(self.collapsed)
             lines.append(
-                f"{len(self.collapsed)} subscriptions covered whole by one invoices_status_update_all "
-                f"call each ({saved} calls saved)"
+                _(
+                    "{n} subscriptions covered whole by one invoices_status_update_all call each "
+                    "({saved} calls saved)",
+                    n=n(len(self.collapsed)),
+                    saved=n(saved),
+                )
             )
         return lines
 
@@ -171,7 +184,7 @@ def plan_invoices(result: ImportResult, *, store: Store | None = None) -> Plan:
                 RowError(
                     row.row,
                     "invoice_no",
-                    f"invoice {row.invoice_no} already exists",
+                    Message("invoice {invoice_no} already exists", invoice_no=row.invoice_no),
                     row.invoice_no,
                 )
             )
@@ -180,8 +193,12 @@ def plan_invoices(result: ImportResult, *, store: Store | None = None) -> Plan:
             twin = _cached_twin(store, row)
             if twin:
                 warnings.append(
-                    f"row {row.row} matches invoice {twin} already in the cache (same subscription, "
-                    "amount and day): check the file was not uploaded before"
+                    _(
+                        "row {row} matches invoice {twin} already in the cache (same subscription, "
+                        "amount and day): check the file was not uploaded before",
+                        row=row.row,
+                        twin=twin,
+                    )
                 )
         invoice_no = row.invoice_no or generate_invoice_no()
         calls.append(
@@ -286,7 +303,12 @@ def plan_status_changes(
                 RowError(
                     row.row,
                     "invoice_id",
-                    f"invoice {row.invoice_no} has invoice_id {cached['invoice_id']}, not {row.invoice_id}",
+                    Message(
+                        "invoice {invoice_no} has invoice_id {cached}, not {given}",
+                        invoice_no=row.invoice_no,
+                        cached=cached["invoice_id"],
+                        given=row.invoice_id,
+                    ),
                     row.invoice_id,
                 )
             )
@@ -297,7 +319,10 @@ def plan_status_changes(
                 RowError(
                     row.row,
                     "invoice_no" if row.invoice_no else "invoice_id",
-                    f"the same invoice as row {seen[key]}; give each invoice one target status",
+                    Message(
+                        "the same invoice as row {row}; give each invoice one target status",
+                        row=seen[key],
+                    ),
                     row.invoice_no or row.invoice_id,
                 )
             )
@@ -311,8 +336,11 @@ def plan_status_changes(
     unknown = sum(1 for t in rest if t.cached is None)
     if unknown:
         warnings.append(
-            f"{unknown} invoices are not in the cache: their amounts are not in the total and "
-            "their current status is unknown (a sync would fill them in)"
+            _(
+                "{n} invoices are not in the cache: their amounts are not in the total and their "
+                "current status is unknown (a sync would fill them in)",
+                n=format_count(unknown),
+            )
         )
     total = (
         result.total_rows
@@ -344,7 +372,7 @@ def _status_rows(changes: Iterable[Any], errors: list[RowError]) -> list[StatusR
             continue
         key = str(key).strip()
         if not key:
-            errors.append(RowError(n, "invoice_no", "is empty"))
+            errors.append(RowError(n, "invoice_no", Message("is empty")))
             continue
         rows.append(StatusRow(row=n, invoice_no=key, invoice_id=None, status=parsed))
     return rows
@@ -368,7 +396,7 @@ def _collapse(targets: list[_Target], store: Store) -> tuple[list[PlannedCall], 
         if t.cached is not None and t.cached["subscription_id"]:
             groups[(t.cached["subscription_id"], t.status)].append(t)
     by_subscription: dict[str, int] = defaultdict(int)
-    for sub, _ in groups:
+    for sub, _status in groups:
         by_subscription[sub] += 1
     calls: list[PlannedCall] = []
     used: set[int] = set()

@@ -48,6 +48,7 @@ from ..errors import (
 )
 from ..http.ratelimit import RateLimitedTransport, RateLimiter
 from ..http.retry import RetryPolicy
+from ..i18n import _
 from ..paynet.client import AsyncPaynetClient
 from ..paynet.models import Invoice, InvoiceStatus
 from ..store import JOB_FINAL_STATES, Store
@@ -122,7 +123,7 @@ async def run_job(
             limiter = RateLimiter(per_second) if per_second else None
         _skip_missing_sniffio()
         clients = [
-            client_factory(lambda t: RateLimitedTransport(t, limiter)) for _ in range(workers)
+            client_factory(lambda t: RateLimitedTransport(t, limiter)) for _worker in range(workers)
         ]
         try:
             runner = _Runner(store, job, clients, progress, poll_interval, heartbeat_interval)
@@ -302,7 +303,9 @@ class _Runner:
             # Refused before anything happened: back in the queue, and the job pauses.
             return _Outcome(item, ItemState.PENDING, err.code, str(err), trips="auth")
         except NotFoundError as err:  # Paynet 12 or 24 alike: the class decides, not the code
-            return _Outcome(item, ItemState.FAILED, err.code, f"not found at Paynet: {err}")
+            return _Outcome(
+                item, ItemState.FAILED, err.code, _("not found at Paynet: {error}", error=str(err))
+            )
         except RateLimitError as err:
             # Refused before processing, and a wait longer than the client's retry budget: the
             # job pauses (with the reason) rather than sleeping minutes; resume picks it up.
@@ -456,14 +459,18 @@ class _Runner:
         for o in outcomes:
             self._count(ItemState.SENDING, o.state)
             if o.trips == "auth":
-                self.stop = self.stop or "breaker: Paynet refused the key"
+                self.stop = self.stop or _("breaker: Paynet refused the key")
             elif o.trips == "rate":
-                self.stop = self.stop or f"breaker: Paynet is rate limiting ({o.message})"
+                self.stop = self.stop or _(
+                    "breaker: Paynet is rate limiting ({message})", message=o.message
+                )
             elif o.trips == "retryable" and o.state == ItemState.FAILED:
                 self._streak += 1
                 if self._streak >= BREAKER_FAILURES:
-                    self.stop = (
-                        self.stop or f"breaker: {self._streak} failures in a row ({o.message})"
+                    self.stop = self.stop or _(
+                        "breaker: {n} failures in a row ({message})",
+                        n=self._streak,
+                        message=o.message,
                     )
             elif o.state == ItemState.DONE:
                 self._streak = 0

@@ -12,6 +12,7 @@ from typing import Any
 
 from ..auth import Role, User, require_role
 from ..errors import InputError, ProviderError
+from ..i18n import Message
 from ..paynet.client import CreatedInvoice, create_invoice_call, generate_invoice_no
 from ..paynet.models import Invoice, InvoiceStatus
 from ..runtime import Runtime
@@ -61,9 +62,9 @@ def draft_invoice(
 ) -> InvoiceDraft:
     """Validate a form and fix the invoice number now, so a retry reuses it."""
     if amount is None:
-        raise InputError("enter an amount", field="amount")
+        raise InputError(Message("enter an amount"), field="amount")
     if val_date is None:
-        raise InputError("choose the charge date", field="val_date")
+        raise InputError(Message("choose the charge date"), field="val_date")
     if isinstance(val_date, date) and not isinstance(val_date, datetime):
         val_date = datetime(val_date.year, val_date.month, val_date.day)
     draft = InvoiceDraft(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from ..auth import Role, User, require_role
 from ..errors import NotFoundError
+from ..i18n import Message
 from ..payofin.models import BillPayment
 from ..runtime import Runtime
 
@@ -25,11 +26,11 @@ def refresh_invoice(
     )
     if cached is None:
         raise NotFoundError(
-            "not in the cache; sync first, or look it up by its subscription",
+            Message("not in the cache; sync first, or look it up by its subscription"),
             provider="Paynet",
             operation="invoice_list",
         )
-    gone = f"Paynet no longer lists invoice {cached['invoice_no']}"
+    gone = Message("Paynet no longer lists invoice {invoice_no}", invoice_no=cached["invoice_no"])
     try:
         with runtime.paynet() as paynet:
             found = paynet.find_invoice(
@@ -39,7 +40,8 @@ def refresh_invoice(
             )
     except NotFoundError as err:  # 12 or 24 alike: an answer that it is not there
         raise NotFoundError(
-            f"{gone} ({err.message})",
+            Message("{gone} ({why})", gone=gone, why=err.text),
+            said=err.said,
             provider=err.provider,
             operation=err.operation,
             http_status=err.http_status,

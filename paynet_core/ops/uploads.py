@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..auth import Role, User, require_role
 from ..errors import JobError
+from ..i18n import Message
 from ..importing import ImportKind, ImportResult, StatusRow, read_rows
 from ..jobs import confirmation_phrase, resumable, start_job
 from ..jobs.planner import Plan, plan_invoices, plan_status_changes
@@ -55,7 +56,7 @@ def retry_plan(store: Store, job_id: str) -> Plan:
 
     job = store.job(job_id)
     if job is None:
-        raise JobError(f"no job {job_id}")
+        raise JobError(Message("no job {job_id}", job_id=job_id))
     data = export_failed_rows(store, job)
     result = read_upload(data, f"retry_{job_id}.csv", upload_kind(job))
     return plan_upload(result, store)

@@ -67,7 +67,7 @@ def _split_args(
         out["company_amount"] = to_wire(_kurus_arg(company_amount, "company_amount"))
     problems = check_split(amount, agent_amount, company_amount)  # one rule with the importer
     if problems:
-        raise InputError(problems[0].message, field=problems[0].field)
+        raise InputError(problems[0].text, field=problems[0].field)
     return out
 
 

@@ -17,7 +17,8 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from ..dates import parse_any_datetime
-from ..i18n import N_
+from ..errors import InputError
+from ..i18n import N_, Bilingual, Message
 from ..money import from_wire
 from ..outcomes import Outcome
 
@@ -68,8 +69,18 @@ class ReturnCode:
     def describe(self) -> str:
         """``"InvoiceNoNotFound: invoice number not found (seen in an independent client, not in
         Paynet's docs)"``: what a banner or an error message says about the code."""
-        where = "" if self.documented else " (seen in an independent client, not in Paynet's docs)"
-        return f"{self.name}: {self.meaning_en}{where}"
+        return str(self.explanation())
+
+    def explanation(self) -> Message:
+        """:meth:`describe` as a message, rendered in the language current when it is read."""
+        meaning = Bilingual(self.meaning_en, self.meaning_tr)
+        if self.documented:
+            return Message("{name}: {meaning}", name=self.name, meaning=meaning)
+        return Message(
+            "{name}: {meaning} (seen in an independent client, not in Paynet's docs)",
+            name=self.name,
+            meaning=meaning,
+        )
 
 
 def _codes(source: str, *rows: tuple[int, str, str, str]) -> dict[int, ReturnCode]:
@@ -195,24 +206,46 @@ class InvoiceStatus(IntEnum):
         if isinstance(value, InvoiceStatus):
             return value
         if isinstance(value, bool):
-            raise ValueError(f"{value!r} is not an invoice status")
+            raise InputError(Message("{value!r} is not an invoice status", value=value))
         if isinstance(value, float) and math.copysign(1.0, value) < 0:
-            raise ValueError(f"{value!r} is negative; status codes are 0 to 5 ({_choices()})")
+            raise InputError(
+                Message(
+                    "{value!r} is negative; status codes are 0 to 5 ({choices})",
+                    value=value,
+                    choices=_choices(),
+                )
+            )
         if isinstance(value, int) or (isinstance(value, float) and value.is_integer()):
             try:
                 return cls(int(value))
             except ValueError:
-                raise ValueError(f"{value!r} is not an invoice status ({_choices()})") from None
+                raise InputError(
+                    Message(
+                        "{value!r} is not an invoice status ({choices})",
+                        value=value,
+                        choices=_choices(),
+                    )
+                ) from None
         if isinstance(value, str) and _SIGNED.search(value):
             # _fold turns "-" into a space, so "-0" would read as 0 (Waiting)
-            raise ValueError(f"{value!r} has a sign; status codes are 0 to 5 ({_choices()})")
+            raise InputError(
+                Message(
+                    "{value!r} has a sign; status codes are 0 to 5 ({choices})",
+                    value=value,
+                    choices=_choices(),
+                )
+            )
         if isinstance(value, str) and not any(ch.isdigit() and not ch.isascii() for ch in value):
             key = _fold(value)
             if key.isascii() and key.isdigit():
                 return cls.parse(int(key))
             if key in _BY_NAME:
                 return _BY_NAME[key]
-        raise ValueError(f"{value!r} is not an invoice status ({_choices()})")
+        raise InputError(
+            Message(
+                "{value!r} is not an invoice status ({choices})", value=value, choices=_choices()
+            )
+        )
 
 
 _LABELS = {
@@ -277,8 +310,21 @@ _BY_NAME.update(
 )
 
 
-def _choices() -> str:
-    return ", ".join(f"{s.value} {s.label}" for s in InvoiceStatus)
+class _Choices:
+    """The statuses as ``0 Waiting, 2 …`` in the language current when shown."""
+
+    def __str__(self) -> str:
+        return ", ".join(f"{s.value} {s.display_label}" for s in InvoiceStatus)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Choices)
+
+    def __hash__(self) -> int:
+        return 0
+
+
+def _choices() -> _Choices:
+    return _Choices()
 
 
 def _kurus(value: Any) -> int:

@@ -23,9 +23,11 @@ from ..errors import (
     RateLimitError,
     ServerError,
     SubscriptionStateError,
+    http_explanation,
 )
 from ..http import Call, read_json, reply_code, reply_text, shown
 from ..http.retry import parse_retry_after
+from ..i18n import Message
 from .calls import PROVIDER
 from .models import (
     RETURN_CODE_TABLE,
@@ -79,7 +81,7 @@ def interpret(call: Call, response: httpx.Response, request_id: str) -> dict[str
     )
     if status == 429:
         raise RateLimitError(
-            "too many requests",
+            Message("too many requests; wait a moment and try again"),
             retry_after=parse_retry_after(response.headers.get("Retry-After")),
             **ctx,
         )
@@ -114,20 +116,26 @@ def interpret(call: Call, response: httpx.Response, request_id: str) -> dict[str
 
 def code_error(code: int, provider_message: str | None, ctx: dict) -> APIError:
     """The typed error for a return code that is not a success: the one place a code picks its
-    class. The provider's message is kept; without one, the table's meaning stands in."""
+    class. Our explanation of the code (in the reader's language) comes first; the provider's
+    message is kept as received beside it."""
     known = RETURN_CODE_TABLE.get(code)
+    said = provider_message or None
     if known is None:
-        said = provider_message or "no message"
-        return APIError(f"{said} (code {code} is not in the return-code table)", code=code, **ctx)
-    if code in SUBSCRIPTION_STATE_CODES:
-        text = (
-            f"Paynet answered with the subscription's state instead of a result: {known.describe()}"
+        return APIError(
+            Message("code {code} is not in the return-code table", code=code),
+            said=said,
+            code=code,
+            **ctx,
         )
-        if provider_message:
-            text += f"; Paynet said: {provider_message}"
-        return SubscriptionStateError(text, active=SUBSCRIPTION_STATE_CODES[code], code=code, **ctx)
+    if code in SUBSCRIPTION_STATE_CODES:
+        text = Message(
+            "Paynet answered with the subscription's state instead of a result: {meaning}",
+            meaning=known.explanation(),
+        )
+        active = SUBSCRIPTION_STATE_CODES[code]
+        return SubscriptionStateError(text, active=active, said=said, code=code, **ctx)
     cls = _CODE_ERRORS.get(code) or (ServerError if code in _RETRYABLE_CODES else APIError)
-    return cls(provider_message or known.describe(), code=code, **ctx)
+    return cls(known.explanation(), said=said, code=code, **ctx)
 
 
 def _first_item_message(body: dict) -> str | None:
@@ -141,10 +149,10 @@ def _first_item_message(body: dict) -> str | None:
 def _http_error(
     status: int, etype: Any, message: Any, result_code: int | None, ctx: dict
 ) -> ProviderError:
-    text = reply_text(message) or f"HTTP {status}"
+    said = reply_text(message)
     etype = reply_text(etype)
     if etype:
-        text = f"{text} ({etype})"
+        said = f"{said} ({etype})" if said else etype
     ctx = {**ctx, "code": result_code, "error_type": etype if isinstance(etype, str) else None}
     cls = _TYPE_ERRORS.get(etype) if isinstance(etype, str) else None
     if cls is None:
@@ -157,9 +165,12 @@ def _http_error(
         else:
             # a plain 4xx: the return code, when it names a class (12/24 not found), decides
             cls = _CODE_ERRORS.get(result_code, APIError) if result_code is not None else APIError
+    text = http_explanation(cls)
     if result_code is not None and result_code not in RETURN_CODE_TABLE:
-        text = f"{text} (code {result_code} is not in the return-code table)"
-    return cls(text, **ctx)
+        text = Message(
+            "{text} (code {code} is not in the return-code table)", text=text, code=result_code
+        )
+    return cls(text, said=said, **ctx)
 
 
 def _model(model: type[BaseModel], data: Any, call: Call, request_id: str) -> Any:

@@ -24,6 +24,7 @@ from ..errors import (
     NotFoundError,
     RateLimitError,
     ServerError,
+    http_explanation,
 )
 from ..http import (
     DEFAULT_DEADLINE,
@@ -39,6 +40,7 @@ from ..http import (
     shown,
 )
 from ..http.retry import RetryPolicy, parse_retry_after
+from ..i18n import Message
 from .models import (
     AUTH_CODES,
     NOT_FOUND_CODES,
@@ -83,29 +85,26 @@ def interpret(call: Call, response: httpx.Response, request_id: str) -> dict[str
     )
     if status == 429:
         raise RateLimitError(
-            "too many requests",
+            Message("too many requests; wait a moment and try again"),
             retry_after=parse_retry_after(response.headers.get("Retry-After")),
             **ctx,
         )
     if status >= 500:
-        raise ServerError(f"HTTP {status}", **ctx)
+        raise ServerError(http_explanation(ServerError), **ctx)
     if status in (401, 403):
         raise AuthenticationError(
-            "API key or secret key refused, or this IP is not registered", **ctx
+            Message("the API key or secret key was refused, or this IP is not registered"),
+            **ctx,
         )
     if status != 200:
-        raise APIError(f"HTTP {status}", **ctx)
+        raise APIError(http_explanation(APIError), **ctx)
     body = read_json(response, provider=PROVIDER, operation=call.operation, request_id=request_id)
     if not isinstance(body, dict):
         raise ContractError(f"reply is a JSON {type(body).__name__}, not an object", **ctx)
     code = _result_code(body, call, request_id)
     if code == 1:
         return body
-    message = (
-        reply_text(body.get("resultMessage"))
-        or reply_text(body.get("ResultMessage"))
-        or RESULT_CODES.get(code, "unknown result code")
-    )
+    said = reply_text(body.get("resultMessage")) or reply_text(body.get("ResultMessage"))
     cls: type[APIError]
     if code in AUTH_CODES:
         cls = AuthenticationError
@@ -116,12 +115,8 @@ def interpret(call: Call, response: httpx.Response, request_id: str) -> dict[str
     else:
         cls = APIError
     meaning = RESULT_CODES.get(code)
-    text = (
-        str(message)
-        if not meaning or meaning.lower() in str(message).lower()
-        else f"{message} ({meaning})"
-    )
-    raise cls(text, code=code, **ctx)
+    text = Message(meaning) if meaning else Message("unknown result code {code}", code=code)
+    raise cls(text, said=said, code=code, **ctx)
 
 
 class PayofinClient:

@@ -8,39 +8,40 @@ from typing import Any
 
 from ..dates import parse_any_datetime
 from ..http import shown
+from ..i18n import N_
 from ..money import tl_to_kurus
 from ..outcomes import Outcome, payofin_outcome
 
 #: Result codes from the "API response and request" page (meanings paraphrased; list cut after -27).
 RESULT_CODES: dict[int, str] = {
-    1: "success",
-    -1: "subscriber has no debt on record",
-    -2: "balance information unavailable",
-    -3: "outside the institution's processing hours",
-    -4: "the institution does not allow debt inquiry on holidays",
-    -5: "a single transaction of 20,000 TL or more is not allowed",
-    -6: "connection problem with the institution; try again later",
-    -7: "dealer not permitted to transact",
-    -8: "partial amount must be an integer",
-    -9: "report date range is longer than 15 days",
-    -10: "bill already paid",
-    -11: "no matching record",
-    -12: "wrong national ID / tax number",
-    -13: "contract under legal follow-up; inquiry not possible",
-    -14: "invalid subscriberNo",
-    -15: "invalid firmRefNo",
-    -16: "invalid additionalNo",
-    -17: "invalid sootCode",
-    -18: "internal server error",
-    -19: "bill to pay not found",
-    -20: "partial amount larger than the bill",
-    -21: "invoice id must not be blank",
-    -22: "user information incorrect",
-    -23: "no institutions to list",
-    -24: "subscriber is mid-transaction at another bank; try again later",
-    -25: "not authorised to view this subscriber's debt",
-    -26: "report start or end date missing",
-    -27: "an instruction already exists",  # text cut in the docs (INFERRED)
+    1: N_("success"),
+    -1: N_("subscriber has no debt on record"),
+    -2: N_("balance information unavailable"),
+    -3: N_("outside the institution's processing hours"),
+    -4: N_("the institution does not allow debt inquiry on holidays"),
+    -5: N_("a single transaction of 20,000 TL or more is not allowed"),
+    -6: N_("connection problem with the institution; try again later"),
+    -7: N_("dealer not permitted to transact"),
+    -8: N_("partial amount must be an integer"),
+    -9: N_("report date range is longer than 15 days"),
+    -10: N_("bill already paid"),
+    -11: N_("no matching record"),
+    -12: N_("wrong national ID / tax number"),
+    -13: N_("contract under legal follow-up; inquiry not possible"),
+    -14: N_("invalid subscriberNo"),
+    -15: N_("invalid firmRefNo"),
+    -16: N_("invalid additionalNo"),
+    -17: N_("invalid sootCode"),
+    -18: N_("internal server error"),
+    -19: N_("bill to pay not found"),
+    -20: N_("partial amount larger than the bill"),
+    -21: N_("invoice id must not be blank"),
+    -22: N_("user information incorrect"),
+    -23: N_("no institutions to list"),
+    -24: N_("subscriber is mid-transaction at another bank; try again later"),
+    -25: N_("not authorised to view this subscriber's debt"),
+    -26: N_("report start or end date missing"),
+    -27: N_("an instruction already exists"),  # text cut in the docs (INFERRED)
 }
 #: Codes that say "later": retried for the read-only calls we make.
 TRANSIENT_CODES = frozenset({-6, -18, -24})

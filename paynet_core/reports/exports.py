@@ -34,6 +34,7 @@ from ..money import format_amount
 from ..paynet.models import InvoiceStatus
 from ..store import Store
 from ..vocab import ItemState
+from . import forms
 from .cells import failed_rows_csv, records_to_csv_bytes, to_csv_bytes, to_xlsx_bytes
 from .filters import ChartFilters
 
@@ -174,12 +175,23 @@ def _typed(frame: pd.DataFrame, columns: dict[str, str]) -> pd.DataFrame:
 # --------------------------------------------------------------------------------------------
 
 
-def export_bytes(df: pd.DataFrame, fmt: ExportFormat, *, sheet_name: str = "Data") -> bytes:
-    """``df`` as a file's bytes: CSV and XLSX neutralised, Parquet exact and typed."""
-    if fmt == "csv":
-        return to_csv_bytes(df)
-    if fmt == "xlsx":
-        return to_xlsx_bytes(df, sheet_name=sheet_name)
+def export_bytes(
+    df: pd.DataFrame,
+    fmt: ExportFormat,
+    *,
+    sheet_name: str = "Data",
+    form: str | None = None,
+    rename: bool = True,
+) -> bytes:
+    """``df`` as a file's bytes: CSV and XLSX neutralised, with the headers (and for CSV the
+    separator) of ``form`` (:mod:`.forms`: Turkish Excel's in Turkish, the default; English);
+    Parquet exact and typed, with the column names. ``rename=False`` keeps the names in every
+    form (a query's own columns)."""
+    if fmt in ("csv", "xlsx"):
+        people = df.set_axis(_export_headers(df, form), axis=1) if rename else df
+        if fmt == "csv":
+            return to_csv_bytes(people, delimiter=forms.delimiter(form))
+        return to_xlsx_bytes(people, sheet_name=sheet_name)
     if fmt == "parquet":
         sink = pa.BufferOutputStream()
         pq.write_table(to_arrow(df), sink)
@@ -187,10 +199,26 @@ def export_bytes(df: pd.DataFrame, fmt: ExportFormat, *, sheet_name: str = "Data
     raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
 
 
-def write_export(df: pd.DataFrame, fmt: ExportFormat, path: str | os.PathLike[str]) -> Path:
+def _export_headers(df: pd.DataFrame, form: str | None) -> list[str]:
+    names = forms.headers(df.columns, form)
+    if forms.csv_form(form) == "tr" and "status" in df.columns:
+        # an export's status is the record's (a code for invoices), not an upload's target
+        code = pd.api.types.is_integer_dtype(df["status"])
+        names[list(df.columns).index("status")] = "Durum Kodu" if code else "Durum"
+    return names
+
+
+def write_export(
+    df: pd.DataFrame,
+    fmt: ExportFormat,
+    path: str | os.PathLike[str],
+    form: str | None = None,
+    *,
+    rename: bool = True,
+) -> Path:
     """Write ``df`` to ``path`` in ``fmt`` (written whole, then renamed: no half files)."""
     path = Path(path)
-    data = export_bytes(df, fmt, sheet_name=path.stem or "Data")
+    data = export_bytes(df, fmt, sheet_name=path.stem or "Data", form=form, rename=rename)
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".partial")
     partial.write_bytes(data)
@@ -269,7 +297,7 @@ __all__: Sequence[str] = (
 # -- a job's items: shared by `paynet-ops jobs export` and the dashboard's job panel ---------
 
 
-def export_failed_rows(store: Store, job: dict) -> bytes:
+def export_failed_rows(store: Store, job: dict, form: str | None = None) -> bytes:
     """Failed items and invalid rows of a job, as the importer reads them (``error`` last).
 
     Failed creations keep their invoice_no, so uploading the fixed row again can never create a
@@ -280,9 +308,22 @@ def export_failed_rows(store: Store, job: dict) -> bytes:
         records.extend(_item_records(item))
     records.extend(job["options"].get("invalid_rows") or [])
     records.sort(key=lambda r: r.get("row") or 0)
+    sep = forms.delimiter(form)
     if not records:
-        return records_to_csv_bytes([], columns=["row", "error"])
-    return failed_rows_csv(records)
+        return records_to_csv_bytes(
+            [], columns=forms.headers(["row", "error"], form), delimiter=sep
+        )
+    names = forms.headers(_columns(records), form)
+    renamed = [
+        dict(zip(names, (r.get(c) for c in _columns(records)), strict=True)) for r in records
+    ]
+    return failed_rows_csv(renamed, error_column=names[-1], delimiter=sep)
+
+
+def _columns(records: list[dict[str, Any]]) -> list[str]:
+    """Every key in first-seen order, ``error`` last (as ``failed_rows_csv`` writes them)."""
+    seen = dict.fromkeys(k for r in records for k in r if k != "error")
+    return [*seen, "error"]
 
 
 def _item_records(item: dict) -> list[dict[str, Any]]:
@@ -321,7 +362,7 @@ def _item_records(item: dict) -> list[dict[str, Any]]:
     return [{"row": status_row.row, **status_row.to_record(), "error": message}]
 
 
-def all_items_csv(store: Store, job_id: str) -> bytes:
+def all_items_csv(store: Store, job_id: str, form: str | None = None) -> bytes:
     """Every item of a job with its state, attempts, provider code and message."""
     frame = store.job_items(job_id)
     columns = [
@@ -338,4 +379,6 @@ def all_items_csv(store: Store, job_id: str) -> bytes:
         "started_at",
         "finished_at",
     ]
-    return records_to_csv_bytes(frame[columns].to_dict("records"), columns=columns)
+    names = forms.headers(columns, form)
+    records = [dict(zip(names, r, strict=True)) for r in frame[columns].itertuples(index=False)]
+    return records_to_csv_bytes(records, columns=names, delimiter=forms.delimiter(form))

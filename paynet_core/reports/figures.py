@@ -1,7 +1,10 @@
 """The plotly figures the dashboard and the notebook draw from :mod:`.queries`' DataFrames.
 
-Hover texts are formatted for people (decimal comma, ``₺``, ``dd.mm.yyyy``) with
-:func:`money.format_amount`; ``*_tl`` columns are floats for plotting only.
+Built in the current language (:mod:`paynet_core.i18n`): trace names, legends, hover texts and
+month and day names come from the catalogs and Babel's locale data, so a figure reads
+``Kasım 2026`` and ``%14,5`` in Turkish, ``November 2026`` in English. Numbers are Turkish in both
+(decimal comma, ``₺``, ``dd.mm.yyyy``), like every other figure the team reads; ``*_tl`` columns
+are floats for plotting only.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from ..i18n import N_, _, current_language
+from ..i18n.formats import day_names, format_count, format_day, format_percent, month_names
 from ..money import format_amount, kurus_to_tl
 from ..outcomes import Outcome
 from ..paynet.models import InvoiceStatus
@@ -26,7 +31,13 @@ OUTCOME_COLORS: dict[str, str] = {
     Outcome.OPEN: "#9e9e9e",
 }
 PROVIDER_COLORS = {"paynet": "#1565c0", "payofin": "#6a1b9a"}
-OUTCOME_LABELS: dict[str, str] = {o: o.value.capitalize() for o in Outcome}
+#: Message ids: translated where a figure is built.
+OUTCOME_LABELS = {
+    "paid": N_("Paid"),
+    "cancelled": N_("Cancelled"),
+    "failed": N_("Failed"),
+    "open": N_("Open"),
+}
 PROVIDER_LABELS = {"paynet": "Paynet", "payofin": "Payofin"}
 #: Statuses as the status breakdown names them, with the outcome each belongs to.
 STATUS_OUTCOMES = {s.label: s.outcome.value for s in InvoiceStatus} | {
@@ -43,7 +54,11 @@ def _check(name: str, value: str, allowed: Sequence[str]) -> None:
 
 
 def _count_text(n: int) -> str:
-    return f"{n:,}".replace(",", ".")
+    return format_count(n)
+
+
+def _outcome(outcome: str) -> str:
+    return _(OUTCOME_LABELS[outcome])
 
 
 def _layout(fig: go.Figure, *, title: str | None, money: bool) -> go.Figure:
@@ -61,16 +76,54 @@ def _layout(fig: go.Figure, *, title: str | None, money: bool) -> go.Figure:
     return fig
 
 
-def _date_axis(fig: go.Figure, grain: str | None) -> None:
-    fig.update_xaxes(tickformat="%m.%Y" if grain == "month" else "%d.%m.%Y")
+#: At most this many labelled ticks on a month axis (a long range labels every n-th month).
+_MAX_MONTH_TICKS = 12
+
+
+def _date_axis(fig: go.Figure, grain: str | None, periods: Sequence | None = None) -> None:
+    """Days as ``dd.MM.yyyy``; months by name in the current language (plotly's own month
+    names are English only, so the ticks are ours)."""
+    months = sorted({pd.Timestamp(p) for p in periods}) if periods is not None else []
+    if grain != "month" or not months:
+        fig.update_xaxes(tickformat="%m.%Y" if grain == "month" else "%d.%m.%Y")
+        return
+    step = -(-len(months) // _MAX_MONTH_TICKS)
+    shown = months[::step]
+    fig.update_xaxes(
+        tickmode="array",
+        tickvals=shown,
+        ticktext=[_month_text(p, short=True) for p in shown],
+    )
+
+
+def _month_text(period: pd.Timestamp, *, short: bool = False) -> str:
+    name = month_names(current_language())[period.month - 1]
+    return f"{name[:3] if short else name} {period.year}"
 
 
 def _period_text(period: pd.Timestamp, grain: str | None) -> str:
+    """What a hover text calls a period: ``Kasım 2026``, ``23.11.2026 haftası``,
+    ``23.11.2026 Pazartesi``."""
     if grain == "month":
-        return period.strftime("%m.%Y")
+        return _month_text(period)
     if grain == "week":
-        return f"week of {period.strftime('%d.%m.%Y')}"
-    return period.strftime("%d.%m.%Y")
+        return _("week of {day}", day=format_day(period))
+    weekday = day_names(current_language())[period.weekday()]
+    return f"{format_day(period)} {weekday}"
+
+
+def _percent_axis(fig: go.Figure, rates: Sequence[float]) -> None:
+    """Percent ticks the Turkish way (``%10``; plotly writes ``10%``)."""
+    top = max([r for r in rates if r == r] or [0.0])
+    top = max(top, 0.01)
+    step = next(s for s in (0.01, 0.02, 0.05, 0.1, 0.2, 0.25, 0.5) if top / s <= 6)
+    ticks = [i * step for i in range(int(top / step + 0.999) + 1)]
+    fig.update_yaxes(
+        tickmode="array",
+        tickvals=ticks,
+        ticktext=[format_percent(t, 0) for t in ticks],
+        rangemode="tozero",
+    )
 
 
 def paid_vs_cancelled_figure(
@@ -110,13 +163,13 @@ def paid_vs_cancelled_figure(
                 go.Bar(
                     x=rows["period"],
                     y=y,
-                    name=OUTCOME_LABELS[outcome],
+                    name=_outcome(outcome),
                     legendgroup=outcome,
                     showlegend=outcome not in in_legend,
                     marker_color=OUTCOME_COLORS[outcome],
                     customdata=list(zip(when, texts, strict=True)),
                     hovertemplate=(
-                        f"{PROVIDER_LABELS[provider]} · {OUTCOME_LABELS[outcome]}<br>"
+                        f"{PROVIDER_LABELS[provider]} · {_outcome(outcome)}<br>"
                         "%{customdata[0]}: <b>%{customdata[1]}</b><extra></extra>"
                     ),
                     meta={"provider": provider, "outcome": outcome},
@@ -126,7 +179,7 @@ def paid_vs_cancelled_figure(
             )
             in_legend.add(outcome)
     fig.update_layout(barmode="stack")
-    _date_axis(fig, grain)
+    _date_axis(fig, grain, df["period"])
     return _layout(fig, title=title, money=measure == "amount")
 
 
@@ -155,11 +208,11 @@ def breakdown_figure(
                 y=rows["_label"],
                 x=x,
                 orientation="h",
-                name=OUTCOME_LABELS[outcome],
+                name=_outcome(outcome),
                 marker_color=OUTCOME_COLORS[outcome],
                 customdata=texts,
                 hovertemplate=(
-                    f"%{{y}} · {OUTCOME_LABELS[outcome]}: <b>%{{customdata}}</b><extra></extra>"
+                    f"%{{y}} · {_outcome(outcome)}: <b>%{{customdata}}</b><extra></extra>"
                 ),
                 meta={"outcome": outcome},
             )
@@ -184,9 +237,17 @@ def cancellation_rate_figure(df: pd.DataFrame, *, title: str | None = None) -> g
         if rows.empty:
             continue
         customdata = [
-            (_period_text(p, grain), _count_text(int(c)), _count_text(int(s)))
-            for p, c, s in zip(rows["period"], rows["cancelled"], rows["settled"], strict=True)
+            (_period_text(p, grain), _count_text(int(c)), _count_text(int(s)), format_percent(r))
+            for p, c, s, r in zip(
+                rows["period"], rows["cancelled"], rows["settled"], rows["rate"], strict=True
+            )
         ]
+        cancelled_of = _(
+            "{rate} cancelled ({cancelled} of {settled})",
+            rate="<b>%{customdata[3]}</b>",
+            cancelled="%{customdata[1]}",
+            settled="%{customdata[2]}",
+        )
         fig.add_trace(
             go.Scatter(
                 x=rows["period"],
@@ -197,16 +258,16 @@ def cancellation_rate_figure(df: pd.DataFrame, *, title: str | None = None) -> g
                 marker={"color": PROVIDER_COLORS[provider]},
                 customdata=customdata,
                 hovertemplate=(
-                    f"{PROVIDER_LABELS[provider]} · %{{customdata[0]}}<br>"
-                    "<b>%{y:.1%}</b> cancelled (%{customdata[1]} of %{customdata[2]})"
+                    f"{PROVIDER_LABELS[provider]} · %{{customdata[0]}}<br>{cancelled_of}"
                     "<extra></extra>"
                 ),
                 meta={"provider": provider},
             )
         )
-    _date_axis(fig, grain)
+    _date_axis(fig, grain, df["period"])
     _layout(fig, title=title, money=False)
-    fig.update_yaxes(tickformat=".0%", rangemode="tozero")
+    fig.update_yaxes(tickformat=".0%")
+    _percent_axis(fig, list(df["rate"]) if "rate" in df else [])
     return fig
 
 
@@ -215,8 +276,8 @@ def fee_figure(df: pd.DataFrame, *, title: str | None = None) -> go.Figure:
     grain = df.attrs.get("grain")
     fig = go.Figure()
     parts = (
-        (Outcome.PAID.value, "paid_fee_kurus", "Fees on paid payments"),
-        (Outcome.CANCELLED.value, "cancelled_fee_kurus", "Fees on cancelled payments"),
+        ("paid", "paid_fee_kurus", _("Fees on paid payments")),
+        ("cancelled", "cancelled_fee_kurus", _("Fees on cancelled payments")),
     )
     for outcome, column, name in parts:
         customdata = [
@@ -235,5 +296,5 @@ def fee_figure(df: pd.DataFrame, *, title: str | None = None) -> go.Figure:
             )
         )
     fig.update_layout(barmode="stack")
-    _date_axis(fig, grain)
+    _date_axis(fig, grain, df["period"])
     return _layout(fig, title=title, money=True)

@@ -112,7 +112,7 @@ def test_failed_and_invalid_rows_exit_one_and_export_for_a_fixed_upload(tmp_path
     assert "jobs export" in result.output
 
     out = tmp_path / "failed.csv"
-    exported = cli("jobs", "export", job_id, "--failed", "--out", out)
+    exported = cli("jobs", "export", job_id, "--failed", "--out", out, "--csv-form", "tr")
     assert exported.exit_code == 0, exported.output
     back = read_invoice_rows(out.read_bytes(), out.name)
     assert back.total_rows == 2

@@ -68,7 +68,7 @@ def export(cli, tmp_path, what, fmt, *extra):
 def test_csv_export_reads_back_with_pandas_with_integer_kurus_and_dates(runtime, cli, tmp_path):
     out = export(cli, tmp_path, "payments", "csv")
     assert out.read_bytes().startswith(b"\xef\xbb\xbf")
-    df = pd.read_csv(out, sep=";", encoding="utf-8-sig", dtype={"subscriber_no": str})
+    df = pd.read_csv(out, sep=",", encoding="utf-8-sig", dtype={"subscriber_no": str})
     assert df["amount_kurus"].dtype == "int64" and df["fee_kurus"].dtype == "int64"
     days = pd.to_datetime(df["paid_day"], format="%d.%m.%Y")
     assert days.min() >= pd.Timestamp("2026-08-01") and days.max() <= pd.Timestamp("2026-11-30")
@@ -114,7 +114,7 @@ def test_formula_cells_are_neutralised_in_csv_and_xlsx_and_kept_exact_in_parquet
     runtime, cli, tmp_path
 ):
     csv_df = pd.read_csv(
-        export(cli, tmp_path, "payments", "csv"), sep=";", encoding="utf-8-sig", dtype=str
+        export(cli, tmp_path, "payments", "csv"), sep=",", encoding="utf-8-sig", dtype=str
     ).set_index("invoice_payment_id")
     ws = openpyxl.load_workbook(export(cli, tmp_path, "payments", "xlsx")).active
     rows = list(ws.iter_rows(values_only=True))
@@ -137,7 +137,7 @@ def test_export_filters_are_the_charts_filters(runtime, cli, tmp_path):
     df = pq.read_table(out).to_pandas()
     assert set(df["provider"]) == {"payofin"} and set(df["institution"]) == {"İSKİ"}
     out = export(cli, tmp_path, "invoices", "csv", "--institution", "İSKİ")
-    assert len(pd.read_csv(out, sep=";", encoding="utf-8-sig")) == 0  # institutions are Payofin's
+    assert len(pd.read_csv(out, sep=",", encoding="utf-8-sig")) == 0  # institutions are Payofin's
 
 
 def test_export_refuses_a_bad_day_with_exit_2(runtime, cli, tmp_path):
@@ -226,7 +226,7 @@ def test_sql_select_prints_a_table_and_writes_csv(runtime, cli, tmp_path):
         ],
     )
     assert result.exit_code == 0, result.output
-    df = pd.read_csv(out, sep=";", encoding="utf-8-sig")
+    df = pd.read_csv(out, sep=",", encoding="utf-8-sig")
     assert df["customer_name_masked"].str.startswith("'").all()
 
 

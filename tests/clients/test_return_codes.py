@@ -157,7 +157,8 @@ def test_24_is_not_found_exactly_like_12():
         with pytest.raises(NotFoundError) as exc:
             status_update(reply(code, "no such invoice"))
         errors[code] = exc.value
-    assert errors[24].message == errors[12].message == "no such invoice"
+    assert errors[24].said == errors[12].said == "no such invoice"
+    assert "not found" in errors[24].message and "not found" in errors[12].message
     assert not errors[24].is_retryable and not errors[12].is_retryable
 
 

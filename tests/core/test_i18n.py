@@ -11,7 +11,7 @@ from paynet_core.i18n import (
     normalize_language,
     using_language,
 )
-from paynet_core.i18n.formats import format_count, month_names
+from paynet_core.i18n.formats import format_count, format_number, format_percent, month_names
 from paynet_core.i18n.text import tr_casefold, tr_contains, tr_lower, tr_sort_key, tr_upper
 
 
@@ -87,7 +87,10 @@ def test_the_language_follows_the_context_and_the_environment():
     assert normalize_language("de-DE") is None
     assert language_from_env({"PAYNET_OPS_LANG": "en", "LANG": "tr_TR.UTF-8"}) == "en"
     assert language_from_env({"LANG": "en_GB.UTF-8"}) == "en"
-    assert language_from_env({"LANG": "C.UTF-8"}) == "tr"
+    assert language_from_env({"LANG": "C.UTF-8"}) == "en"
+    assert language_from_env({"LANG": "de_DE.UTF-8"}) == "en"
+    assert language_from_env({"PAYNET_OPS_LANG": "fr", "LANG": "tr_TR.UTF-8"}) == "tr"
+    assert language_from_env({}) == "tr"
     assert current_language() == "tr"
     with using_language("en"):
         assert current_language() == "en"
@@ -127,3 +130,14 @@ def test_the_catalog_check_fails_on_a_missing_or_wrong_translation(tmp_path):
     found = check.problems(locales, in_code=set())
     assert any("placeholders differ" in p and "{n} invoices sent" in p for p in found)
     assert any("no Turkish translation: 'Sync every provider now'" in p for p in found)
+
+
+def test_percents_are_written_the_turkish_way():
+    assert [format_percent(x) for x in (0.14, 0.145, 0.0, 1.0, None)] == [
+        "%14",
+        "%14,5",
+        "%0",
+        "%100",
+        "–",
+    ]
+    assert format_percent(0.12345, 2) == "%12,35" and format_number(1234.5) == "1.234,5"

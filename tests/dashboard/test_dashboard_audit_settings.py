@@ -6,6 +6,7 @@ import pytest
 from apptest_helpers import assert_clean, download_bytes, new_app, open_page
 
 from paynet_core.paynet import InvoiceStatus
+from paynet_core.reports import forms
 from paynet_core.reports.cells import to_csv_bytes
 
 
@@ -50,7 +51,11 @@ def test_audit_lists_filters_and_exports(as_admin, app, store, audited):
     # The CSV is exactly the filtered table.
     expected = store.audit_rows(limit=5_000)
     expected = expected[expected["action"].isin([action])]
-    assert download_bytes(at, "audit_csv") == to_csv_bytes(expected)
+    assert download_bytes(at, "audit_csv") == to_csv_bytes(expected, delimiter=",")
+    # ...and beside it in Turkish Excel's form: Turkish headers, ';'
+    turkish = expected.set_axis(forms.headers(expected.columns, "tr"), axis=1)
+    assert download_bytes(at, "audit_csv_tr") == to_csv_bytes(turkish, delimiter=";")
+    assert download_bytes(at, "audit_csv_tr").decode("utf-8-sig").startswith("No;Zaman;Kişi;")
 
 
 SECRET = "sck_test_SuperSecretValue0123456789wxyz"

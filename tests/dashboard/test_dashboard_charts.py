@@ -65,7 +65,7 @@ def test_query_params_in_drive_the_filters_and_round_trip(app, store, sb):
     )
     series = reports.outcome_series(store, grain="month", measure="amount", filters=filters)
     assert not series.empty
-    assert download_bytes(at, "ch_csv") == to_csv_bytes(series)
+    assert download_bytes(at, "ch_csv") == to_csv_bytes(series, delimiter=",")
 
 
 def test_changing_a_widget_updates_the_url(app, store):
@@ -78,7 +78,7 @@ def test_changing_a_widget_updates_the_url(app, store):
     filters = reports.ChartFilters.from_query_params(dict(at.query_params))
     series = reports.outcome_series(store, grain="day", measure="count", filters=filters)
     assert set(series["provider"]) <= {"paynet"}
-    assert download_bytes(at, "ch_csv") == to_csv_bytes(series)
+    assert download_bytes(at, "ch_csv") == to_csv_bytes(series, delimiter=",")
 
 
 def test_bad_link_filters_are_ignored_with_a_warning(app):

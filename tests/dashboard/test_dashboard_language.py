@@ -225,3 +225,17 @@ def test_core_messages_follow_the_page_language(demo, store):  # noqa: F811
     at.text_input(key="bs_min").input("12,345").run()
     errors = [e.value for e in at.error]
     assert any("en az tutar" in e and "belirsiz" in e for e in errors), errors  # field and reason
+
+
+def test_table_counts_are_grouped_like_the_cards_and_stay_numbers():
+    import pandas as pd
+
+    from dashboard.components import grouped_counts
+
+    frame = pd.DataFrame({"job_id": ["a", "b"], "total": [4702, 135449], "seq": [1200, 7]})
+    styled = grouped_counts(frame)
+    html = styled.to_html()
+    assert "4.702" in html and "135.449" in html and "1200" in html  # ids and sequence stay as is
+    assert styled.data["total"].dtype.kind == "i"  # still sorts as numbers
+    long = grouped_counts(pd.concat([frame] * 3000, ignore_index=True))
+    assert list(long["total"][:2]) == ["4.702", "135.449"]

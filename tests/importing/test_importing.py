@@ -800,6 +800,7 @@ def test_templates_parse_as_valid(kind, make):
     assert result.valid_count == result.total_rows == 2
 
 
+@pytest.mark.turkish
 def test_csv_template_has_turkish_headers_bom_and_semicolons():
     text = template_csv("invoices")
     assert text.startswith(b"\xef\xbb\xbf")
@@ -812,8 +813,31 @@ def test_csv_template_has_turkish_headers_bom_and_semicolons():
     )
 
 
+def test_the_english_csv_template_has_field_names_and_commas_and_a_bom():
+    text = template_csv("invoices")
+    assert text.startswith(b"\xef\xbb\xbf")
+    assert text.decode("utf-8-sig").splitlines()[0] == (
+        "subscription_id,reference_no,invoice_no,amount,val_date,agent_amount,company_amount,currency"
+    )
+    assert template_csv("statuses", form="tr").decode("utf-8-sig").startswith("Fatura No;")
+
+
+@pytest.mark.parametrize("kind", ["invoices", "statuses"])
+def test_both_template_forms_read_back_to_the_same_rows(kind):
+    forms = {form: template_csv(kind, form=form) for form in ("tr", "en")}
+    assert forms["tr"] != forms["en"]
+    read = {form: read_rows(data, f"{form}.csv", kind) for form, data in forms.items()}
+    assert read["tr"].delimiter == ";" and read["en"].delimiter == ","
+    assert read["tr"].errors == read["en"].errors == []
+    assert read["tr"].rows == read["en"].rows and len(read["tr"].rows) == 2
+    xlsx = {
+        form: read_rows(template_xlsx(kind, form=form), "t.xlsx", kind) for form in ("tr", "en")
+    }
+    assert xlsx["tr"].rows == xlsx["en"].rows == read["tr"].rows
+
+
 def test_xlsx_template_has_real_dates_and_numbers():
-    ws = openpyxl.load_workbook(io.BytesIO(template_xlsx("invoices"))).worksheets[0]
+    ws = openpyxl.load_workbook(io.BytesIO(template_xlsx("invoices", form="tr"))).worksheets[0]
     assert ws["A1"].value == "Abonelik No"
     assert ws["D2"].value == 1234.56 and isinstance(ws["E2"].value, datetime)
     assert ws["A2"].value == "100045"  # identifiers stay text

@@ -438,3 +438,45 @@ def test_filter_options_list_what_the_cache_holds(store):
         "institutions": ["BEDAŞ", "İGDAŞ", "İSKİ"],
         "invoice_types": ["Doğalgaz Faturası", "Elektrik Faturası", "Su Faturası"],
     }
+
+
+# -- figures in the current language ------------------------------------------------------------
+
+
+def _month_figures(store):
+    return (
+        reports.paid_vs_cancelled_figure(reports.outcome_series(store, grain="month")),
+        reports.cancellation_rate_figure(reports.cancellation_rate(store, "month")),
+        reports.paid_vs_cancelled_figure(reports.outcome_series(store, grain="day")),
+    )
+
+
+@pytest.mark.turkish
+def test_figures_speak_turkish_with_turkish_months_days_and_percents(store):
+    months, rate, days = _month_figures(store)
+    assert [t.name for t in months.data][:4] == ["Ödendi", "İptal edildi", "Başarısız", "Açık"]
+    assert list(months.layout.xaxis.ticktext)[:2] == ["Mar 2026", "Nis 2026"]
+    assert months.data[0].customdata[0][0] in ("Mart 2026", "Nisan 2026")
+    assert " · Ödendi<br>" in months.data[0].hovertemplate
+    texts = [row[3] for trace in rate.data for row in trace.customdata]
+    assert "%33,3" in texts and "%50" in texts  # the sign first, a decimal comma
+    assert list(rate.layout.yaxis.ticktext)[:2] == ["%0", "%10"]
+    assert "iptal (" in rate.data[0].hovertemplate
+    weekdays = {row[0].rsplit(" ", 1)[1] for trace in days.data for row in trace.customdata}
+    assert weekdays <= {"Pazartesi", "Salı", "Çarşamba", "Perşembe", "Cuma", "Cumartesi", "Pazar"}
+    assert months.layout.separators == ",."
+
+
+def test_figures_speak_english_in_english(store):
+    months, rate, days = _month_figures(store)
+    assert [t.name for t in months.data][:2] == ["Paid", "Cancelled"]
+    assert list(months.layout.xaxis.ticktext)[:2] == ["Mar 2026", "Apr 2026"]
+    assert "%33,3" in [row[3] for trace in rate.data for row in trace.customdata]
+    assert "cancelled (" in rate.data[0].hovertemplate
+    assert any(
+        row[0].endswith(
+            ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+        )
+        for trace in days.data
+        for row in trace.customdata
+    )

@@ -246,7 +246,7 @@ def breakdown_chart(
                 "type": "quantitative",
                 "stack": "zero",
                 "title": None,
-                "axis": _value_axis(measure == "amount"),
+                "axis": _value_axis(measure == "amount") | {"labelFlush": True},  # none cut
             },
             "color": _outcome_colour(outcomes),
             "order": {"field": "rank", "type": "quantitative"},

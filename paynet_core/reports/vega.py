@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 
 from ..i18n import N_, _, current_language
-from ..i18n.formats import format_count, month_names
+from ..i18n.formats import day_names, format_count, month_names
 from ..money import format_amount
 from ..store.reports import BREAKDOWNS
 from ..store.schema import PROVIDERS
@@ -66,16 +66,27 @@ def locale_config(language: str | None = None) -> Spec:
 
 
 def period_label(period: pd.Timestamp, grain: str | None) -> str:
-    """An axis label: ``Eylül 2026`` for a month, else the period's first day ``dd.mm.yyyy``."""
+    """An axis label: ``Eyl 2026`` for a month, else the period's first day ``dd.mm.yyyy``."""
     if grain == "month":
-        return f"{month_names(current_language())[period.month - 1]} {period.year}"
+        return f"{month_names(current_language())[period.month - 1][:3]} {period.year}"
     return period.strftime("%d.%m.%Y")
 
 
 def period_text(period: pd.Timestamp, grain: str | None) -> str:
-    """A tooltip's period: as the axis, a week as ``week of dd.mm.yyyy``."""
-    label = period_label(period, grain)
-    return _("week of {day}", day=label) if grain == "week" else label
+    """A tooltip's period: ``Eylül 2026``, ``07.09.2026 haftası``, ``07.09.2026 Pazartesi``."""
+    day = period.strftime("%d.%m.%Y")
+    if grain == "month":
+        return f"{month_names(current_language())[period.month - 1]} {period.year}"
+    if grain == "week":
+        return _("week of {day}", day=day)
+    return f"{day} {day_names(current_language())[period.weekday()]}"
+
+
+def percent(share: float) -> str:
+    """``0.145`` → ``%14,5`` (``%14`` when whole): the sign in front, as Turkish writes it, in
+    both languages like every other figure."""
+    text = f"{share * 100:.1f}".rstrip("0").rstrip(".").replace(".", ",")
+    return f"%{text}"
 
 
 def _spec(title: str | None, views: Spec) -> Spec:
@@ -268,7 +279,7 @@ def cancellation_rate_chart(df: pd.DataFrame, *, title: str | None = None):
         if row.rate != row.rate:  # nothing settled in that period: no point
             continue
         provider, when = PROVIDER_LABELS[row.provider], period_text(row.period, grain)
-        rate = f"{row.rate:.1%}".replace(".", ",")
+        rate = percent(row.rate)
         shown = _(
             "{rate} cancelled ({cancelled} of {settled})",
             rate=rate,
@@ -297,7 +308,7 @@ def cancellation_rate_chart(df: pd.DataFrame, *, title: str | None = None):
                 "field": "rate",
                 "type": "quantitative",
                 "title": None,
-                "axis": {"format": ".0%"},
+                "axis": {"labelExpr": "'%' + format(datum.value * 100, '.1~f')"},  # %14,5
             },
             "color": {
                 "field": "provider_name",

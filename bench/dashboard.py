@@ -17,9 +17,11 @@ What it measures:
 3. **Charts page in Chromium.** Streamlit is started in a subprocess on a free loopback port on
    the same cache; Debian's ``/usr/bin/chromium`` (through Playwright) opens the charts page and
    the clock runs from navigation until the page is fully rendered: the script is idle
-   (``data-test-script-state="notRunning"``), no skeleton is left and all five plotly charts
-   have drawn their SVG. The first load (the browser's and the server's caches cold: Streamlit's
-   and plotly's JavaScript are fetched and compiled) is reported beside the median of ``--runs``
+   (``data-test-script-state="notRunning"``), no skeleton is left and each of the page's five
+   Vega-Lite charts has drawn its SVG marks (every mark group of every panel holds a drawn
+   mark; the page has no plotly chart left, and one would have to be drawn too). The first
+   load (the browser's and the server's caches cold: Streamlit's and Vega's JavaScript are
+   fetched and compiled) is reported beside the median of ``--runs``
    loads in new tabs of the same browser (new sessions; both caches warm, as for a user who
    comes back to the page); the target applies to the latter.
 
@@ -74,7 +76,8 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
-CHARTS_ON_PAGE = 5
+# The charts page draws with Vega-Lite (plotly.js alone took longer to load than the target).
+CHARTS_ON_PAGE = {"vega": 5, "plotly": 0}
 TARGETS = {"page_warm_s": 1.0, "charts_rendered_s": 2.0}
 LATER_TARGETS = {"page_warm_s": 0.3, "charts_rendered_s": 1.5}
 
@@ -224,8 +227,14 @@ _RENDERED = """({count, idle}) => {
     if (!document.querySelector(idle) || document.querySelector('[data-testid="stSkeleton"]'))
         return false;
     const plots = document.querySelectorAll('.js-plotly-plot');
-    return plots.length === count
-        && Array.from(plots).every(p => p.querySelector('.main-svg') && p._fullLayout);
+    const vegas = document.querySelectorAll('[data-testid="stVegaLiteChart"]');
+    const drawn = v => {  // Vega's SVG: one g.role-mark per mark of each panel, paths inside
+        const marks = v.querySelectorAll('svg.marks g.role-mark');
+        return marks.length > 0 && Array.from(marks).every(g => g.querySelector('path'));
+    };
+    return plots.length === count.plotly && vegas.length === count.vega
+        && Array.from(plots).every(p => p.querySelector('.main-svg') && p._fullLayout)
+        && Array.from(vegas).every(drawn);
 }"""
 
 
@@ -254,6 +263,7 @@ def chromium_times(env: dict[str, str], runs: int, folder: Path) -> dict:
     if not CHROMIUM.exists():
         return {"skipped": f"{CHROMIUM} is missing (apt-get install -y chromium)"}
     proc, base = start_server(env, folder / "streamlit.log")
+    load_before = os.getloadavg()[0]  # a shared machine's load moves these timings most
     try:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
@@ -278,6 +288,7 @@ def chromium_times(env: dict[str, str], runs: int, folder: Path) -> dict:
         "title_shown_median_s": round(title, 3),
         "first_load_s": round(first, 3),
         "runs_s": [round(t, 3) for t in times],
+        "load_average_1m": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         "target_s": TARGETS["charts_rendered_s"],
         "met": median < TARGETS["charts_rendered_s"],
     }

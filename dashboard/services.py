@@ -225,6 +225,39 @@ def cached_figure(figure: str, name: str, filters, *, figure_kwargs: dict | None
     )
 
 
+@st.cache_resource(show_spinner=False, max_entries=64)
+def _vega(
+    chart: str,
+    name: str,
+    filters,
+    version: int,
+    kwargs: tuple,
+    chart_kwargs: tuple,
+    language: str,
+):
+    # A Vega-Lite spec (a dict, data inline) from paynet_core.reports.vega, built in the
+    # session's language and shared like a figure (st.vega_lite_chart copies before changing).
+    from paynet_core.reports import vega
+
+    data = _chart(name, filters, version, kwargs)
+    with using_language(language):
+        return getattr(vega, chart)(data, **dict(chart_kwargs))
+
+
+def cached_vega(chart: str, name: str, filters, *, chart_kwargs: dict | None = None, **kwargs):
+    """``reports.vega.<chart>(reports.<name>(store, filters, **kwargs), **chart_kwargs)``,
+    built once per data version and language and shared by every session (do not modify it)."""
+    return _vega(
+        chart,
+        name,
+        filters,
+        data_version(),
+        tuple(sorted(kwargs.items())),
+        tuple(sorted((chart_kwargs or {}).items())),
+        current_language(),
+    )
+
+
 @st.cache_data(show_spinner=False, max_entries=32)
 def _invoices(version: int, kwargs: tuple):
     return runtime().store.find_invoices(**dict(kwargs))

@@ -2,7 +2,8 @@
 
 - :mod:`.filters` :class:`ChartFilters` and their URL form (a shared link)
 - :mod:`.queries` chart data as small DataFrames (the SQL is the store's)
-- :mod:`.figures` the plotly figures drawn from those DataFrames
+- :mod:`.vega` the charts page's Vega-Lite specs from those DataFrames (``reports.vega``)
+- :mod:`.figures` the plotly figures drawn from them (the overview, the notebook)
 - :mod:`.exports` the records behind a chart and a job's failed rows, as files
 - :mod:`.cells` the CSV/XLSX/parquet writers they share (formula-safe cells)
 - :mod:`.notebook` the support team's view (``paynet_core.open_cache``)

@@ -4,8 +4,9 @@ Each page is rendered through the app (the demo operator; an admin for the audit
 settings) with some state to show: a pending job, an invoice looked up, a subscription searched.
 Every text a person sees is collected from the rendered elements (titles, markdown, alerts,
 widget labels, help, placeholders, options, tab and expander labels, metric labels and values,
-table column labels, figure titles, legend names and hover templates) and searched for the other
-language's catalog texts, placeholders matching anything. Proper nouns (Paynet, Payofin, CSV,
+table column labels, figure and chart titles, legend names, hover and tooltip texts, the texts
+of a chart's records) and searched for the other language's catalog texts, placeholders matching
+anything. Proper nouns (Paynet, Payofin, CSV,
 XLSX, SANDBOX) and texts the same in both languages are not evidence either way.
 
 The app's default language is Turkish; these tests are marked ``turkish`` so the suite's
@@ -94,6 +95,35 @@ def _figure_texts(spec: str) -> Iterator[str]:
             yield from (str(v) for v in (row if isinstance(row, list) else [row]))
 
 
+#: Fields of a Vega-Lite chart's records that are drawn as text (the others are ids and numbers).
+_VEGA_DRAWN = {
+    "provider_name",
+    "outcome_name",
+    "label",
+    "when",
+    "when_text",
+    "shown",
+    "description",
+}
+
+
+def _vega_texts(spec, key: str = "") -> Iterator[str]:
+    """Titles, tooltip titles and the texts of the drawn records (legend, axis, tooltip)."""
+    if isinstance(spec, dict):
+        if key == "data":
+            for row in spec.get("values", []):
+                yield from (str(v) for k, v in row.items() if k in _VEGA_DRAWN)
+            return
+        for k, v in spec.items():
+            if k != "config":  # the locale's month and day names are not catalog texts
+                yield from _vega_texts(v, k)
+    elif isinstance(spec, list):
+        for v in spec:
+            yield from _vega_texts(v, key)
+    elif isinstance(spec, str) and key in {"text", "title", "subtitle"}:
+        yield spec
+
+
 def seen_texts(at: AppTest) -> list[str]:
     """Every text a person can read on the rendered page (sidebar included)."""
     found: list[str] = []
@@ -104,6 +134,9 @@ def seen_texts(at: AppTest) -> list[str]:
         data = MessageToDict(proto, preserving_proto_field_name=False)
         if getattr(node, "type", None) == "plotly_chart":
             found.extend(_figure_texts(data.get("spec", "{}")))
+            continue
+        if getattr(node, "type", None) == "vega_lite_chart":
+            found.extend(_vega_texts(json.loads(data.get("spec", "{}"))))
             continue
         if "columns" in data and isinstance(data["columns"], str):  # a dataframe's column config
             found.extend(str(c.get("label") or "") for c in json.loads(data["columns"]).values())

@@ -6,12 +6,10 @@ and the bulk job change the cache that the charts test then checks against SQL.
 
 from __future__ import annotations
 
-import base64
 import re
 from collections import defaultdict
 from datetime import date, timedelta
 
-import numpy as np
 import pytest
 from conftest import choose_subscription, open_page, poll, screenshot, submit_text, wait_idle
 from playwright.sync_api import Page, expect
@@ -41,31 +39,44 @@ def progress(page: Page) -> tuple[str, str, int, int]:
     return job, state, int(finished), int(total)
 
 
-def plotly_values(spec) -> list:
-    """A plotly array as plain values: a list, or the typed-array form ``{dtype, bdata}``."""
-    if isinstance(spec, dict) and "bdata" in spec:
-        return np.frombuffer(
-            base64.b64decode(spec["bdata"]), dtype=np.dtype(spec["dtype"])
-        ).tolist()
-    return list(spec)
+CHARTS = '[data-testid="stVegaLiteChart"]'
+#: What a chart's mark says it draws (its ARIA label, paynet_core/reports/vega.py).
+MARK = re.compile(
+    r"^(?P<series>.+?)(?: · (?P<outcome>[^·]+?))?(?: · (?P<when>[^·]+))?: (?P<shown>.+)$"
+)
+NAMES = {"Paynet": "paynet", "Payofin": "payofin"} | {
+    name: name.lower() for name in ("Paid", "Cancelled", "Failed", "Open")
+}
 
 
-def plot_traces(page: Page, title: str) -> list[dict]:
-    """The traces plotted in the chart whose title contains ``title``, read from the DOM."""
-    traces = page.evaluate(
-        """(title) => {
-            const plots = Array.from(document.querySelectorAll('.js-plotly-plot'));
-            const gd = plots.find(p => ((p.layout || {}).title || {}).text?.includes(title));
-            if (!gd) return null;
-            return gd.data.map(t => ({name: t.name, meta: t.meta, orientation: t.orientation || 'v',
-                                      x: t.x, y: t.y}));
+def drawn_marks(page: Page, title: str) -> list[dict]:
+    """The marks drawn in the Vega chart whose title contains ``title``, read from the SVG:
+    each bar's or point's label parsed into series, outcome, period and shown value."""
+    labels = page.wait_for_function(  # the chart has drawn (a chart here is never empty)
+        """([charts, title]) => {
+            const chart = Array.from(document.querySelectorAll(charts)).find(c =>
+                Array.from(c.querySelectorAll('.role-title text'))
+                    .some(t => t.textContent.includes(title)));
+            const marks = chart ? chart.querySelectorAll('svg.marks g.role-mark path[aria-label]') : [];
+            return marks.length ? Array.from(marks).map(m => m.getAttribute('aria-label')) : null;
         }""",
-        title,
-    )
-    assert traces is not None, f"no chart titled {title!r} on the page"
-    for t in traces:
-        t["x"], t["y"] = plotly_values(t["x"]), plotly_values(t["y"])
-    return traces
+        arg=[CHARTS, title],
+        timeout=30_000,
+    ).json_value()
+    marks = []
+    for label in labels:
+        found = MARK.match(label)
+        assert found, f"unexpected mark label {label!r}"
+        marks.append(found.groupdict())
+    return marks
+
+
+def shown_number(text: str) -> int:
+    """``1.234`` → 1234; ``1.234,56 ₺`` → 123456 (kuruş)."""
+    if text.endswith(" ₺"):
+        lira, kurus = text.removesuffix(" ₺").split(",")
+        return int(lira.replace(".", "")) * 100 + int(kurus)
+    return int(text.replace(".", ""))
 
 
 def istanbul_today() -> date:
@@ -81,8 +92,10 @@ def test_every_page_loads(page: Page, app_server, screens):
     for name, (path, title) in PAGES.items():
         open_page(page, app_server, path, title)
         expect(page.get_by_test_id("stSidebar").get_by_text("SANDBOX", exact=True)).to_be_visible()
-        if name in ("overview", "charts"):
+        if name == "overview":
             expect(page.locator(".js-plotly-plot").first).to_be_visible()
+        if name == "charts":
+            expect(page.locator(f"{CHARTS} svg.marks").first).to_be_visible()
         screenshot(page, screens, name)
         assert (screens / f"{name}.png").stat().st_size > 10_000
     for path in ("audit", "settings"):  # not the demo operator's, even by URL
@@ -307,16 +320,15 @@ def _weekly_totals(app_server, day_from: date, day_to: date, value: str) -> dict
     return {k: dict(v) for k, v in out.items()}
 
 
-def _plotted(traces: list[dict], scale: float = 1) -> dict:
-    out: dict = {}
-    for t in traces:
-        key = (t["meta"]["provider"], t["meta"]["outcome"])
-        assert key not in out, f"two traces for {key}"
-        out[key] = {
-            date.fromisoformat(x[:10]): round(y * scale)
-            for x, y in zip(t["x"], t["y"], strict=True)
-        }
-    return out
+def _plotted(marks: list[dict]) -> dict:
+    """{(provider, outcome): {monday: value}} from the main chart's bars."""
+    out: dict = defaultdict(dict)
+    for m in marks:
+        monday = date(*reversed([int(p) for p in m["when"].removeprefix("week of ").split(".")]))
+        key = (NAMES[m["series"]], NAMES[m["outcome"]])
+        assert monday not in out[key], f"two bars for {key} in the week of {monday}"
+        out[key][monday] = shown_number(m["shown"])
+    return dict(out)
 
 
 def test_charts_match_the_cache(page: Page, app_server, screens):
@@ -325,15 +337,16 @@ def test_charts_match_the_cache(page: Page, app_server, screens):
     window = {"from": day_from.isoformat(), "to": day_to.isoformat(), "grain": "week"}
 
     open_page(page, app_server, "charts", "Charts", **window, measure="count")
-    expect(page.locator(".js-plotly-plot")).to_have_count(5)
-    counts = _plotted(plot_traces(page, "Paid vs cancelled per week"))
+    expect(page.locator(CHARTS)).to_have_count(5)
+    expect(page.locator(".js-plotly-plot")).to_have_count(0)
+    counts = _plotted(drawn_marks(page, "Paid vs cancelled per week"))
     expected = _weekly_totals(app_server, day_from, day_to, "count")
     assert counts == expected
     assert sum(counts[("paynet", "cancelled")].values()) > 0
     screenshot(page, screens, "charts_count")
 
     # Payofin payments per institution: the bars add up to the payments in the window.
-    by_inst = plot_traces(page, "By institution")
+    by_inst = drawn_marks(page, "By institution")
     with app_server.cache() as db:
         per_outcome = dict(
             db.execute(
@@ -341,11 +354,15 @@ def test_charts_match_the_cache(page: Page, app_server, screens):
                 (day_from.isoformat(), day_to.isoformat()),
             ).fetchall()
         )
-    plotted_inst = {t["meta"]["outcome"]: sum(t["x"]) for t in by_inst}
-    assert plotted_inst == per_outcome
+    plotted_inst: dict = defaultdict(int)
+    for m in by_inst:
+        plotted_inst[NAMES[m["outcome"]]] += shown_number(m["shown"])
+    assert dict(plotted_inst) == per_outcome
+    for title in ("Cancellation rate", "By invoice type", "Fees"):
+        assert drawn_marks(page, title), f"{title}: nothing drawn"
 
     open_page(page, app_server, "charts", "Charts", **window, measure="amount")
-    expect(page.locator(".js-plotly-plot")).to_have_count(5)
-    amounts = _plotted(plot_traces(page, "Paid vs cancelled per week"), scale=100)  # TL -> kuruş
+    expect(page.locator(CHARTS)).to_have_count(5)
+    amounts = _plotted(drawn_marks(page, "Paid vs cancelled per week"))  # kuruş, as shown
     assert amounts == _weekly_totals(app_server, day_from, day_to, "amount_kurus")
     screenshot(page, screens, "charts_amount")

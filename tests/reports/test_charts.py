@@ -370,6 +370,115 @@ def test_breakdown_rate_and_fee_figures_use_the_shared_colours(store):
     assert [c[1] for c in fees.data[1].customdata] == ["1,75 ₺", "0,00 ₺"]
 
 
+# -- Vega-Lite charts (the dashboard's) -------------------------------------------------------
+
+
+def vega_rows(spec):
+    views = spec.get("vconcat") or spec["layer"]
+    return [row for view in views for row in view["data"]["values"]]
+
+
+def test_paid_vs_cancelled_chart_has_a_panel_per_provider_on_one_axis(store):
+    from paynet_core.reports import vega
+
+    df = reports.outcome_series(store, grain="month", measure="amount")
+    spec = vega.paid_vs_cancelled_chart(df, "amount", title="Paid vs cancelled per month")
+    assert spec["title"]["text"] == "Paid vs cancelled per month"
+    paynet, payofin = spec["vconcat"]
+    assert (paynet["title"]["text"], payofin["title"]["text"]) == ("Paynet", "Payofin")
+    assert {r["provider"] for r in paynet["data"]["values"]} == {"paynet"}
+    for panel in spec["vconcat"]:
+        x = panel["encoding"]["x"]
+        assert x["scale"]["domain"] == x["sort"] == ["Mar 2026", "Apr 2026"]
+        colour = panel["encoding"]["color"]["scale"]
+        assert colour == {
+            "domain": ["Paid", "Cancelled", "Failed", "Open"],
+            "range": [OUTCOME_COLORS[o] for o in ("paid", "cancelled", "failed", "open")],
+        }
+        assert panel["encoding"]["y"]["axis"]["format"] == "$,.0f"  # 1.234 ₺ by the locale
+    payofin_paid = [r for r in payofin["data"]["values"] if r["outcome"] == "paid"]
+    assert [(r["when"], r["when_text"], r["value"], r["shown"]) for r in payofin_paid] == [
+        ("Mar 2026", "March 2026", 133.45, "133,45 ₺"),
+        ("Apr 2026", "April 2026", 370.0, "370,00 ₺"),
+    ]
+    assert payofin_paid[0]["description"] == "Payofin · Paid · March 2026: 133,45 ₺"
+    assert spec["config"]["locale"]["number"] == {
+        "decimal": ",",
+        "thousands": ".",
+        "grouping": [3],
+        "currency": ["", " ₺"],
+    }
+    weekly = vega.paid_vs_cancelled_chart(reports.outcome_series(store, grain="week"))
+    rows = vega_rows(weekly)
+    assert sum(r["value"] for r in rows) == len(INVOICES) + len(PAYMENTS)
+    first = next(r for r in rows if r["provider"] == "paynet" and r["outcome"] == "paid")
+    assert (first["when"], first["when_text"], first["shown"]) == (
+        "02.03.2026",
+        "week of 02.03.2026",
+        "1",
+    )
+    assert weekly["vconcat"][0]["encoding"]["y"]["axis"]["format"] == ",d"
+    with pytest.raises(ValueError, match="amount"):
+        vega.paid_vs_cancelled_chart(reports.outcome_series(store), "amount")
+
+
+def test_breakdown_rate_and_fee_charts_from_the_same_numbers(store):
+    from paynet_core.reports import vega
+
+    by_inst = vega.breakdown_chart(reports.breakdown(store, by="institution"), measure="amount")
+    assert by_inst["layer"][0]["encoding"]["y"]["sort"] == ["İGDAŞ", "BEDAŞ", "İSKİ"]
+    assert sorted((r["label"], r["outcome"], r["shown"]) for r in vega_rows(by_inst)) == [
+        ("BEDAŞ", "cancelled", "200,00 ₺"),
+        ("BEDAŞ", "paid", "70,00 ₺"),
+        ("İGDAŞ", "paid", "300,00 ₺"),
+        ("İSKİ", "paid", "133,45 ₺"),
+    ]
+
+    rate = vega.cancellation_rate_chart(reports.cancellation_rate(store, "month"))
+    colour = rate["layer"][0]["encoding"]["color"]["scale"]
+    assert colour == {
+        "domain": ["Paynet", "Payofin"],
+        "range": [PROVIDER_COLORS["paynet"], PROVIDER_COLORS["payofin"]],
+    }
+    march = {r["provider"]: r for r in vega_rows(rate) if r["when"] == "Mar 2026"}
+    # Paynet in March: I1 paid, I2 cancelled, I3 failed settled; I4 open is left out.
+    assert march["paynet"]["rate"] == pytest.approx(1 / 3)
+    assert march["paynet"]["shown"] == "%33,3 cancelled (1 of 3)"
+
+    fees = vega.fee_chart(reports.fee_totals(store, "month"))
+    assert [(r["outcome"], r["when"], r["value"], r["shown"]) for r in vega_rows(fees)] == [
+        ("paid", "Mar 2026", 1.0, "1,00 ₺"),
+        ("cancelled", "Mar 2026", 1.75, "1,75 ₺"),
+        ("paid", "Apr 2026", 3.5, "3,50 ₺"),
+        ("cancelled", "Apr 2026", 0.0, "0,00 ₺"),
+    ]
+
+
+@pytest.mark.turkish
+def test_vega_charts_follow_the_language():
+    from paynet_core.i18n import using_language
+    from paynet_core.reports import vega
+
+    assert (vega.percent(0.145), vega.percent(0.14), vega.percent(1 / 3)) == (
+        "%14,5",
+        "%14",
+        "%33,3",
+    )
+    day = pd.Timestamp("2026-09-07")
+    with using_language("tr"):
+        assert vega.period_label(day, "month") == "Eyl 2026"
+        assert vega.period_text(day, "month") == "Eylül 2026"
+        assert vega.period_text(day, "day") == "07.09.2026 Pazartesi"
+        assert vega.period_text(day, "week") != "week of 07.09.2026"
+        locale = vega.locale_config()["time"]
+        assert locale["months"][0] == "Ocak" and locale["days"][0] == "Pazar"
+    with using_language("en"):
+        assert vega.period_label(day, "month") == "Sep 2026"
+        assert vega.period_text(day, "week") == "week of 07.09.2026"
+        assert vega.period_text(day, "day") == "07.09.2026 Monday"
+        assert vega.locale_config()["time"]["shortMonths"][8] == "Sep"
+
+
 # -- the rollup gives the numbers the base tables give ----------------------------------------
 
 

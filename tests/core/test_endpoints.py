@@ -227,15 +227,17 @@ def test_a_rate_that_cannot_be_right_fails_at_start(raw):
 
 
 @pytest.mark.parametrize(
-    ("raw", "says"),
+    ("name", "raw", "says"),
     [
-        ("postgresql://u@db/paynet", "PostgreSQL URL"),
-        ("sqlite:///data/x.db", "not a sqlite:// URL"),
+        # The cache may live in PostgreSQL (tests/store/test_postgres_backend.py); the sandbox not.
+        ("PAYNET_OPS_SANDBOX_DB", "postgresql://u@db/paynet", "only the cache"),
+        ("PAYNET_OPS_DB", "sqlite:///data/x.db", "not a sqlite:// URL"),
+        ("PAYNET_OPS_DB", "mysql://u@db/paynet", "not a mysql:// URL"),
     ],
 )
-def test_a_database_url_where_a_path_is_expected_fails_at_start(raw, says, tmp_path):
+def test_a_database_url_where_a_path_is_expected_fails_at_start(name, raw, says, tmp_path):
     with pytest.raises(ConfigError, match=says):
-        load_settings(env={"PAYNET_OPS_DB": raw}, secrets_file=None)
+        load_settings(env={name: raw}, secrets_file=None)
     assert not any(p.name.startswith(("postgresql", "sqlite")) for p in tmp_path.iterdir())
 
 

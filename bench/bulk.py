@@ -23,7 +23,6 @@ The last line of output is one JSON object with every figure.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import subprocess
@@ -242,6 +241,7 @@ def engine(
     base_url: str, store, invoice_nos: list[str], status: int, *, rate: float, label: str
 ) -> dict:
     from paynet_core.jobs import paynet_over_http, run_job, start_job
+    from paynet_core.jobs.loop import run as run_loop
     from paynet_core.jobs.planner import plan_status_changes
 
     t0 = time.perf_counter()
@@ -265,7 +265,7 @@ def engine(
         # moment each request leaves the limiter for the network.
         return over_http(lambda transport: wrap(SendLog(transport, sends)))
 
-    summary = asyncio.run(run_job(job_id, store=store, client_factory=factory))
+    summary = run_loop(run_job(job_id, store=store, client_factory=factory))  # uvloop
     t2 = time.perf_counter()
     if summary.done != len(invoice_nos):
         raise SystemExit(f"{label}: {summary}")

@@ -693,3 +693,20 @@ def test_a_job_never_runs_against_another_mode_than_it_was_planned_for(sandbox, 
     with pytest.raises(JobError, match="planned for sandbox"):
         asyncio.run(jobs.run_job(job_id, live, store=store, client_factory=factory_for(sandbox)))
     assert store.job(job_id)["state"] == "pending" and sandbox.request_counts == {}
+
+
+def test_the_progress_of_many_jobs_is_one_query(sandbox, store):
+    _, nos = seed(sandbox, store, 6)
+    first = start(plan_status_changes([(no, CANCEL) for no in nos[:4]], store=store), store)
+    run(first, store, factory_for(sandbox))
+    second = start(plan_status_changes([(no, CANCEL) for no in nos[4:]], store=store), store)
+    statements: list[str] = []
+    store.db.conn.set_trace_callback(statements.append)
+    try:
+        many = store.jobs_progress([first, second, "nosuchjob"])
+    finally:
+        store.db.conn.set_trace_callback(None)
+    assert len(statements) == 1
+    assert many == {first: store.job_progress(first), second: store.job_progress(second)}
+    assert many[first]["done"] == 4 and many[second]["pending"] == 2
+    assert store.jobs_progress([]) == {}

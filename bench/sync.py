@@ -46,7 +46,17 @@ sys.path.insert(0, str(ROOT))
 TODAY = date(2026, 11, 23)
 
 
-def _rss_mb() -> float:
+def _rss_mb(field: str = "VmHWM") -> float:
+    """This process's peak (``VmHWM``) or current (``VmRSS``) resident memory in MB.
+
+    Not ``getrusage``: Linux carries ``ru_maxrss`` over ``exec`` from the parent, so a child
+    would report the parent's peak (here the baseline pass, which holds every invoice)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 

@@ -272,9 +272,10 @@ class AsyncSender(_SenderBase):
     Given the client's ``transport``, it builds each request itself and hands it straight to
     the transport: the bulk engine sends thousands of small POSTs, and ``httpx.AsyncClient``'s
     own path (URL merging, header merging, cookies, auth and redirect machinery, event hooks)
-    costs more CPU than the request. The request is the same as the client would send
-    (its URL, default headers, JSON body and timeouts); a client with hooks, cookies or
-    redirects to follow goes through ``http`` instead (``transport`` None).
+    costs more CPU than the request. The request is the one the client would send (its URL,
+    default headers, JSON body and timeouts; tests/test_lean_transport.py compares the bytes):
+    the Paynet client sets no hooks, cookies or auth and follows no redirects. Without a
+    ``transport`` (httpx builds its own) requests go through ``http``.
     """
 
     def __init__(

@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from .config import Mode, Settings, is_loopback, load_settings
+from .http.lean import lean_transport
 from .paynet import AsyncPaynetClient, PaynetClient
 from .payofin import PayofinClient
 from .store import Store
@@ -70,14 +71,13 @@ class Runtime:
         return httpx.HTTPTransport(verify=_ssl_context(), proxy=proxy_for(url))
 
     def async_transport(self, url: str, *, connections: int = 64) -> httpx.AsyncBaseTransport:
-        """A transport for async clients; bulk workers ask for a small pool each (httpcore scans
-        every connection of a pool on each request, which costs more than the request at 32+)."""
+        """A transport for async clients (the bulk engine's workers ask for a small pool each):
+        the lean HTTP/1.1 transport, or httpx's own behind a proxy (:mod:`.http.lean`)."""
         if self.settings.sandbox_in_process:
             from .sandbox import SandboxTransport
 
             return SandboxTransport(self.sandbox)
-        limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
-        return httpx.AsyncHTTPTransport(verify=_ssl_context(), proxy=proxy_for(url), limits=limits)
+        return lean_transport(_ssl_context(), connections=connections, proxy=proxy_for(url))
 
     # -- clients -----------------------------------------------------------------------------
 

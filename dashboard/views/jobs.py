@@ -26,7 +26,8 @@ if jobs.empty:
     st.info(_("No bulk job yet. Start one from Issue invoices or Bulk status updates."))
     st.stop()
 
-progress = [rt.store.job_progress(j) for j in jobs["job_id"]]
+counts = rt.store.jobs_progress(jobs["job_id"].tolist())  # one query for every job shown
+progress = [counts[j] for j in jobs["job_id"]]
 jobs = jobs.assign(
     done=[p[ItemState.DONE] for p in progress],
     failed=[p[ItemState.FAILED] for p in progress],

@@ -10,7 +10,6 @@ job stopped before the end (paused for review, paused by someone, cancelled); 13
 
 from __future__ import annotations
 
-import asyncio
 import getpass
 import sys
 from pathlib import Path
@@ -25,6 +24,7 @@ from ..errors import InputError, JobError
 from ..i18n import _
 from ..i18n.formats import format_count
 from ..importing import ImportKind, read_file
+from ..jobs.loop import run as run_loop
 from ..jobs.planner import Plan
 from ..money import format_amount
 from ..ops.uploads import items_left, plan_upload, read_upload
@@ -242,7 +242,7 @@ def _run(job_id: str, runtime, total: int, **options: Any) -> engine.JobSummary:
             )
 
         try:
-            return asyncio.run(engine.run_job(job_id, runtime, progress=progress, **options))
+            return run_loop(engine.run_job(job_id, runtime, progress=progress, **options))
         except KeyboardInterrupt:
             err_console.print(f"\nInterrupted. Resume with: paynet-ops jobs resume {job_id}")
             raise typer.Exit(EXIT_INTERRUPTED) from None
@@ -418,7 +418,7 @@ def jobs_cancel(job_id: str) -> None:
         state = engine.cancel_job(job_id, store=store, actor=_actor())
         if state == JobState.CANCELLING and engine.live_runner(store, job_id) is None:
             # The runner died with items in flight: settle them here, then finish the cancel.
-            summary = asyncio.run(engine.run_job(job_id, runtime))
+            summary = run_loop(engine.run_job(job_id, runtime))
             state = summary.state
     except JobError as err:
         err_console.print(styled((visible(err), "red")))
@@ -609,7 +609,7 @@ def jobs_run(
             raise typer.Exit(EXIT_REFUSED)
         factory = engine.paynet_over_http(paynet_url, timeout=httpx.Timeout(5.0))
     try:
-        summary = asyncio.run(
+        summary = run_loop(
             engine.run_job(
                 job_id, runtime, client_factory=factory, concurrency=concurrency, rate=rate
             )

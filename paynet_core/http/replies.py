@@ -62,12 +62,20 @@ def read_json(response: httpx.Response, *, provider: str, operation: str, reques
 
 def _body_text(response: httpx.Response) -> str:
     """The body decoded with the charset its Content-Type names (undecodable bytes replaced)."""
+    content_type = response.headers.get("content-type", "").lower()
+    if "charset" not in content_type or _UTF8_CHARSET.search(content_type):
+        # UTF-8 named or none at all (httpx's default too): decoded here, without the e-mail
+        # header parser httpx reads the charset with (the bulk engine reads thousands of these)
+        return response.content.decode("utf-8", "replace")
     try:
         return response.text
     except (ValueError, TypeError, AssertionError):
         # A charset httpx cannot apply (utf-16 without a BOM, idna, rot13) fails in the codec
         # itself: read the bytes as UTF-8, which is what JSON is anyway.
         return response.content.decode("utf-8", "replace")
+
+
+_UTF8_CHARSET = re.compile(r';\s*charset\s*=\s*"?utf-?8"?\s*(;|$)')
 
 
 def reply_code(value: Any) -> int | None:
@@ -155,10 +163,12 @@ class Body:
                 self._keep(self._inflate.flush(self.limit - self.size + 1))
             except zlib.error as exc:
                 raise self._undecodable(exc) from exc
-        headers = [
-            (k, v) for k, v in self.response.headers.raw if k.lower() not in _DROPPED_HEADERS
-        ]
         content = b"".join(self.parts)
+        headers: httpx.Headers | list[tuple[bytes, bytes]] = self.response.headers
+        if self._inflate is not None or "transfer-encoding" in self.response.headers:
+            # the body is no longer what these headers describe
+            raw = self.response.headers.raw
+            headers = [(k, v) for k, v in raw if k.lower() not in _DROPPED_HEADERS]
         self.parts = []
         return httpx.Response(
             self.response.status_code,

@@ -13,6 +13,7 @@ beyond what is left goes to the caller as the ``RateLimitError`` (a bulk job pau
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 import uuid
@@ -260,7 +261,16 @@ class Sender(_SenderBase):
 
 
 class AsyncSender(_SenderBase):
-    """The async twin of :class:`Sender`, for the bulk engine."""
+    """The async twin of :class:`Sender`, for the bulk engine.
+
+    Given the client's ``transport``, it builds each request itself and hands it straight to
+    the transport: the bulk engine sends thousands of small POSTs, and ``httpx.AsyncClient``'s
+    own path (URL merging, header merging, cookies, auth and redirect machinery, event hooks)
+    costs more CPU than the request. The request is the one the client would send (its URL,
+    default headers, JSON body and timeouts; tests/test_lean_transport.py compares the bytes):
+    the Paynet client sets no hooks, cookies or auth and follows no redirects. Without a
+    ``transport`` (httpx builds its own) requests go through ``http``.
+    """
 
     def __init__(
         self,
@@ -270,9 +280,16 @@ class AsyncSender(_SenderBase):
         policy: RetryPolicy,
         sleep: Callable[[float], Any] = asyncio.sleep,
         secrets: Sequence[Secret] = (),
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
         **bounds: Any,
     ):
         super().__init__(http, headers, interpret, policy, sleep, secrets, **bounds)
+        self.transport = transport
+        self._urls: dict[tuple[str, str], httpx.URL] = {}
+        self._timeout = http.timeout.as_dict()
+        # the client's defaults (Connection: keep-alive, ...) under ours, as the client merges
+        self._defaults = [(k, v) for k, v in http.headers.items() if k.lower() not in _OWN_HEADERS]
 
     async def send(self, call: Call, *, retry: bool = True) -> Any:
         attempt, waited = 0, 0.0
@@ -297,13 +314,16 @@ class AsyncSender(_SenderBase):
             async with scope:
                 token = async_deadline.set((scope, self.deadline))
                 try:
-                    async with self.http.stream(
-                        call.method,
-                        call.path,
-                        json=call.payload,
-                        headers=self._request_headers(request_id),
-                    ) as streamed:
-                        response = await self._read(streamed, call, request_id)
+                    if self.transport is not None:
+                        response = await self._send_direct(call, request_id)
+                    else:
+                        async with self.http.stream(
+                            call.method,
+                            call.path,
+                            json=call.payload,
+                            headers=self._request_headers(request_id),
+                        ) as streamed:
+                            response = await self._read(streamed, call, request_id)
                 finally:
                     async_deadline.reset(token)
         except httpx.HTTPError as exc:
@@ -315,6 +335,37 @@ class AsyncSender(_SenderBase):
         _log_reply(call, response, started)
         return self._interpret(call, response, request_id)
 
+    async def _send_direct(self, call: Call, request_id: str) -> httpx.Response:
+        assert self.transport is not None
+        headers = [*self._defaults, *self._request_headers(request_id).items()]
+        content = None
+        if call.payload is not None:
+            content = json.dumps(
+                call.payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False
+            ).encode("utf-8")
+            headers.append(("Content-Type", "application/json"))
+        request = httpx.Request(
+            call.method,
+            self._url(call.method, call.path),
+            headers=headers,
+            content=content,
+            extensions={"timeout": self._timeout},
+        )
+        streamed = await self.transport.handle_async_request(request)
+        streamed.request = request
+        try:
+            return await self._read(streamed, call, request_id)
+        finally:
+            await streamed.aclose()
+
+    def _url(self, method: str, path: str) -> httpx.URL:
+        url = self._urls.get((method, path))
+        if url is None:
+            url = self.http.build_request(method, path).url  # the client's own merge rule
+            if len(self._urls) < 64:
+                self._urls[(method, path)] = url
+        return url
+
     async def _read(self, streamed: httpx.Response, call: Call, request_id: str) -> httpx.Response:
         if streamed.is_stream_consumed:  # an in-process transport (sandbox, mock) read it already
             return already_read(streamed, self.max_reply_bytes, call, request_id)
@@ -322,6 +373,12 @@ class AsyncSender(_SenderBase):
         async for chunk in streamed.aiter_raw():
             body.feed(chunk)
         return body.finish()
+
+
+#: Headers the sender sets itself on every request (the client's defaults give way to them).
+_OWN_HEADERS = frozenset(
+    {"accept", "accept-encoding", "user-agent", "authorization", "x-request-id", "content-type"}
+)
 
 
 def _log_reply(call: Call, response: httpx.Response, started: float) -> None:

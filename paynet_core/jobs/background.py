@@ -8,7 +8,6 @@ a runner for every job whose runner died.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import subprocess
@@ -22,6 +21,7 @@ from ..errors import JobError
 from ..store import Store
 from ..vocab import AuditAction
 from .control import JobSummary
+from .loop import run as run_loop
 from .ownership import _job, stale_jobs
 from .runner import run_job
 
@@ -41,7 +41,7 @@ class JobThread(threading.Thread):
 
     def run(self) -> None:
         try:
-            self.summary = asyncio.run(run_job(self.job_id, self.runtime, **self.run_options))
+            self.summary = run_loop(run_job(self.job_id, self.runtime, **self.run_options))
         except BaseException as exc:  # a thread has no caller to raise to: keep it and log it
             self.error = exc
             log.error(

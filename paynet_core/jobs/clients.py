@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 
+from ..http.lean import lean_transport
 from ..paynet.client import AsyncPaynetClient
 
 TransportWrap = Callable[[httpx.AsyncBaseTransport], httpx.AsyncBaseTransport]
@@ -52,11 +53,9 @@ def paynet_over(transport: httpx.AsyncBaseTransport, **client_options: Any) -> C
     return lambda wrap: AsyncPaynetClient(transport=wrap(transport), **client_options)
 
 
-def _http_transport(context: ssl.SSLContext) -> httpx.AsyncHTTPTransport:
-    # One small pool per worker: a worker sends one request at a time, and httpcore scans every
-    # connection of a pool on each request, which costs more than the request at 32+ connections.
-    limits = httpx.Limits(max_connections=2, max_keepalive_connections=2)
-    return httpx.AsyncHTTPTransport(verify=context, limits=limits)
+def _http_transport(context: ssl.SSLContext) -> httpx.AsyncBaseTransport:
+    # One small pool per worker: a worker sends one request at a time (see http.lean).
+    return lean_transport(context, connections=2)
 
 
 def _ssl_context() -> ssl.SSLContext:

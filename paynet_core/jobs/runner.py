@@ -3,10 +3,10 @@
 A job is rows in the store: the job, and one item per planned call (see
 :mod:`paynet_core.jobs.planner`). Items move ``pending → sending → done | failed | skipped``, and
 each move is committed: an item is claimed (``sending``) before its request leaves, and its
-result is committed as soon as the reply is in (results that arrive together share one
-transaction). Items are claimed a worker-pool's worth at a time (a claim is a write); claimed
-items not started when the job pauses or is cancelled go back to ``pending``. So the journal
-never claims more than happened, and a runner can be killed at any moment:
+result is committed soon after the reply is in (successes wait up to ``RECORD_WAIT`` to share
+one transaction; failures and anything that stops the job are committed at once). Items are
+claimed a worker-pool's worth at a time (a claim is a write); claimed items not started when
+the job pauses or is cancelled go back to ``pending``. So the journal never claims more than happened, and a runner can be killed at any moment:
 
 * on resume, items left in ``sending`` are reconciled before anything new is claimed. A status
   change is sent again (setting a status twice leaves the same state). A creation is looked up
@@ -65,6 +65,12 @@ POLL_INTERVAL = 0.05
 #: Consecutive retryable failures (after the client's own retries) that pause a job: the
 #: provider looks down, and failing thousands of rows helps no one.
 BREAKER_FAILURES = 10
+#: Results of successful items share one journal transaction: up to this many of them ...
+RECORD_ITEMS = 64
+#: ... waiting at most this long (seconds) for each other. An item not yet recorded stays
+#: 'sending', which a crash leaves to the reconciliation on resume (sent again if a status change,
+#: looked up first if a creation): delaying the record never loses or repeats anything.
+RECORD_WAIT = 0.05
 #: One budget per creation (sends and lookups, see paynet.exactly_once): a job is patient with
 #: a flaky provider, more than a page click, and never sends a copy.
 CREATE_TRIES = 6
@@ -190,6 +196,9 @@ class _Runner:
         if reconcile:
             log.info("job %s: reconciling %d items left in flight", job_id, len(reconcile))
         claimed: deque[dict] = deque()
+        # results received but not yet committed (see _record_now), and when the first came
+        unrecorded: list[_Outcome] = []
+        recorded_at = 0.0
         idle = list(self.clients)
         tasks: dict[asyncio.Task, AsyncPaynetClient] = {}
         finished: asyncio.Queue[asyncio.Task] = asyncio.Queue()
@@ -221,24 +230,50 @@ class _Runner:
                     task.add_done_callback(finished.put_nowait)
                 if not tasks:
                     break
-                done = []
+                wait = self.heartbeat_interval
+                if unrecorded:
+                    wait = min(wait, max(0.0, recorded_at + RECORD_WAIT - time.monotonic()))
                 try:
-                    async with asyncio.timeout(self.heartbeat_interval):
-                        done.append(await finished.get())
+                    async with asyncio.timeout(wait):
+                        done = [await finished.get()]
                 except TimeoutError:
-                    continue
+                    done = []
                 while not finished.empty():
                     done.append(finished.get_nowait())
-                outcomes = [t.result() for t in done]
+                if not unrecorded:
+                    recorded_at = time.monotonic()
+                unrecorded.extend(t.result() for t in done)
                 idle.extend(tasks.pop(t) for t in done)
-                self._record(outcomes)
-                self._tally(outcomes)
+                if self._record_now(unrecorded, recorded_at):
+                    self._flush(unrecorded)
         finally:
             for task in tasks:
                 task.cancel()
             if tasks:
                 await asyncio.gather(*tasks, return_exceptions=True)
+            if unrecorded:  # results in hand are recorded on every way out
+                self._flush(unrecorded)
         self._finish()
+
+    def _record_now(self, unrecorded: list[_Outcome], since: float) -> bool:
+        """Whether the results in hand are committed now or wait to share a transaction.
+
+        A result waits at most ``RECORD_WAIT`` seconds for ``RECORD_ITEMS`` others. Anything
+        that is not a plain success (a failure, a breaker trip, an item put back) and any stop
+        request is recorded at once, so the breaker and pause react as before."""
+        if not unrecorded:
+            return False
+        if self.stop or len(unrecorded) >= RECORD_ITEMS:
+            return True
+        if time.monotonic() - since >= RECORD_WAIT:
+            return True
+        return any(o.state != "done" or o.trips for o in unrecorded)
+
+    def _flush(self, unrecorded: list[_Outcome]) -> None:
+        outcomes = list(unrecorded)
+        unrecorded.clear()
+        self._record(outcomes)
+        self._tally(outcomes)
 
     # -- control ---------------------------------------------------------------------------
 

@@ -375,11 +375,9 @@ class AsyncPaynetClient(_Base):
         limits = httpx.Limits(
             max_connections=max_connections, max_keepalive_connections=max_connections
         )
+        transport = self._default_transport(transport)
         self._http = httpx.AsyncClient(
-            base_url=self.base_url,
-            timeout=timeout,
-            transport=self._default_transport(transport),
-            limits=limits,
+            base_url=self.base_url, timeout=timeout, transport=transport, limits=limits
         )
         kwargs = {"sleep": sleep} if sleep else {}
         self._sender = AsyncSender(
@@ -388,6 +386,7 @@ class AsyncPaynetClient(_Base):
             interpret,
             self.policy,
             secrets=(self._key,),
+            transport=transport,  # requests go straight to it (see AsyncSender)
             deadline=deadline,
             max_reply_bytes=max_reply_bytes,
             **kwargs,

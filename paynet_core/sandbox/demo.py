@@ -57,7 +57,10 @@ DEMO_SUBSCRIPTIONS = 300
 DEMO_INVOICES = 3000
 DEMO_PAYMENTS = 3000
 DEMO_MONTHS = 12
-MAX_SUBSCRIPTIONS = 9000
+MAX_SUBSCRIPTIONS = 10_000
+#: Reference numbers are drawn from 1000..9999 (8 digits, like Paynet's samples) while that is
+#: enough: a sandbox of up to this many subscriptions gets the same data as before the cap rose.
+_FOUR_DIGIT_REFERENCES = 9000
 MAX_INVOICES_PER_SUBSCRIPTION = 100
 MAX_PAYMENTS = 500_000
 
@@ -200,7 +203,7 @@ def _shares(rng: random.Random, weights: list[float], total: int) -> list[int]:
 def _paynet(
     rng: random.Random, today: date, days: int, count: int, invoice_count: int
 ) -> tuple[list[SubscriptionRecord], list[dict[str, Any]]]:
-    references = rng.sample(range(MAX_SUBSCRIPTIONS + 1000)[1000:], count)
+    references = rng.sample(range(1000, 1000 + max(count, _FOUR_DIGIT_REFERENCES)), count)
     subs = [_subscription(rng, i, ref, today, days) for i, ref in enumerate(references)]
     subs.sort(key=lambda s: (s.created_at, s.reference_no))
     end = today + timedelta(days=_AHEAD_DAYS)

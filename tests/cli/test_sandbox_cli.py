@@ -126,7 +126,7 @@ def test_seed_refuses_a_sandbox_with_data_and_reset_replaces_it(tmp_path):
     "args, message",
     [
         (["--invoices", "-1"], "invoices must be between 0 and"),
-        (["--subscriptions", "20000"], "subscriptions must be between 0 and 9000"),
+        (["--subscriptions", "20000"], "subscriptions must be between 0 and 10000"),
         (["--subscriptions", "2", "--invoices", "1000"], "at most 100 each"),
         (["--payments", "-5"], "payments must be between"),
         (["--months", "0"], "months must be between 1 and 60"),

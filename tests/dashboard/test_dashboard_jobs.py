@@ -85,3 +85,34 @@ def test_query_param_picks_the_job(app, store):
     assert_clean(at)
     assert at.selectbox(key="jobs_pick").value == first
     assert any(first in p.text for p in at.get("progress")) if at.get("progress") else True
+
+
+def test_the_list_reads_every_job_s_progress_in_one_query(app, sb, store, monkeypatch):
+    from paynet_core.store import Store
+
+    nos = store.find_invoices(status=[0], limit=4)["invoice_no"].tolist()
+    ids = [_pending_job(store, nos[:2]), _pending_job(store, nos[2:])]
+    batched: list[list[str]] = []
+    real = Store.jobs_progress
+
+    def counting(self, job_ids):
+        batched.append(list(job_ids))
+        return real(self, job_ids)
+
+    one_by_one: list[str] = []
+    real_one = Store.job_progress
+
+    def per_job(self, job_id):
+        one_by_one.append(job_id)
+        return real_one(self, job_id)
+
+    monkeypatch.setattr(Store, "jobs_progress", counting)
+    monkeypatch.setattr(Store, "job_progress", per_job)
+    at = open_page(app, PAGE)
+    assert_clean(at)
+    assert len(batched) == 1 and set(ids) <= set(batched[0])
+    # job by job only for the one job whose details are shown below the list
+    assert set(one_by_one) <= {at.selectbox(key="jobs_pick").value}
+    listed = at.dataframe[0].value.set_index("job_id")
+    assert listed.loc[ids, "total"].tolist() == [2, 2]
+    assert listed.loc[ids, "done"].tolist() == [0, 0]

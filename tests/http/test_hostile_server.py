@@ -36,6 +36,8 @@ from paynet_core.errors import (
     ReplyTooLargeError,
     TransportError,
 )
+from paynet_core.http.lean import LeanTransport
+from paynet_core.jobs.loop import run as run_loop
 from paynet_core.jobs.planner import plan_status_changes
 from paynet_core.paynet import AsyncPaynetClient, PaynetClient
 from paynet_core.payofin import PayofinClient
@@ -49,7 +51,8 @@ READ_TIMEOUT = httpx.Timeout(5.0)
 CAP = 2 * 1024 * 1024
 #: tracemalloc peak allowed for one call: a few copies of a capped body, never the whole reply
 MEMORY_BOUND = 16 * 1024 * 1024
-CLIENTS = ["sync", "async", "payofin"]
+#: "bulk" is the async client as the bulk engine runs it: the lean transport, on uvloop
+CLIENTS = ["sync", "async", "bulk", "payofin"]
 #: For the cases a deadline should not be what ends them (size, messages, Retry-After): room for a
 #: loaded machine; each still has to end well within it.
 ROOMY = dict(deadline=10.0)
@@ -235,7 +238,9 @@ def call(client: str, url: str, **options):
     """One idempotent call of ``client`` against ``url``; returns what it raised (or returned)."""
     options = {"deadline": DEADLINE, "timeout": READ_TIMEOUT, "max_retries": 0, **options}
     try:
-        if client == "async":
+        if client in ("async", "bulk"):
+            if client == "bulk":
+                options["transport"] = LeanTransport()
 
             async def go():
                 async with AsyncPaynetClient(
@@ -243,7 +248,7 @@ def call(client: str, url: str, **options):
                 ) as c:
                     return await c.update_invoice_status(invoice_no="N1", status=5)
 
-            return asyncio.run(go())
+            return asyncio.run(go()) if client == "async" else run_loop(go())
         if client == "payofin":
             with PayofinClient(*PAYOFIN_KEYS, environment="test", base_url=url, **options) as c:
                 return c.invoice_check(1)
@@ -345,7 +350,7 @@ def test_each_try_of_a_retried_call_gets_its_own_deadline(serve, client):
     async def record(seconds):
         sleeps.append(seconds)
 
-    sleep = record if client == "async" else sleeps.append
+    sleep = record if client in ("async", "bulk") else sleeps.append
     options = dict(max_retries=2, sleep=sleep, deadline=0.3)
     err, elapsed, _ = measured(lambda: call(client, server.url, **options))
     assert isinstance(err, DeadlineExceededError), _shows(err)
@@ -353,10 +358,11 @@ def test_each_try_of_a_retried_call_gets_its_own_deadline(serve, client):
     assert 3 * 0.3 <= elapsed < 3 * (0.3 + 1.0), elapsed
 
 
-def test_a_refused_connection_names_its_cause():
+@pytest.mark.parametrize("client", ["sync", "bulk"])
+def test_a_refused_connection_names_its_cause(client):
     with socket.create_server(("127.0.0.1", 0)) as s:
         port = s.getsockname()[1]
-    err = call("sync", f"http://127.0.0.1:{port}")
+    err = call(client, f"http://127.0.0.1:{port}")
     assert isinstance(err, TransportError) and not err.maybe_applied, _shows(err)
     assert isinstance(err.__cause__, httpx.ConnectError)
     assert "ConnectError: [Errno 111] Connection refused" in str(err), str(err)

@@ -92,6 +92,30 @@ def test_status_job_changes_every_invoice_and_records_who_and_when(sandbox, stor
     assert store.job(job_id)["runner_pid"] == 0
 
 
+def test_successes_share_journal_transactions_and_a_failure_is_recorded_at_once(
+    sandbox, store, monkeypatch
+):
+    _, nos = seed(sandbox, store, 40)
+    plan = plan_status_changes([(no, CANCEL) for no in nos], store=store)
+    job_id = start(plan, store)
+    batches: list[list[str]] = []
+    real = store.finish_sending_items
+
+    def finish(rows):
+        batches.append([r[0] for r in rows])
+        real(rows)
+
+    monkeypatch.setattr(store, "finish_sending_items", finish)
+    monkeypatch.setattr(jobs.runner, "RECORD_WAIT", 60.0)  # only the count or the end flushes
+    sandbox.faults.fail_next("invoice_status_update", ("result_code", 6))
+    summary = run(job_id, store, factory_for(sandbox), concurrency=8)
+    assert summary.done == 39 and summary.failed == 1
+    assert sorted(s for b in batches for s in b) == ["done"] * 39 + ["failed"]
+    # the failure is committed with what came in with it, not held back for the rest; the
+    # successes after it share one transaction
+    assert "failed" in batches[0] and len(batches[0]) < 40 and len(batches) == 2
+
+
 def test_creation_job_creates_each_invoice_once_and_caches_it(sandbox, store):
     sub, _ = seed(sandbox, store, 0)
     plan = plan_invoices(read_invoice_rows(invoices_file(sub, 8), "new.csv"), store=store)
@@ -607,3 +631,20 @@ def test_a_job_never_runs_against_another_mode_than_it_was_planned_for(sandbox, 
     with pytest.raises(JobError, match="planned for sandbox"):
         asyncio.run(jobs.run_job(job_id, live, store=store, client_factory=factory_for(sandbox)))
     assert store.job(job_id)["state"] == "pending" and sandbox.request_counts == {}
+
+
+def test_the_progress_of_many_jobs_is_one_query(sandbox, store):
+    _, nos = seed(sandbox, store, 6)
+    first = start(plan_status_changes([(no, CANCEL) for no in nos[:4]], store=store), store)
+    run(first, store, factory_for(sandbox))
+    second = start(plan_status_changes([(no, CANCEL) for no in nos[4:]], store=store), store)
+    statements: list[str] = []
+    store.db.conn.set_trace_callback(statements.append)
+    try:
+        many = store.jobs_progress([first, second, "nosuchjob"])
+    finally:
+        store.db.conn.set_trace_callback(None)
+    assert len(statements) == 1
+    assert many == {first: store.job_progress(first), second: store.job_progress(second)}
+    assert many[first]["done"] == 4 and many[second]["pending"] == 2
+    assert store.jobs_progress([]) == {}

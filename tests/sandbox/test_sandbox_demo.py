@@ -20,6 +20,9 @@ from paynet_core.sandbox import (
 TODAY = date(2026, 5, 1)
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=ISTANBUL)
 AUTH = {"Authorization": "Basic sck_test"}
+#: The first reference numbers of the default demo (seed 42, TODAY) as generated before the
+#: subscription cap went from 9,000 to 10,000: raising it must not change existing sandboxes.
+PINNED_FIRST_REFERENCES = ["90007201", "90005861", "90005371"]
 
 
 def snapshot(sb: Sandbox):
@@ -55,6 +58,21 @@ def test_seeding_twice_is_a_no_op():
         assert seed_demo(sb, today=TODAY) is False
         assert seed_demo(sb, seed=1, today=TODAY) is False
         assert snapshot(sb) == before
+
+
+def test_ten_thousand_subscriptions_get_distinct_reference_numbers():
+    with Sandbox(clock=lambda: NOW) as sb:
+        seed_demo(sb, today=TODAY, subscriptions=10_000, invoices=10_000, payments=0)
+        refs = [s.reference_no for s in sb.subscriptions()]
+    assert len(refs) == len(set(refs)) == 10_000
+    assert all(re.fullmatch(r"9000\d{4,5}", r) for r in refs)
+
+
+def test_raising_the_subscription_cap_kept_the_data_of_smaller_sandboxes(demo):
+    # the references of up to 9,000 subscriptions come from the same 1000..9999 draw as before
+    refs = [s.reference_no for s in demo.subscriptions()]
+    assert all(re.fullmatch(r"9000\d{4}", r) for r in refs)
+    assert [s.reference_no for s in demo.subscriptions()][:3] == PINNED_FIRST_REFERENCES
 
 
 def test_subscriptions_look_real(demo):

@@ -219,7 +219,9 @@ def _typed_count(expected: str, given: int | None, prompt: str) -> str:
 
 
 def _run(job_id: str, runtime, total: int, **options: Any) -> engine.JobSummary:
-    """Run a job in the foreground with a progress bar; Ctrl+C leaves it resumable."""
+    """Run a job in the foreground with a progress bar; Ctrl+C leaves it resumable.
+
+    With a job queue the workers run it: this enqueues its chunks and watches."""
     columns = (
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -237,6 +239,9 @@ def _run(job_id: str, runtime, total: int, **options: Any) -> engine.JobSummary:
             )
 
         try:
+            url = engine.queue_of(runtime)
+            if url:
+                return _watch(job_id, runtime, url, progress)
             return asyncio.run(engine.run_job(job_id, runtime, progress=progress, **options))
         except KeyboardInterrupt:
             err_console.print(f"\nInterrupted. Resume with: paynet-ops jobs resume {job_id}")
@@ -244,6 +249,25 @@ def _run(job_id: str, runtime, total: int, **options: Any) -> engine.JobSummary:
         except JobError as err:
             err_console.print(styled((visible(err), "red")))
             raise typer.Exit(EXIT_REFUSED) from None
+
+
+#: How often the CLI re-reads a job the workers run (seconds).
+WATCH_EVERY = 0.5
+
+
+def _watch(job_id: str, runtime, url: str, progress) -> engine.JobSummary:
+    """Enqueue a job for the workers and follow it until it is finished or stops."""
+    import time
+
+    store = runtime.store
+    engine.enqueue_chunks(url, store, job_id)
+    console.print(f"Job {job_id} is queued for the workers (paynet-ops worker).")
+    while True:
+        summary = engine.job_summary(store, job_id)
+        progress(store.job_progress(job_id))
+        if summary.finished or summary.state == "paused":
+            return summary
+        time.sleep(WATCH_EVERY)
 
 
 def _finish(store, summary: engine.JobSummary, *, invalid: int = 0) -> int:
@@ -404,7 +428,10 @@ def jobs_cancel(job_id: str) -> None:
     _job_or_exit(store, job_id)
     try:
         state = engine.cancel_job(job_id, store=store, actor=_actor())
-        if state == "cancelling" and engine.live_runner(store, job_id) is None:
+        url = engine.queue_of(runtime)
+        if state == "cancelling" and url:
+            engine.enqueue_chunks(url, store, job_id)  # a worker settles the items in flight
+        elif state == "cancelling" and engine.live_runner(store, job_id) is None:
             # The runner died with items in flight: settle them here, then finish the cancel.
             summary = asyncio.run(engine.run_job(job_id, runtime))
             state = summary.state

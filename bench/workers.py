@@ -163,11 +163,13 @@ class Drill:
             self.workers.append(proc)
         return proc
 
-    def subscription(self) -> str:
+    def subscriptions(self) -> list[str]:
+        """The sandbox's subscriptions: invoices are spread over them as in real life (a
+        lookup by invoice_no walks its subscription's invoices, so one huge one would make every
+        exactly-once lookup a long walk)."""
         with sqlite3.connect(f"file:{self.served_db}?mode=ro", uri=True) as db:
-            return db.execute(
-                "SELECT subscription_id FROM subscriptions ORDER BY subscription_id LIMIT 1"
-            ).fetchone()[0]
+            rows = db.execute("SELECT subscription_id FROM subscriptions ORDER BY subscription_id")
+            return [r[0] for r in rows]
 
     def job(self, kind: str, path: Path, rate: float, concurrency: int) -> subprocess.Popen:
         args = ["invoices", kind, str(path), "--yes", "--rate", f"{rate:g}"]
@@ -241,11 +243,14 @@ def run_drill(
     try:
         for i in range(workers):
             drill.start_worker(i)
-        sub = drill.subscription()
+        subs = drill.subscriptions()
         upload = work / "create.csv"
         upload.write_text(
             "abonelik_no;tutar;tarih\n"
-            + "".join(f"{sub};{10 + i % 900},{i % 100:02d};15.01.2027\n" for i in range(creations)),
+            + "".join(
+                f"{subs[i % len(subs)]};{10 + i % 900},{i % 100:02d};15.01.2027\n"
+                for i in range(creations)
+            ),
             encoding="utf-8",
         )
         started = time.monotonic()
@@ -308,15 +313,8 @@ def run_drill(
     creations_log = [e for e in entries if e["operation"] == "create_invoice"]
     applied = Counter(e["invoice_no"] for e in creations_log if e["outcome"] == "applied")
     with sqlite3.connect(f"file:{drill.served_db}?mode=ro", uri=True) as db:
-        stored = Counter(
-            n
-            for (n,) in db.execute(
-                "SELECT invoice_no FROM invoices WHERE subscription_id = ?", (sub,)
-            )
-        )
-        statuses = dict(
-            db.execute("SELECT invoice_no, status FROM invoices WHERE subscription_id = ?", (sub,))
-        )
+        stored = Counter(n for (n,) in db.execute("SELECT invoice_no FROM invoices"))
+        statuses = dict(db.execute("SELECT invoice_no, status FROM invoices"))
     ours = {n: c for n, c in stored.items() if n in applied}
     faults_seen = Counter(e["fault"] for e in entries if e["fault"])
     return {
@@ -353,11 +351,13 @@ def run_scaling(*, n: int, counts=(1, 2, 4), latency_ms: float = 40, concurrency
             try:
                 for i in range(workers):
                     drill.start_worker(i)
-                sub = drill.subscription()
+                subs = drill.subscriptions()
                 upload = work / "create.csv"
                 upload.write_text(
                     "abonelik_no;tutar;tarih\n"
-                    + "".join(f"{sub};{10 + i % 900},00;15.01.2027\n" for i in range(n)),
+                    + "".join(
+                        f"{subs[i % len(subs)]};{10 + i % 900},00;15.01.2027\n" for i in range(n)
+                    ),
                     encoding="utf-8",
                 )
                 time.sleep(2)  # the workers are up and listening

@@ -293,8 +293,9 @@ def _finish(store, summary: engine.JobSummary, *, invalid: int = 0) -> int:
 
 @jobs_app.command("list")
 def jobs_list(limit: int = typer.Option(20, "--limit", min=1)) -> None:
-    """Recent jobs, newest first."""
-    store = _runtime().store
+    """Recent jobs, newest first; with a job queue, also which workers hold which chunks."""
+    runtime = _runtime()
+    store = runtime.store
     table = Table(
         Column("job", no_wrap=True),
         "kind",
@@ -307,10 +308,12 @@ def jobs_list(limit: int = typer.Option(20, "--limit", min=1)) -> None:
         "skipped",
         "left",
     )
+    queued = engine.queue_of(runtime) is not None  # then the workers below run the jobs
     for job in store.jobs(limit=limit).to_dict("records"):
         counts = store.job_progress(job["job_id"])
         state = job["state"]
-        if state in ("running", "cancelling") and engine.live_runner(store, job["job_id"]) is None:
+        unowned = engine.live_runner(store, job["job_id"]) is None
+        if state in ("running", "cancelling") and unowned and not queued:
             state += " (no runner)"
         table.add_row(
             job["job_id"],
@@ -325,6 +328,32 @@ def jobs_list(limit: int = typer.Option(20, "--limit", min=1)) -> None:
             str(counts["pending"] + counts["sending"]),
         )
     console.print(table)
+    url = engine.queue_of(runtime)
+    if url:
+        _print_queue(url)
+
+
+def _print_queue(url: str) -> None:
+    """The workers' side: which worker holds which chunk, with its last heartbeat."""
+    from ..workers.status import queue_view_now
+
+    view = queue_view_now(url)
+    table = Table(
+        Column("worker", no_wrap=True), "job", "chunk (items)", "attempt", "last heartbeat"
+    )
+    for h in view.held:
+        table.add_row(
+            visible(h.worker), h.job_id, f"{h.lo}-{h.hi}", str(h.attempts + 1),
+            f"{h.heartbeat_s_ago:.1f} s ago",
+        )  # fmt: skip
+    console.print(f"Chunks held by workers ({len(view.held)}):")
+    console.print(table)
+    waiting = ", ".join(f"{job}: {n}" for job, n in sorted(view.queued.items())) or "none"
+    console.print(f"Chunks waiting in the queue: {waiting}")
+    seen = ", ".join(
+        f"{visible(w['host'])}:{w['pid']} (seen {w['seen_s_ago']:.0f} s ago)" for w in view.workers
+    )
+    console.print(f"Workers: {seen or 'none registered'}")
 
 
 @jobs_app.command("show")

@@ -28,18 +28,21 @@ def worker(
     from .. import jobs as engine
     from ..config import Mode
     from ..runtime import open_runtime
-    from ..workers.worker import run_worker
+    from ..workers.worker import WORKER_TRIES, run_worker
 
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per request is noise here
     runtime = open_runtime()
     factory = None
     if paynet_url:
         if runtime.mode is not Mode.SANDBOX:
             err_console.print(styled(("--paynet-url is for the sandbox only", "red")))
             raise typer.Exit(2)
-        factory = engine.paynet_over_http(paynet_url, timeout=httpx.Timeout(5.0))
+        factory = engine.paynet_over_http(
+            paynet_url, timeout=httpx.Timeout(5.0), max_retries=WORKER_TRIES - 1
+        )
     try:
         asyncio.run(run_worker(runtime, concurrency=concurrency, client_factory=factory))
     except JobError as err:

@@ -40,6 +40,9 @@ DEQUEUE_TIMEOUT = 1.0
 SEEN_EVERY = 2.0
 #: Advisory-lock task number of the scheduled sync.
 SYNC_TASK = 2
+#: Tries per request of a worker's clients: a worker is a batch process, as patient with a flaky
+#: provider as a job's creations are (a status change sent twice leaves the same state).
+WORKER_TRIES = 6
 #: A failed chunk (a bug, the store unreachable) goes back on the queue after this delay.
 RETRY_DELAY = timedelta(seconds=2)
 
@@ -69,7 +72,7 @@ async def run_worker(
     if concurrency < 2:
         raise JobError("--concurrency must be at least 2 (PgQueuer's smallest batch rule)")
     store, mode = runtime.store, runtime.mode.value
-    factory = client_factory or paynet_clients(runtime)
+    factory = client_factory or paynet_clients(runtime, max_retries=WORKER_TRIES - 1)
     async with connect(url) as qconn, connect(url) as rate_conn, connect(url) as admin_conn:
         queries = await install(qconn)
         qm = QueueManager(queries)

@@ -139,3 +139,135 @@ def test_the_drill_three_workers_one_killed_twice_every_invoice_once(pg_db, tmp_
     assert out.returncode == 0, out.stderr
     assert "Chunks held by workers" in out.stdout and "done" in out.stdout
     json.dumps(result)  # the bench's last line is JSON
+
+
+# -- control from anywhere, and the schedule, with workers in this process ----------------------
+
+import threading  # noqa: E402
+
+from paynet_core import jobs  # noqa: E402
+from paynet_core.jobs.planner import plan_status_changes  # noqa: E402
+from paynet_core.paynet.models import Invoice, Subscription  # noqa: E402
+from paynet_core.runtime import open_runtime  # noqa: E402
+from paynet_core.sandbox import Sandbox, SandboxTransport  # noqa: E402
+from paynet_core.store import Store  # noqa: E402
+from paynet_core.workers.worker import run_worker  # noqa: E402
+
+
+class _Workers:
+    """``n`` workers, each on its own thread and event loop, sharing this process's sandbox."""
+
+    def __init__(self, runtime, sandbox, n: int, sync=None):
+        self.stops: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
+        self.threads = []
+        factory = jobs.paynet_over(SandboxTransport(sandbox))
+        ready = threading.Barrier(n + 1)
+
+        def one() -> None:
+            async def go() -> None:
+                stop = asyncio.Event()
+                self.stops.append((asyncio.get_running_loop(), stop))
+                ready.wait()
+                await run_worker(runtime, client_factory=factory, stop=stop, sync=sync)
+
+            asyncio.run(go())
+
+        for _ in range(n):
+            t = threading.Thread(target=one, daemon=True)
+            t.start()
+            self.threads.append(t)
+        ready.wait()
+
+    def stop(self) -> None:
+        for loop, event in self.stops:
+            loop.call_soon_threadsafe(event.set)
+        for t in self.threads:
+            t.join(30)
+
+
+def _wait(predicate, timeout: float, what: str):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.mark.timeout(180)
+def test_pause_from_another_store_handle_stops_every_worker_and_resume_finishes(
+    pg_db, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("PAYNET_OPS_QUEUE", pg_db)
+    runtime = open_runtime()
+    sandbox = Sandbox(tmp_path / "paynet.db")
+    sandbox.faults.set_latency(0.02)
+    sub = sandbox.add_subscription(amount=1000)
+    nos = [
+        sandbox.add_invoice(subscription_id=sub.subscription_id, amount=1000 + i).invoice_no
+        for i in range(400)
+    ]
+    spare = sandbox.add_invoice(subscription_id=sub.subscription_id, amount=999).invoice_no
+    nos_in_cache = [*nos, spare]  # one untouched invoice keeps the plan from collapsing
+    store = runtime.store
+    store.upsert_subscriptions(
+        [Subscription(subscription_id=sub.subscription_id, reference_no=sub.reference_no)]
+    )
+    store.upsert_invoices(
+        [
+            Invoice(invoice_no=no, subscription_id=sub.subscription_id, amount=1000, status=0)
+            for no in nos_in_cache
+        ]
+    )
+    plan = plan_status_changes([(no, 5) for no in nos], store=store)
+    job_id = jobs.start_job(
+        plan, runtime=runtime, created_by="ayse@example.com", rate=0, concurrency=2
+    )
+    workers = _Workers(runtime, sandbox, 2)
+    try:
+        jobs.run_job_in_background(job_id, runtime).join(30)  # with a queue: only enqueues
+        _wait(lambda: store.job_progress(job_id)["done"] >= 40, 60, "some items done")
+        other = Store.open(runtime.settings.db_path)  # another dashboard or CLI, same database
+        jobs.pause_job(job_id, store=other, actor="mehmet@example.com")
+        paused_at = time.monotonic()
+        _wait(lambda: other.job_progress(job_id)["sending"] == 0, 10, "in-flight items settled")
+        settled = time.monotonic() - paused_at
+        done = other.job_progress(job_id)["done"]
+        time.sleep(1.5)
+        assert other.job_progress(job_id)["done"] == done  # nobody claims anything any more
+        assert settled < 3
+        assert 0 < done < 400
+        jobs.resume_job(job_id, store=other, actor="mehmet@example.com")
+        jobs.run_job_in_background(job_id, runtime).join(30)
+        _wait(lambda: other.job(job_id)["state"] == "done", 90, "the job done")
+        assert other.job_progress(job_id)["done"] == 400
+        assert all(sandbox.get_invoice(no).status == 5 for no in nos)
+        other.close()
+    finally:
+        workers.stop()
+        sandbox.close()
+
+
+@pytest.mark.timeout(120)
+def test_the_scheduled_sync_runs_on_one_worker_at_a_time(pg_db, tmp_path, monkeypatch):
+    monkeypatch.setenv("PAYNET_OPS_QUEUE", pg_db)
+    monkeypatch.setenv("PAYNET_OPS_SYNC_EVERY", "1h")
+    runtime = open_runtime()
+    sandbox = Sandbox(tmp_path / "paynet.db")
+    runs: list[str] = []
+    overlap = threading.Lock()
+
+    def fake_sync() -> None:
+        assert overlap.acquire(blocking=False), "two syncs at once"
+        runs.append(threading.current_thread().name)
+        time.sleep(0.5)
+        overlap.release()
+
+    workers = _Workers(runtime, sandbox, 3, sync=fake_sync)
+    try:
+        _wait(lambda: len(runs) >= 1, 30, "a scheduled sync")
+        time.sleep(3)  # every worker has looked at the schedule again
+        assert len(runs) == 1  # one per period, across all workers
+    finally:
+        workers.stop()
+        sandbox.close()

@@ -28,7 +28,7 @@ def worker(
     from .. import jobs as engine
     from ..config import Mode
     from ..runtime import open_runtime
-    from ..workers.worker import WORKER_TRIES, run_worker
+    from ..workers.worker import WORKER_RETRY_WAIT, WORKER_TRIES, run_worker
 
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -41,7 +41,10 @@ def worker(
             err_console.print(styled(("--paynet-url is for the sandbox only", "red")))
             raise typer.Exit(2)
         factory = engine.paynet_over_http(
-            paynet_url, timeout=httpx.Timeout(5.0), max_retries=WORKER_TRIES - 1
+            paynet_url,
+            timeout=httpx.Timeout(5.0),
+            max_retries=WORKER_TRIES - 1,
+            max_retry_wait=WORKER_RETRY_WAIT,
         )
     try:
         asyncio.run(run_worker(runtime, concurrency=concurrency, client_factory=factory))

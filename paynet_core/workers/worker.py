@@ -32,17 +32,22 @@ from .shared_rate import SharedRateLimiter, bucket_name
 
 log = logging.getLogger("paynet_core.workers")
 
-#: A worker silent this long (seconds) loses its chunks to the others.
-HEARTBEAT_TIMEOUT = 3.0
+#: A worker silent this long (seconds) loses its chunks to the others. Shorter means a faster
+#: takeover, but a worker whose event loop is blocked that long (a store write waiting for the
+#: SQLite lock on a loaded machine) loses a chunk it still runs: safe (the journal refuses the
+#: second result, the chunk runs again and reconciles) but wasted work.
+HEARTBEAT_TIMEOUT = 4.0
 #: How often an idle worker looks for stale chunks and new work (seconds).
 DEQUEUE_TIMEOUT = 1.0
 #: How often the registry row is refreshed, and the sync schedule looked at (seconds).
 SEEN_EVERY = 2.0
 #: Advisory-lock task number of the scheduled sync.
 SYNC_TASK = 2
-#: Tries per request of a worker's clients: a worker is a batch process, as patient with a flaky
-#: provider as a job's creations are (a status change sent twice leaves the same state).
-WORKER_TRIES = 6
+#: Tries per request of a worker's clients, and the seconds of waiting between them: a worker is a
+#: batch process, more patient with a flaky provider than a page click (a status change sent
+#: twice leaves the same state; creations keep their own exactly-once budget).
+WORKER_TRIES = 10
+WORKER_RETRY_WAIT = 30.0
 #: A failed chunk (a bug, the store unreachable) goes back on the queue after this delay.
 RETRY_DELAY = timedelta(seconds=2)
 
@@ -72,7 +77,9 @@ async def run_worker(
     if concurrency < 2:
         raise JobError("--concurrency must be at least 2 (PgQueuer's smallest batch rule)")
     store, mode = runtime.store, runtime.mode.value
-    factory = client_factory or paynet_clients(runtime, max_retries=WORKER_TRIES - 1)
+    factory = client_factory or paynet_clients(
+        runtime, max_retries=WORKER_TRIES - 1, max_retry_wait=WORKER_RETRY_WAIT
+    )
     async with connect(url) as qconn, connect(url) as rate_conn, connect(url) as admin_conn:
         queries = await install(qconn)
         qm = QueueManager(queries)

@@ -271,3 +271,27 @@ def test_the_scheduled_sync_runs_on_one_worker_at_a_time(pg_db, tmp_path, monkey
     finally:
         workers.stop()
         sandbox.close()
+
+
+def test_a_429_pushes_the_limiter_back_for_every_later_request():
+    import httpx
+
+    from paynet_core.http.ratelimit import NS, RateLimitedTransport, RateLimiter
+
+    now = [0]
+    limiter = RateLimiter(10, clock=lambda: now[0])
+    transport = RateLimitedTransport(
+        httpx.MockTransport(lambda r: httpx.Response(429, headers={"Retry-After": "2"})), limiter
+    )
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += int(seconds * NS)
+
+    limiter._sleep = sleep
+    request = httpx.Request("POST", "http://paynet.test/v1/x")
+    asyncio.run(transport.handle_async_request(request))
+    assert slept == []  # the first one went at once
+    asyncio.run(limiter.acquire())
+    assert sum(slept) >= 2.0  # the next waits out the Retry-After

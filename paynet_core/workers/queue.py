@@ -25,7 +25,7 @@ from ..vocab import AuditAction, spellings
 ENTRYPOINT = "paynet.chunk"
 #: Items per chunk: small enough that several workers share a job and a dead worker's chunk is
 #: a short reconcile, large enough that the queue is not the bottleneck.
-CHUNK_SIZE = 100
+CHUNK_SIZE = 50
 
 
 def chunk_ranges(total: int, size: int = CHUNK_SIZE) -> list[tuple[int, int]]:

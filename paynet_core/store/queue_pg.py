@@ -125,16 +125,17 @@ async def workers(conn: AsyncConnection) -> list[dict[str, Any]]:
 async def held_chunks(
     conn: AsyncConnection, queue_table: str, entrypoint: str
 ) -> list[dict[str, Any]]:
-    """Chunks picked by a worker right now: the chunk (payload), the worker, its heartbeat age."""
+    """Chunks picked by a worker right now: the chunk (payload), the worker, its heartbeat age.
+    ``entrypoint`` is a prefix (one entrypoint per mode)."""
     query = sql.SQL(
         """SELECT q.id, q.payload, q.attempts,
                   extract(epoch FROM clock_timestamp() - q.heartbeat)::float AS heartbeat_s_ago,
                   q.queue_manager_id::text AS worker_id, w.host, w.pid
            FROM {queue} q LEFT JOIN paynet_workers w USING (queue_manager_id)
-           WHERE q.status = 'picked' AND q.entrypoint = %s
+           WHERE q.status = 'picked' AND q.entrypoint LIKE %s
            ORDER BY q.id"""
     ).format(queue=sql.Identifier(queue_table))
-    cur = await conn.execute(query, (entrypoint,))
+    cur = await conn.execute(query, (entrypoint + "%",))
     names = [d.name for d in cur.description or ()]
     rows = [dict(zip(names, row, strict=True)) for row in await cur.fetchall()]
     for row in rows:
@@ -145,9 +146,9 @@ async def held_chunks(
 async def queued_chunks(conn: AsyncConnection, queue_table: str, entrypoint: str) -> dict[str, int]:
     """How many chunks of each job wait in the queue (not yet picked)."""
     query = sql.SQL(
-        "SELECT payload FROM {queue} WHERE status = 'queued' AND entrypoint = %s"
+        "SELECT payload FROM {queue} WHERE status = 'queued' AND entrypoint LIKE %s"
     ).format(queue=sql.Identifier(queue_table))
-    cur = await conn.execute(query, (entrypoint,))
+    cur = await conn.execute(query, (entrypoint + "%",))
     counts: dict[str, int] = {}
     for (payload,) in await cur.fetchall():
         job_id = json.loads(bytes(payload or b"{}")).get("job_id", "?")

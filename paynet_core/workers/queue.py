@@ -21,8 +21,13 @@ from ..errors import JobError
 from ..store import Store, queue_pg
 from ..vocab import AuditAction, spellings
 
-#: The queue's entrypoint for a chunk of a bulk job.
+#: The queue's entrypoint for a chunk of a bulk job, one per mode (``paynet.chunk.live``): a
+#: worker takes only chunks of jobs planned for the provider account it talks to.
 ENTRYPOINT = "paynet.chunk"
+
+
+def entrypoint_for(mode: str) -> str:
+    return f"{ENTRYPOINT}.{mode}"
 #: Items per chunk: small enough that several workers share a job and a dead worker's chunk is
 #: a short reconcile, large enough that the queue is not the bottleneck.
 CHUNK_SIZE = 50
@@ -84,7 +89,7 @@ async def enqueue_job(url: str, store: Store, job_id: str, *, size: int = CHUNK_
     async with connect(url) as conn:
         queries = await install(conn)
         ids = await queries.enqueue(
-            [ENTRYPOINT] * len(ranges),
+            [entrypoint_for(str(job["mode"]))] * len(ranges),
             [json.dumps({"job_id": job_id, "lo": lo, "hi": hi}).encode() for lo, hi in ranges],
             [0] * len(ranges),
             dedupe_key=[f"{job_id}:{lo}" for lo, _ in ranges],

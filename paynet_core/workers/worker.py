@@ -27,7 +27,7 @@ from ..errors import JobError, PaynetOpsError, reason
 from ..jobs.clients import ClientFactory, paynet_clients
 from ..store import queue_pg
 from .chunk import run_chunk
-from .queue import ENTRYPOINT, connect, install
+from .queue import connect, entrypoint_for, install
 from .shared_rate import SharedRateLimiter, bucket_name
 
 log = logging.getLogger("paynet_core.workers")
@@ -96,7 +96,7 @@ async def run_worker(
                 limiters[rate] = SharedRateLimiter(rate_conn, bucket_name(mode), rate)
             return limiters[rate]
 
-        @qm.entrypoint(ENTRYPOINT)
+        @qm.entrypoint(entrypoint_for(mode))
         async def chunk(job: Job) -> None:
             spec = json.loads(job.payload or b"{}")
             job_id, lo, hi = spec["job_id"], int(spec["lo"]), int(spec["hi"])

@@ -28,6 +28,8 @@ ENTRYPOINT = "paynet.chunk"
 
 def entrypoint_for(mode: str) -> str:
     return f"{ENTRYPOINT}.{mode}"
+
+
 #: Items per chunk: small enough that several workers share a job and a dead worker's chunk is
 #: a short reconcile, large enough that the queue is not the bottleneck.
 CHUNK_SIZE = 50

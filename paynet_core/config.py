@@ -112,6 +112,13 @@ class Settings:
     sandbox_faults: tuple[str, ...] = ()
     #: How the in-process sandbox answers an unknown invoice_no: 12 (Paynet's docs) or 24.
     sandbox_unknown_invoice_code: int | None = None
+    #: The PostgreSQL job queue of distributed workers (``PAYNET_OPS_QUEUE``, else
+    #: ``PAYNET_OPS_DB`` when that is a ``postgresql://`` URL); None: jobs run in this process
+    #: (``PAYNET_OPS_QUEUE=off``: in this process even with the cache on PostgreSQL). Kept out
+    #: of the repr: the URL may hold a password.
+    queue_url: str | None = field(default=None, repr=False)
+    #: Seconds between scheduled cache syncs run by the workers (``PAYNET_OPS_SYNC_EVERY``); 0 off.
+    sync_every: float = 0.0
     #: Things that are allowed but probably not meant (shown at start by the CLI and the app).
     warnings: tuple[str, ...] = ()
 
@@ -264,6 +271,8 @@ def load_settings(
         sandbox_unknown_invoice_code=_unknown_invoice_code(
             get("PAYNET_SANDBOX_UNKNOWN_INVOICE_CODE")
         ),
+        queue_url=_queue_url(get("PAYNET_OPS_QUEUE"), get("PAYNET_OPS_DB")),
+        sync_every=parse_interval("PAYNET_OPS_SYNC_EVERY", get("PAYNET_OPS_SYNC_EVERY")),
         warnings=tuple(warnings),
     )
     if settings.is_sandbox and faults and not settings.sandbox_in_process:
@@ -406,6 +415,48 @@ def _sandbox_faults(raw_rate: str | None, raw_kinds: str | None) -> tuple[float,
         except ValueError as err:
             raise ConfigError(f"PAYNET_SANDBOX_FAULTS: {err}") from err
     return rate, kinds
+
+
+_PG_SCHEMES = ("postgresql://", "postgres://", "postgresql+psycopg://")
+_INTERVAL_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def is_postgres_url(value: str | None) -> bool:
+    return bool(value) and str(value).lower().startswith(_PG_SCHEMES)
+
+
+def _queue_url(raw: str | None, db: str | None) -> str | None:
+    if raw is not None and raw.strip().lower() == "off":
+        return None  # one machine on a PostgreSQL cache: jobs run where they are started
+    url = raw if raw is not None else (db if is_postgres_url(db) else None)
+    if url is None:
+        return None
+    if not is_postgres_url(url):
+        # the value is not echoed: a mistyped URL may still carry a password
+        raise ConfigError(
+            "PAYNET_OPS_QUEUE must be a postgresql:// URL (the database the workers share), "
+            "e.g. postgresql://paynet@db.internal/paynet_ops"
+        )
+    return url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+def parse_interval(name: str, raw: str | None) -> float:
+    """``15m``, ``90s``, ``1h``, ``1d`` or plain seconds, as seconds; ``0``/unset is 0 (off)."""
+    if raw is None:
+        return 0.0
+    text = raw.strip().lower()
+    unit = text[-1:] if text[-1:] in _INTERVAL_UNITS else "s"
+    number = text[:-1] if text[-1:] in _INTERVAL_UNITS else text
+    try:
+        value = float(number) * _INTERVAL_UNITS[unit]
+    except ValueError:
+        value = -1.0
+    if not math.isfinite(value) or value < 0 or (0 < value < 60):
+        raise ConfigError(
+            f"{name}={raw!r} is not an interval of at least a minute: give e.g. 15m, 1h or 1d "
+            "(0 turns it off)"
+        )
+    return value
 
 
 def _rate(raw: str | None, mode: Mode) -> float:

@@ -131,5 +131,7 @@ def cache_target(request, tmp_path, monkeypatch):
     url = request.getfixturevalue("pg_cache")
     _empty(url)
     monkeypatch.setenv("PAYNET_OPS_DB", url)
+    # Jobs run where they start, as on SQLite; tests/jobs/test_workers.py covers the queue.
+    monkeypatch.setenv("PAYNET_OPS_QUEUE", "off")
     yield url
     postgres.dispose_all()

@@ -222,7 +222,9 @@ def _typed_count(expected: str, given: int | None, prompt: str) -> str:
 
 
 def _run(job_id: str, runtime, total: int, **options: Any) -> engine.JobSummary:
-    """Run a job in the foreground with a progress bar; Ctrl+C leaves it resumable."""
+    """Run a job in the foreground with a progress bar; Ctrl+C leaves it resumable.
+
+    With a job queue the workers run it: this enqueues its chunks and watches."""
     columns = (
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -242,6 +244,9 @@ def _run(job_id: str, runtime, total: int, **options: Any) -> engine.JobSummary:
             )
 
         try:
+            url = engine.queue_of(runtime)
+            if url:
+                return _watch(job_id, runtime, url, progress)
             return run_loop(engine.run_job(job_id, runtime, progress=progress, **options))
         except KeyboardInterrupt:
             err_console.print(f"\nInterrupted. Resume with: paynet-ops jobs resume {job_id}")
@@ -249,6 +254,25 @@ def _run(job_id: str, runtime, total: int, **options: Any) -> engine.JobSummary:
         except JobError as err:
             err_console.print(styled((visible(err), "red")))
             raise typer.Exit(EXIT_REFUSED) from None
+
+
+#: How often the CLI re-reads a job the workers run (seconds).
+WATCH_EVERY = 0.5
+
+
+def _watch(job_id: str, runtime, url: str, progress) -> engine.JobSummary:
+    """Enqueue a job for the workers and follow it until it is finished or stops."""
+    import time
+
+    store = runtime.store
+    engine.enqueue_chunks(url, store, job_id)
+    console.print(f"Job {job_id} is queued for the workers (paynet-ops worker).")
+    while True:
+        summary = engine.job_summary(store, job_id)
+        progress(store.job_progress(job_id))
+        if summary.finished or summary.state == "paused":
+            return summary
+        time.sleep(WATCH_EVERY)
 
 
 def _finish(store, summary: engine.JobSummary, *, invalid: int = 0) -> int:
@@ -278,8 +302,9 @@ def _finish(store, summary: engine.JobSummary, *, invalid: int = 0) -> int:
 
 @jobs_app.command("list")
 def jobs_list(limit: int = typer.Option(20, "--limit", min=1)) -> None:
-    """Recent jobs, newest first."""
-    store = _runtime().store
+    """Recent jobs, newest first; with a job queue, also which workers hold which chunks."""
+    runtime = _runtime()
+    store = runtime.store
     table = Table(
         Column("job", no_wrap=True),
         "kind",
@@ -292,13 +317,12 @@ def jobs_list(limit: int = typer.Option(20, "--limit", min=1)) -> None:
         "skipped",
         "left",
     )
+    queued = engine.queue_of(runtime) is not None  # then the workers below run the jobs
     for job in store.jobs(limit=limit).to_dict("records"):
         counts = store.job_progress(job["job_id"])
         state = job["state"]
-        if (
-            state in (JobState.RUNNING, JobState.CANCELLING)
-            and engine.live_runner(store, job["job_id"]) is None
-        ):
+        unowned = engine.live_runner(store, job["job_id"]) is None
+        if state in (JobState.RUNNING, JobState.CANCELLING) and unowned and not queued:
             state += " (no runner)"
         table.add_row(
             job["job_id"],
@@ -313,6 +337,32 @@ def jobs_list(limit: int = typer.Option(20, "--limit", min=1)) -> None:
             str(counts[ItemState.PENDING] + counts[ItemState.SENDING]),
         )
     console.print(table)
+    url = engine.queue_of(runtime)
+    if url:
+        _print_queue(url)
+
+
+def _print_queue(url: str) -> None:
+    """The workers' side: which worker holds which chunk, with its last heartbeat."""
+    from ..workers.status import queue_view_now
+
+    view = queue_view_now(url)
+    table = Table(
+        Column("worker", no_wrap=True), "job", "chunk (items)", "attempt", "last heartbeat"
+    )
+    for h in view.held:
+        table.add_row(
+            visible(h.worker), h.job_id, f"{h.lo}-{h.hi}", str(h.attempts + 1),
+            f"{h.heartbeat_s_ago:.1f} s ago",
+        )  # fmt: skip
+    console.print(f"Chunks held by workers ({len(view.held)}):")
+    console.print(table)
+    waiting = ", ".join(f"{job}: {n}" for job, n in sorted(view.queued.items())) or "none"
+    console.print(f"Chunks waiting in the queue: {waiting}")
+    seen = ", ".join(
+        f"{visible(w['host'])}:{w['pid']} (seen {w['seen_s_ago']:.0f} s ago)" for w in view.workers
+    )
+    console.print(f"Workers: {seen or 'none registered'}")
 
 
 @jobs_app.command("show")
@@ -416,7 +466,10 @@ def jobs_cancel(job_id: str) -> None:
     _job_or_exit(store, job_id)
     try:
         state = engine.cancel_job(job_id, store=store, actor=_actor())
-        if state == JobState.CANCELLING and engine.live_runner(store, job_id) is None:
+        url = engine.queue_of(runtime)
+        if state == JobState.CANCELLING and url:
+            engine.enqueue_chunks(url, store, job_id)  # a worker settles the items in flight
+        elif state == JobState.CANCELLING and engine.live_runner(store, job_id) is None:
             # The runner died with items in flight: settle them here, then finish the cancel.
             summary = run_loop(engine.run_job(job_id, runtime))
             state = summary.state

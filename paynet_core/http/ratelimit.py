@@ -33,6 +33,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 import httpx
 
@@ -44,6 +45,19 @@ NS = 1_000_000_000
 #: provider (a busy event loop, a descheduled process) before any one-second window could
 #: exceed the rate. Measured: delays of 30-60 ms happen on a loaded two-core machine.
 DEFAULT_HEADROOM = 0.05
+
+
+class Limiter(Protocol):
+    """What :class:`RateLimitedTransport` needs: this one, or one shared by many processes
+    (:class:`paynet_core.workers.shared_rate.SharedRateLimiter`)."""
+
+    async def acquire(self) -> None: ...
+
+    async def slow_down(self, seconds: float) -> None: ...
+
+
+#: A 429 without Retry-After holds every request of the limiter back this long.
+DEFAULT_SLOW_DOWN = 1.0
 
 
 class RateLimiter:
@@ -134,11 +148,17 @@ class RateLimiter:
                 await self._sleep(delay / NS)
             at = self.admit()
 
+    async def slow_down(self, seconds: float) -> None:
+        """The provider said 429: no slot is handed out before ``seconds`` from now."""
+        with self._lock:
+            until = self._clock() + int(max(0.0, seconds) * NS)
+            self._tat = until if self._tat is None else max(self._tat, until)
+
 
 class RateLimitedTransport(httpx.AsyncBaseTransport):
     """An httpx transport that waits for the limiter before each request it passes on."""
 
-    def __init__(self, inner: httpx.AsyncBaseTransport, limiter: RateLimiter | None):
+    def __init__(self, inner: httpx.AsyncBaseTransport, limiter: Limiter | None):
         self.inner = inner
         self.limiter = limiter
 
@@ -147,7 +167,18 @@ class RateLimitedTransport(httpx.AsyncBaseTransport):
             await self.limiter.acquire()
             # the request's deadline counts from here: a wait for a slot is not a slow provider
             restart_deadline()
-        return await self.inner.handle_async_request(request)
+        response = await self.inner.handle_async_request(request)
+        if response.status_code == 429 and self.limiter is not None:
+            await self.limiter.slow_down(_retry_after(response))
+        return response
 
     async def aclose(self) -> None:
         await self.inner.aclose()
+
+
+def _retry_after(response: httpx.Response) -> float:
+    raw = response.headers.get("Retry-After", "")
+    try:
+        return min(60.0, max(0.0, float(raw)))
+    except ValueError:
+        return DEFAULT_SLOW_DOWN

@@ -6,7 +6,14 @@ guards; start, pause, resume, cancel), :mod:`.runner` (the async runner), :mod:`
 detached processes) and :mod:`.clients` (one Paynet client per worker).
 """
 
-from .background import JobThread, resume_stale_jobs, run_job_detached, run_job_in_background
+from .background import (
+    JobThread,
+    enqueue_chunks,
+    queue_of,
+    resume_stale_jobs,
+    run_job_detached,
+    run_job_in_background,
+)
 from .clients import ClientFactory, TransportWrap, paynet_clients, paynet_over, paynet_over_http
 from .control import (
     DEFAULT_CONCURRENCY,
@@ -69,6 +76,8 @@ __all__ = [
     "run_job",
     "run_job_detached",
     "run_job_in_background",
+    "enqueue_chunks",
+    "queue_of",
     "stale_jobs",
     "start_job",
 ]

@@ -4,6 +4,9 @@
 ``run_job_detached`` starts ``python -m paynet_core.cli jobs run JOB_ID`` (a process of its own,
 so the job outlives a closed browser tab or a restarted dashboard). ``resume_stale_jobs`` starts
 a runner for every job whose runner died.
+
+With a job queue configured (PostgreSQL, :mod:`paynet_core.workers`), all three only enqueue
+the job's chunks: ``paynet-ops worker`` processes run them, on this machine or any other.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from typing import Any
 from ..errors import JobError
 from ..store import Store
 from ..vocab import AuditAction
-from .control import JobSummary
+from .control import JobSummary, job_summary
 from .loop import run as run_loop
 from .ownership import _job, stale_jobs
 from .runner import run_job
@@ -41,12 +44,33 @@ class JobThread(threading.Thread):
 
     def run(self) -> None:
         try:
+            url = queue_of(self.runtime)
+            if url:
+                store = self.run_options.get("store") or self.runtime.store
+                enqueue_chunks(url, store, self.job_id)
+                self.summary = job_summary(store, self.job_id)
+                return
             self.summary = run_loop(run_job(self.job_id, self.runtime, **self.run_options))
         except BaseException as exc:  # a thread has no caller to raise to: keep it and log it
             self.error = exc
             log.error(
                 "job %s stopped: %s", self.job_id, exc, exc_info=not isinstance(exc, JobError)
             )
+
+
+def queue_of(runtime) -> str | None:
+    """The job queue's URL when workers run jobs (PostgreSQL), else None (this process does)."""
+    settings = getattr(runtime, "settings", None)
+    return getattr(settings, "queue_url", None)
+
+
+def enqueue_chunks(url: str, store: Store, job_id: str) -> int:
+    """Hand a job to the workers (its chunks not already queued or running); how many were new."""
+    from ..workers.queue import enqueue_job_now
+
+    added = enqueue_job_now(url, store, job_id)
+    log.info("job %s: %d chunks enqueued", job_id, added)
+    return added
 
 
 def run_job_in_background(job_id: str, runtime=None, **run_options: Any) -> JobThread:
@@ -111,6 +135,15 @@ def resume_stale_jobs(
     Paused jobs stay paused (a person paused them), pending ones wait to be started.
     """
     store = store or runtime.store
+    url = queue_of(runtime)
+    if url:
+        # Workers take a dead worker's chunks over by themselves; enqueueing again (deduped)
+        # only repairs chunks that fell off the queue.
+        active = store.jobs(limit=100_000)
+        ids = active[active["state"].isin(("running", "cancelling"))]["job_id"].tolist()
+        for job_id in ids:
+            enqueue_chunks(url, store, job_id)
+        return ids
     started = []
     for job_id in stale_jobs(store, runtime.mode if runtime is not None else None):
         store.audit(

@@ -17,15 +17,15 @@ TransportWrap = Callable[[httpx.AsyncBaseTransport], httpx.AsyncBaseTransport]
 ClientFactory = Callable[[TransportWrap], AsyncPaynetClient]
 
 
-def paynet_clients(runtime) -> ClientFactory:
+def paynet_clients(runtime, **client_options: Any) -> ClientFactory:
     """Clients for the runtime's settings: the runtime chooses the network (the in-process
     sandbox shared by every worker, a served sandbox, or Paynet over HTTPS, through the proxy)."""
     if runtime.settings.sandbox_in_process:
         shared = runtime.async_transport(runtime.settings.paynet_url)
-        return lambda wrap: runtime.async_paynet(transport=wrap(shared))
+        return lambda wrap: runtime.async_paynet(transport=wrap(shared), **client_options)
     url = runtime.settings.paynet_url
     return lambda wrap: runtime.async_paynet(
-        transport=wrap(runtime.async_transport(url, connections=2))
+        transport=wrap(runtime.async_transport(url, connections=2)), **client_options
     )
 
 

@@ -46,7 +46,7 @@ from ..errors import (
     RateLimitError,
     clip_opt,
 )
-from ..http.ratelimit import RateLimitedTransport, RateLimiter
+from ..http.ratelimit import Limiter, RateLimitedTransport, RateLimiter
 from ..http.retry import RetryPolicy
 from ..i18n import _
 from ..paynet.client import AsyncPaynetClient
@@ -91,7 +91,7 @@ async def run_job(
     client_factory: ClientFactory | None = None,
     concurrency: int | None = None,
     rate: float | None = None,
-    limiter: RateLimiter | None = None,
+    limiter: Limiter | None = None,
     progress: Callable[[dict[str, int]], None] | None = None,
     poll_interval: float = POLL_INTERVAL,
     heartbeat_interval: float = HEARTBEAT_INTERVAL,
@@ -173,6 +173,8 @@ class _Runner:
     _beat: float = float("-inf")
     _streak: int = 0
     _budget: float = float("inf")
+    #: A queue worker's chunk: only items with seq in this range; the job has no single owner.
+    seq_range: tuple[int, int] | None = None
 
     @property
     def job_id(self) -> str:
@@ -192,7 +194,7 @@ class _Runner:
             )
         # Items a dead runner left in flight are settled first; new ones are claimed a batch at
         # a time (claiming costs a write) and handed to workers as they free up.
-        reconcile = deque(store.items_in_state(job_id, ItemState.SENDING))
+        reconcile = deque(self._in_state(ItemState.SENDING))
         if reconcile:
             log.info("job %s: reconciling %d items left in flight", job_id, len(reconcile))
         claimed: deque[dict] = deque()
@@ -215,7 +217,7 @@ class _Runner:
                         item, again = claimed.popleft(), False
                     elif self._may_claim(exhausted):
                         want = int(min(len(self.clients), self._budget))
-                        got = store.claim_items(job_id, want)
+                        got = self._claim(want)
                         self._budget -= len(got)
                         self._count(ItemState.PENDING, ItemState.SENDING, len(got))
                         exhausted = len(got) < want
@@ -281,15 +283,27 @@ class _Runner:
         now = time.monotonic()
         if now - self._beat >= self.heartbeat_interval:
             self._beat = now
-            self.store.job_heartbeat(self.job_id, os.getpid())
+            # a chunk's runner beats without claiming the job: the queue knows who holds what
+            pid = os.getpid() if self.seq_range is None else None
+            self.store.job_heartbeat(self.job_id, pid)
         if now - self._polled >= self.poll_interval:
             job = _job(self.store, self.job_id)
             self._polled = now
             self._state = job["state"]
-            if job["runner_pid"] != os.getpid():
+            if self.seq_range is None and job["runner_pid"] != os.getpid():
                 self.stop = self.stop or "taken over"
             elif self._state in (JobState.PAUSED, JobState.CANCELLING, JobState.CANCELLED):
                 self.stop = self.stop or self._state
+
+    def _claim(self, n: int) -> list[dict]:
+        if self.seq_range is None:
+            return self.store.claim_items(self.job_id, n)
+        return self.store.claim_range_items(self.job_id, *self.seq_range, n)
+
+    def _in_state(self, state: str) -> list[dict]:
+        if self.seq_range is None:
+            return self.store.items_in_state(self.job_id, state)
+        return self.store.range_items_in_state(self.job_id, *self.seq_range, state)
 
     def _put_back(self, claimed: deque[dict]) -> None:
         """Return claimed items that were never started to 'pending' (known not sent)."""
@@ -520,7 +534,8 @@ class _Runner:
         with store.transaction():
             current = _job(store, job_id)
             state = current["state"]
-            if current["runner_pid"] != os.getpid() or state in JOB_FINAL_STATES:
+            owner_gone = self.seq_range is None and current["runner_pid"] != os.getpid()
+            if owner_gone or state in JOB_FINAL_STATES:
                 return
             counts = store.job_progress(job_id)
             mode, actor = job["mode"], job["created_by"]

@@ -15,6 +15,8 @@ fails when a column is missing there), money is integer kuruş in ``*_kurus`` co
 - :mod:`.sync_state` the sync's bookkeeping and planning lookups
 - :mod:`.audit` the append-only audit log
 - :mod:`.journal` bulk jobs and their items
+- :mod:`.chunks` a job's items by seq range (a distributed worker's chunk)
+- :mod:`.queue_pg` the PostgreSQL side of distributed workers (rate bucket, registry, schedule)
 - :mod:`.reports` the chart, KPI and export SQL
 - :mod:`.readonly` people's own SQL, read-only (``paynet-ops sql``)
 - :mod:`.rows` converting models to rows, and the value checks
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 from .audit import AUDIT_COLUMNS, AuditMixin
 from .cache import BATCH_ROWS, CacheMixin, UpsertResult
+from .chunks import ChunksMixin
 from .db import BUSY_TIMEOUT_S, StoreBase
 from .history import HistoryMixin
 from .journal import JobItem, JournalMixin
@@ -59,6 +62,7 @@ class Store(
     SyncStateMixin,
     AuditMixin,
     JournalMixin,
+    ChunksMixin,
     ReportsMixin,
     ReadOnlyMixin,
     UserSettingsMixin,

@@ -306,16 +306,10 @@ def _check_real_keys(mode: Mode, keys: dict[str, Secret | None]) -> None:
             )
 
 
-_PG_SCHEMES = ("postgresql", "postgres", "postgresql+psycopg")
-
-
 def _postgres_url(name: str, raw: str | None) -> Secret | None:
     """A PostgreSQL URL for the cache (None: not one). Checked here so a typo fails at start."""
-    if raw is None or "://" not in raw:
-        return None
-    scheme = raw.split("://", 1)[0].lower()
-    if scheme not in _PG_SCHEMES:
-        return None  # not PostgreSQL: _path says what is wrong with it
+    if raw is None or not is_postgres_url(raw):
+        return None  # a path, or another scheme: _path says what is wrong with it
     example = f"set {name} to a URL such as postgresql://paynet@db.example.com:5432/paynet_ops"
     try:
         parts = urlsplit(raw)

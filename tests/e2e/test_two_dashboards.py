@@ -4,9 +4,9 @@ A job started on replica A shows its progress on replica B; a pause pressed on B
 workers. Every process (two ``paynet-ops run``, one ``paynet-ops worker``) shares the settings a
 deployment gives them: one cache, one PostgreSQL queue, one served sandbox.
 
-Two variants of "one database": the cache on PostgreSQL (the deployment the README describes;
-skipped until the settings accept a ``postgresql://`` PAYNET_OPS_DB), and the cache as one SQLite file
-that both replicas open on this machine, with the queue on PostgreSQL (runs today).
+Two variants of "one database": the cache on PostgreSQL (the deployment the README describes),
+and the cache as one SQLite file that both replicas open on this machine, with the queue on
+PostgreSQL.
 """
 
 from __future__ import annotations
@@ -38,18 +38,6 @@ N = 60
 RATE = "2"  # requests per second: the job lasts ~30 s, long enough to open the other page and pause
 
 
-def _pg_store_accepts(url: str) -> bool:
-    """Whether this version keeps the cache on PostgreSQL (the settings refuse a URL until then)."""
-    from paynet_core.config import load_settings
-    from paynet_core.errors import ConfigError
-
-    try:
-        load_settings({"PAYNET_OPS_DB": url}, secrets_file=None)
-    except ConfigError:
-        return False
-    return True
-
-
 def _spawn(args: list[str], env: dict, log: Path) -> subprocess.Popen:
     with log.open("ab") as out:
         return subprocess.Popen(
@@ -76,14 +64,7 @@ def _stop(proc: subprocess.Popen) -> None:
 def deployment(request, pg_db, tmp_path):
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} is missing")
-    if request.param == "postgresql":
-        if not _pg_store_accepts(pg_db):
-            pytest.skip(
-                "the store has no PostgreSQL backend yet (the settings refuse a postgresql:// PAYNET_OPS_DB)"
-            )
-        cache = pg_db
-    else:
-        cache = str(tmp_path / "cache.db")
+    cache = pg_db if request.param == "postgresql" else str(tmp_path / "cache.db")
     port = _free_port()
     base = {k: v for k, v in os.environ.items() if not k.startswith(("PAYNET_", "PAYOFIN_"))}
     sandbox_env = {

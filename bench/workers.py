@@ -120,7 +120,6 @@ class Drill:
     ):
         self.work = work
         self.served_db = work / "served.db"
-        self.cache_db = work / "cache.db"
         self.pg_url = pg_url
         base = {k: v for k, v in os.environ.items() if not k.startswith(("PAYNET_", "PAYOFIN_"))}
         self.sandbox_env = {
@@ -140,9 +139,10 @@ class Drill:
             "PAYNET_OPS_MODE": "test",
             "PAYNET_SECRET_KEY": "sck_x",
             "PAYNET_BASE_URL": self.url,
-            "PAYNET_OPS_DB": str(self.cache_db),
+            # The deployment the README describes: the cache, the journal and the queue in one
+            # PostgreSQL database (the queue defaults to PAYNET_OPS_DB).
+            "PAYNET_OPS_DB": pg_url,
             "PAYNET_OPS_SANDBOX_DB": str(work / "never-opened.db"),
-            "PAYNET_OPS_QUEUE": pg_url,
         }
         self.workers: list[subprocess.Popen] = []
 

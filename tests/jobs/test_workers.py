@@ -126,7 +126,7 @@ def test_the_drill_three_workers_one_killed_twice_every_invoice_once(pg_db, tmp_
     assert result["kills"] == 2
     assert all(t["moved_on_s"] is not None and t["moved_on_s"] < 15 for t in result["takeovers"])
     # `jobs list` names the workers and their chunks while the queue is configured
-    env = {**os.environ, "PAYNET_OPS_QUEUE": pg_db, "PAYNET_OPS_DB": str(tmp_path / "cache.db")}
+    env = {**os.environ, "PAYNET_OPS_DB": pg_db}  # cache, journal and queue in one database
     import subprocess
 
     out = subprocess.run(

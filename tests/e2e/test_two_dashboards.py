@@ -170,8 +170,13 @@ def test_a_job_started_on_one_replica_is_watched_and_paused_on_the_other(browser
         wait_idle(page_a)
         from paynet_core.store import Store
 
-        with Store.open(cache) as store:
-            job_id = store.jobs(limit=1)["job_id"].iloc[0]
+        def started() -> list[str]:
+            with Store.open(cache) as store:
+                return store.jobs(limit=1)["job_id"].tolist()
+
+        # the page may still be writing the job when it looks idle on a busy machine
+        poll(lambda: bool(started()), timeout=60, what="the job in the shared cache")
+        job_id = started()[0]
 
         # B shows A's job moving (the workers run it: neither replica sends anything)
         open_page(page_b, b, "jobs", "Jobs", job=job_id)

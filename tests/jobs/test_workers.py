@@ -17,7 +17,7 @@ from paynet_core.workers import chunk_ranges
 from paynet_core.workers.queue import connect
 from paynet_core.workers.shared_rate import SharedRateLimiter
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _bench():
@@ -227,7 +227,7 @@ def test_pause_from_another_store_handle_stops_every_worker_and_resume_finishes(
     try:
         jobs.run_job_in_background(job_id, runtime).join(30)  # with a queue: only enqueues
         _wait(lambda: store.job_progress(job_id)["done"] >= 40, 60, "some items done")
-        other = Store.open(runtime.settings.db_path)  # another dashboard or CLI, same database
+        other = Store.open(runtime.settings.cache_target)  # another dashboard or CLI, same db
         jobs.pause_job(job_id, store=other, actor="mehmet@example.com")
         paused_at = time.monotonic()
         _wait(lambda: other.job_progress(job_id)["sending"] == 0, 10, "in-flight items settled")
@@ -239,7 +239,7 @@ def test_pause_from_another_store_handle_stops_every_worker_and_resume_finishes(
         assert 0 < done < 400
         jobs.resume_job(job_id, store=other, actor="mehmet@example.com")
         jobs.run_job_in_background(job_id, runtime).join(30)
-        _wait(lambda: other.job(job_id)["state"] == "done", 90, "the job done")
+        _wait(lambda: other.job(job_id)["state"] == "done", 180, "the job done")
         assert other.job_progress(job_id)["done"] == 400
         assert all(sandbox.get_invoice(no).status == 5 for no in nos)
         other.close()

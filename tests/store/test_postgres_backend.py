@@ -118,13 +118,13 @@ def test_every_chart_function_and_view_gives_the_same_numbers_on_both(both):
 def test_db_copy_verifies_every_table_and_the_dashboard_shows_the_same_overview(
     tmp_path, monkeypatch, pg_cache
 ):
-    from conftest import _empty
+    import pg_server
 
     from paynet_core.jobs import run_job, start_job
     from paynet_core.jobs.planner import plan_status_changes
     from paynet_core.runtime import prepare_demo
 
-    _empty(pg_cache)
+    pg_server.empty_database(pg_cache)
     cache = tmp_path / "cache.db"
     runtime = prepare_demo(open_runtime(load_settings()))
     store = runtime.store

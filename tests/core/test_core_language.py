@@ -122,3 +122,40 @@ def test_the_cli_speaks_paynet_ops_lang(tmp_path, lang, expected, unexpected):
     assert run.returncode == 1, out
     assert all(text in out for text in expected), out
     assert unexpected not in out and "Traceback" not in out
+
+
+def _file_error(data: bytes, name: str = "f.csv", **limits: int) -> InputError:
+    with pytest.raises(InputError) as info:
+        read_rows(data, name, "invoices", **limits)
+    return info.value
+
+
+def test_an_empty_or_too_big_upload_reads_in_both_languages():
+    empty = _file_error(b"  \n")
+    big = _file_error(b"x;" * 1_310_720, "big.csv", max_bytes=1_572_864)  # 2.5 MB over 1.5 MB
+    with using_language("tr"):
+        assert str(empty) == "dosya: dosya boş; şablonu doldurup yeniden yükleyin"
+        assert str(big) == (
+            "dosya: dosya 2,5 MB; sınır 1,5 MB (1.572.864 bayt). Dosyayı daha küçük dosyalara bölün"
+        )
+    with using_language("en"):
+        assert str(empty) == "file: the file is empty; fill in the template and upload it again"
+        assert str(big) == (
+            "file: the file is 2.5 MB; the limit is 1.5 MB (1,572,864 bytes). "
+            "Split it into smaller files"
+        )
+    again = pickle.loads(pickle.dumps(big))  # figures are written when read, after the trip too
+    with using_language("tr"):
+        assert "(1.572.864 bayt)" in str(again)
+
+
+@pytest.mark.turkish
+def test_an_encoding_error_reads_in_turkish():
+    # 0x81 is neither UTF-8 nor a Windows-1254 letter
+    err = _file_error(b"abonelik_no;tutar;tarih\n100045;1,00;15.01.2027\n\x81;2,00;15.01.2027\n")
+    assert str(err) == (
+        "dosya: 3. satırda 0x81 baytı var; bu ne UTF-8 ne de Windows-1254 (Türkçe) metin; "
+        "dosyayı Excel'den 'CSV UTF-8' olarak kaydedin"
+    )
+    with using_language("en"):
+        assert "line 3 holds the byte 0x81, which is neither UTF-8 nor Windows-1254" in str(err)

@@ -69,7 +69,10 @@ def _result_code(body: dict, call: Call, request_id: str) -> int:
     code = reply_code(value)
     if code is None:
         raise ContractError(
-            f"reply has no usable 'resultCode': {shown(value)} is not an int or a digit string",
+            Message(
+                "reply has no usable 'resultCode': {value} is not an int or a digit string",
+                value=shown(value),
+            ),
             provider=PROVIDER,
             operation=call.operation,
             http_status=200,
@@ -100,7 +103,9 @@ def interpret(call: Call, response: httpx.Response, request_id: str) -> dict[str
         raise APIError(http_explanation(APIError), **ctx)
     body = read_json(response, provider=PROVIDER, operation=call.operation, request_id=request_id)
     if not isinstance(body, dict):
-        raise ContractError(f"reply is a JSON {type(body).__name__}, not an object", **ctx)
+        raise ContractError(
+            Message("reply is a JSON {kind}, not an object", kind=type(body).__name__), **ctx
+        )
     code = _result_code(body, call, request_id)
     if code == 1:
         return body
@@ -212,7 +217,7 @@ class PayofinClient:
         detail = body.get("invoiceDetail")
         if not isinstance(detail, dict):
             raise ContractError(
-                "reply has no 'invoiceDetail' object",
+                Message("reply has no 'invoiceDetail' object"),
                 provider=PROVIDER,
                 operation=call.operation,
                 http_status=200,
@@ -234,7 +239,7 @@ class PayofinClient:
             items = []
         if not isinstance(items, list):
             raise ContractError(
-                "'invoiceList' is not a list",
+                Message("'invoiceList' is not a list"),
                 provider=PROVIDER,
                 operation=call.operation,
                 http_status=200,
@@ -270,7 +275,7 @@ class PayofinClient:
             items = []
         if not isinstance(items, list):
             raise ContractError(
-                "'sootList' is not a list",
+                Message("'sootList' is not a list"),
                 provider=PROVIDER,
                 operation=call.operation,
                 http_status=200,
@@ -279,7 +284,7 @@ class PayofinClient:
         for n, item in enumerate(items):
             if not isinstance(item, dict):
                 raise ContractError(
-                    f"sootList item {n} is not an object",
+                    Message("sootList item {n} is not an object", n=n),
                     provider=PROVIDER,
                     operation=call.operation,
                     http_status=200,
@@ -288,7 +293,7 @@ class PayofinClient:
                 out.append(Institution.from_wire(item))
             except ValueError as exc:
                 raise ContractError(
-                    f"sootList item {n}: {exc}",
+                    Message("sootList item {n}: {problem}", n=n, problem=str(exc)),
                     provider=PROVIDER,
                     operation=call.operation,
                     http_status=200,
@@ -305,7 +310,7 @@ def _secret(value: str | Secret | None) -> Secret | None:
 def _payment(item: Any, call: Call) -> BillPayment:
     if not isinstance(item, dict):
         raise ContractError(
-            "payment item is not an object",
+            Message("payment item is not an object"),
             provider=PROVIDER,
             operation=call.operation,
             http_status=200,

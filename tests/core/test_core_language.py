@@ -159,3 +159,79 @@ def test_an_encoding_error_reads_in_turkish():
     )
     with using_language("en"):
         assert "line 3 holds the byte 0x81, which is neither UTF-8 nor Windows-1254" in str(err)
+
+
+def test_no_reply_and_a_non_json_reply_read_in_both_languages():
+    from paynet_core.errors import ContractError, TransportError
+    from paynet_core.http.sender import transport_error
+    from paynet_core.paynet.replies import interpret as paynet_interpret
+
+    call = Call("Paynet", "create_invoice", "/x", None, False)
+    refused = transport_error(httpx.ConnectError("[Errno 111] Connection refused"), call, "req_3")
+    dropped = transport_error(httpx.ReadError("peer closed"), call, "req_4")
+    assert isinstance(refused, TransportError) and not refused.maybe_applied
+    html = httpx.Response(200, text="<html><body>Bad Gateway</body></html>")
+    with pytest.raises(ContractError) as broken:
+        paynet_interpret(call, html, "req_5")
+    with using_language("tr"):
+        assert str(refused) == (
+            "Paynet create_invoice: yanıt gelmedi (ConnectError: [Errno 111] Connection refused) "
+            "(istek req_3)"
+        )
+        assert str(dropped).endswith(
+            "yanıt gelmedi (ReadError: peer closed); istek işlenmiş olabilir (istek req_4)"
+        )
+        assert str(broken.value) == (
+            "Paynet create_invoice, HTTP 200: yanıt bir HTML sayfası (HTTP 200): "
+            "<html><body>Bad Gateway</body></html> (istek req_5)"
+        )
+    with using_language("en"):
+        assert str(refused) == (
+            "Paynet create_invoice: no reply (ConnectError: [Errno 111] Connection refused) "
+            "(request req_3)"
+        )
+        assert str(dropped).endswith(
+            "no reply (ReadError: peer closed); the request may have been processed (request req_4)"
+        )
+        assert str(broken.value) == (
+            "Paynet create_invoice, HTTP 200: reply is an HTML page (HTTP 200): "
+            "<html><body>Bad Gateway</body></html> (request req_5)"
+        )
+    again = pickle.loads(pickle.dumps(refused))  # a worker hands it across processes
+    with using_language("tr"):
+        assert "yanıt gelmedi (ConnectError" in str(again)
+
+
+def test_a_plain_non_json_reply_and_a_server_error_page_read_in_turkish():
+    from paynet_core.errors import ContractError, ServerError
+    from paynet_core.paynet.replies import interpret as paynet_interpret
+
+    call = Call("Paynet", "list_invoices", "/x", None, True)
+    with pytest.raises(ContractError) as plain:
+        paynet_interpret(call, httpx.Response(200, text="OK"), "req_6")
+    with pytest.raises(ServerError) as page:  # raised in English, read in Turkish
+        paynet_interpret(call, httpx.Response(502, text="upstream down"), "req_7")
+    with using_language("tr"):
+        assert "HTTP 200: yanıt JSON değil (HTTP 200): OK (istek req_6)" in str(plain.value)
+        assert "yanıt JSON değil (HTTP 502): upstream down" in str(page.value)
+    with using_language("en"):
+        assert "HTTP 200: reply is not JSON (HTTP 200): OK (request req_6)" in str(plain.value)
+        assert "reply is not JSON (HTTP 502): upstream down" in str(page.value)
+
+
+def test_a_too_large_reply_names_its_cap_in_the_readers_language():
+    from paynet_core.errors import ReplyTooLargeError
+    from paynet_core.http.replies import Body
+
+    call = Call("Payofin", "invoicelist", "/x", None, True)
+    reply = httpx.Response(200, headers={"Content-Length": "5000000"})
+    with pytest.raises(ReplyTooLargeError) as info:
+        Body(reply, 2 * 1024 * 1024, call, "req_8")
+    with using_language("tr"):
+        assert "yanıtın gövdesi bu istemcinin okuduğu 2 MiB sınırından büyük" in str(info.value)
+        assert "(Content-Length 5.000.000 diyor)" in str(info.value)
+    with using_language("en"):
+        assert (
+            "reply body is larger than the 2 MiB this client reads "
+            "(says Content-Length 5,000,000); reading stopped there"
+        ) in str(info.value)

@@ -48,6 +48,7 @@ from .models import (
     TRANSIENT_CODES,
     BillPayment,
     Institution,
+    wire_problem,
 )
 
 PROVIDER = "Payofin"
@@ -293,7 +294,7 @@ class PayofinClient:
                 out.append(Institution.from_wire(item))
             except ValueError as exc:
                 raise ContractError(
-                    Message("sootList item {n}: {problem}", n=n, problem=str(exc)),
+                    Message("sootList item {n}: {problem}", n=n, problem=wire_problem(exc)),
                     provider=PROVIDER,
                     operation=call.operation,
                     http_status=200,
@@ -318,6 +319,10 @@ def _payment(item: Any, call: Call) -> BillPayment:
     try:
         return BillPayment.from_wire(item)
     except (ValueError, TypeError, KeyError) as exc:
+        problem = wire_problem(exc)
         raise ContractError(
-            str(exc), provider=PROVIDER, operation=call.operation, http_status=200
+            problem if isinstance(problem, Message) else str(exc),
+            provider=PROVIDER,
+            operation=call.operation,
+            http_status=200,
         ) from exc

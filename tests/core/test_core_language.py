@@ -235,3 +235,16 @@ def test_a_too_large_reply_names_its_cap_in_the_readers_language():
             "reply body is larger than the 2 MiB this client reads "
             "(says Content-Length 5,000,000); reading stopped there"
         ) in str(info.value)
+
+
+def test_a_broken_payofin_payment_item_is_explained_in_the_readers_language():
+    from paynet_core.errors import ContractError
+    from paynet_core.payofin.client import _payment
+
+    call = Call("Payofin", "invoicecheck", "/x", None, True)
+    with pytest.raises(ContractError) as info:
+        _payment({"status": "Paid", "invoicePaymentId": "7"}, call)
+    with using_language("tr"):
+        assert "HTTP 200: 'invoicePaymentId' alanı: '7' bir tam sayı değil" in str(info.value)
+    with using_language("en"):
+        assert "HTTP 200: field 'invoicePaymentId': '7' is not an integer" in str(info.value)

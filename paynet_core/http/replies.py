@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from ..errors import MAX_PROVIDER_TEXT, ContractError, ReplyTooLargeError, clip
+from ..i18n import N_, Message
+from ..i18n.formats import Figure
 
 if TYPE_CHECKING:
     from .sender import Call
@@ -35,7 +37,7 @@ def read_json(response: httpx.Response, *, provider: str, operation: str, reques
     text = _body_text(response)
     if not text.strip():
         raise ContractError(
-            f"empty reply body (HTTP {response.status_code})",
+            Message("empty reply body (HTTP {status})", status=response.status_code),
             provider=provider,
             operation=operation,
             http_status=response.status_code,
@@ -46,11 +48,13 @@ def read_json(response: httpx.Response, *, provider: str, operation: str, reques
         return json.loads(text, parse_float=Decimal)
     except (ValueError, RecursionError) as exc:  # RecursionError: nested thousands of levels deep
         if isinstance(exc, RecursionError):
-            kind = "JSON nested too deeply to read"
+            kind = N_("reply is JSON nested too deeply to read (HTTP {status}): {body}")
+        elif text.lstrip().startswith("<"):
+            kind = N_("reply is an HTML page (HTTP {status}): {body}")
         else:
-            kind = "an HTML page" if text.lstrip().startswith("<") else "not JSON"
+            kind = N_("reply is not JSON (HTTP {status}): {body}")
         raise ContractError(
-            f"reply is {kind} (HTTP {response.status_code}): {snippet(text)}",
+            Message(kind, status=response.status_code, body=snippet(text)),
             provider=provider,
             operation=operation,
             http_status=response.status_code,
@@ -116,6 +120,10 @@ def snippet(text: str, limit: int = 80) -> str:
     return flat[:limit] + ("…" if len(flat) > limit else "")
 
 
+#: How a body went over the cap, in a ReplyTooLargeError's explanation.
+AS_SENT = Message("as sent")
+ONCE_INFLATED = Message("once inflated")
+
 _DROPPED_HEADERS = {b"content-encoding", b"content-length", b"transfer-encoding"}
 
 
@@ -129,7 +137,7 @@ class Body:
         self.size = 0
         declared = response.headers.get("content-length", "").strip()
         if declared.isdigit() and int(declared) > limit:
-            raise self._too_large(f"says Content-Length {int(declared):,}")
+            raise self._too_large(Message("says Content-Length {n}", n=Figure(int(declared))))
         self._inflate = self._inflater(response.headers.get("content-encoding", ""))
 
     def _inflater(self, header: str) -> _Inflater | None:
@@ -140,14 +148,17 @@ class Body:
         if len(codings) == 1 and codings[0] in ("gzip", "x-gzip", "deflate"):
             return _Inflater(codings[0])
         raise ContractError(
-            f"reply uses Content-Encoding {shown(header)}, which was not asked for",
+            Message(
+                "reply uses Content-Encoding {encoding}, which was not asked for",
+                encoding=shown(header),
+            ),
             **self._ctx(),
         )
 
     def feed(self, chunk: bytes) -> None:
         self.sent += len(chunk)
         if self.sent > self.limit:
-            raise self._too_large("as sent")
+            raise self._too_large(AS_SENT)
         if self._inflate is None:
             self._keep(chunk)
             return
@@ -180,20 +191,20 @@ class Body:
     def _keep(self, data: bytes) -> None:
         self.size += len(data)
         if self.size > self.limit:
-            raise self._too_large("once inflated" if self._inflate is not None else "as sent")
+            raise self._too_large(ONCE_INFLATED if self._inflate is not None else AS_SENT)
         if data:
             self.parts.append(data)
 
     def _ctx(self) -> dict:
         return _reply_ctx(self.call, self.response, self.request_id)
 
-    def _too_large(self, how: str) -> ReplyTooLargeError:
+    def _too_large(self, how: Message) -> ReplyTooLargeError:
         return _too_large(self.limit, how, self._ctx())
 
     def _undecodable(self, exc: zlib.error) -> ContractError:
         # a body cut off mid-stream or garbled on the way: usually a passing fault
         return ContractError(
-            f"reply body could not be inflated ({snippet(str(exc), 80)})",
+            Message("reply body could not be inflated ({reason})", reason=snippet(str(exc), 80)),
             transient=True,
             **self._ctx(),
         )
@@ -208,9 +219,13 @@ def _reply_ctx(call: Call, response: httpx.Response, request_id: str) -> dict:
     )
 
 
-def _too_large(limit: int, how: str, ctx: dict) -> ReplyTooLargeError:
+def _too_large(limit: int, how: Message, ctx: dict) -> ReplyTooLargeError:
     return ReplyTooLargeError(
-        f"reply body is larger than the {_size(limit)} this client reads ({how}); reading stopped there",
+        Message(
+            "reply body is larger than the {size} this client reads ({how}); reading stopped there",
+            size=_size(limit),
+            how=how,
+        ),
         limit=limit,
         **ctx,
     )
@@ -221,7 +236,7 @@ def already_read(
 ) -> httpx.Response:
     """A reply an in-process transport built whole: only its size can still be checked."""
     if len(response.content) > limit:
-        raise _too_large(limit, "as sent", _reply_ctx(call, response, request_id))
+        raise _too_large(limit, AS_SENT, _reply_ctx(call, response, request_id))
     return response
 
 
@@ -254,5 +269,7 @@ class _Inflater:
         return self._z.flush(max(1, room)) if not self._z.eof else b""
 
 
-def _size(n: int) -> str:
-    return f"{n / 1024 / 1024:g} MiB" if n >= 1024 * 1024 else f"{n:,} bytes"
+def _size(n: int) -> Message:
+    if n >= 1024 * 1024:
+        return Message("{n} MiB", n=Figure(n / 1024 / 1024, "g", 3))
+    return Message("{n} bytes", n=Figure(n))

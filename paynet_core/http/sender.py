@@ -31,6 +31,8 @@ from ..errors import (
     RateLimitError,
     TransportError,
 )
+from ..i18n import N_, Message
+from ..i18n.formats import Figure
 from .deadline import DEFAULT_DEADLINE, async_deadline, sync_deadline
 from .replies import ACCEPT_ENCODING, DEFAULT_MAX_REPLY_BYTES, Body, already_read, snippet
 from .retry import RetryPolicy, retry_delay, should_retry, within_budget
@@ -93,7 +95,6 @@ def transport_error(
     the caller raises it ``from exc`` so the whole chain stays in the traceback. ``deadline``
     (seconds) says the request's overall deadline ended it."""
     never_sent = isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout))
-    maybe = "" if never_sent else "; the request may have been processed"
     ctx: dict[str, Any] = dict(
         provider=call.provider,
         operation=call.operation,
@@ -101,10 +102,21 @@ def transport_error(
         maybe_applied=not never_sent,
     )
     if deadline is not None:
-        return DeadlineExceededError(
-            f"no complete reply within the {deadline:g} s deadline{maybe}", **ctx
+        text = (
+            N_("no complete reply within the {seconds} s deadline")
+            if never_sent
+            else N_(
+                "no complete reply within the {seconds} s deadline; "
+                "the request may have been processed"
+            )
         )
-    return TransportError(f"no reply ({_reason(exc)}){maybe}", **ctx)
+        return DeadlineExceededError(Message(text, seconds=Figure(deadline, "g", 3)), **ctx)
+    text = (
+        N_("no reply ({reason})")
+        if never_sent
+        else N_("no reply ({reason}); the request may have been processed")
+    )
+    return TransportError(Message(text, reason=_reason(exc)), **ctx)
 
 
 def _reason(exc: BaseException) -> str:

@@ -58,3 +58,42 @@ def day_names(language: str) -> list[str]:
 
     names = get_day_names("wide", context="stand-alone", locale=language)
     return [names[i] for i in range(7)]
+
+
+class Figure:
+    """A number put into a :class:`~paynet_core.i18n.Message` as a parameter, written when the
+    message is shown: ``4,702`` (``en_spec``) in English, ``4.702`` / ``1,5`` in Turkish. English
+    texts keep the exact form they had before they were translated."""
+
+    __slots__ = ("en_spec", "tr_digits", "value")
+
+    def __init__(self, value: int | float, en_spec: str = ",", tr_digits: int = 0):
+        self.value, self.en_spec, self.tr_digits = value, en_spec, tr_digits
+
+    def __str__(self) -> str:
+        from . import current_language
+
+        if current_language() == "tr":
+            if self.tr_digits:
+                return format_number(self.value, self.tr_digits)
+            return format_count(int(self.value))
+        return format(self.value, self.en_spec)
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self), spec)
+
+    def __repr__(self) -> str:
+        return f"Figure({self.value!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Figure) and (other.value, other.en_spec, other.tr_digits) == (
+            self.value,
+            self.en_spec,
+            self.tr_digits,
+        )
+
+    def __hash__(self) -> int:
+        return hash(self.value)
+
+    def __reduce__(self):
+        return (Figure, (self.value, self.en_spec, self.tr_digits))

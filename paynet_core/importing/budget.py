@@ -13,6 +13,8 @@ from typing import Any
 from openpyxl.utils import get_column_letter
 
 from ..errors import InputError
+from ..i18n import Message
+from ..i18n.formats import Figure
 
 #: The ``field`` of an InputError about the whole file.
 FILE = "file"
@@ -72,8 +74,11 @@ class Meter:
         self.cells += n
         if self.cells > self.budget.max_cells:
             raise InputError(
-                f"the file has more than {self.budget.max_cells:,} cells (the cell budget, empty "
-                "cells included); delete unused rows and columns or split it into smaller files",
+                Message(
+                    "the file has more than {limit} cells (the cell budget, empty cells "
+                    "included); delete unused rows and columns or split it into smaller files",
+                    limit=Figure(self.budget.max_cells),
+                ),
                 field=FILE,
             )
 
@@ -81,51 +86,76 @@ class Meter:
         self.unpacked += n
         if self.unpacked > self.budget.max_unpacked_bytes:
             raise InputError(
-                f"the workbook unpacks to more than {mb(self.budget.max_unpacked_bytes)} "
-                "(the unpacked-size budget), more than a real upload needs; "
-                "save only the data as .xlsx or CSV",
+                Message(
+                    "the workbook unpacks to more than {size} MB (the unpacked-size budget), "
+                    "more than a real upload needs; save only the data as .xlsx or CSV",
+                    size=mb(self.budget.max_unpacked_bytes),
+                ),
                 field=FILE,
             )
 
     def tick(self) -> None:
         if _clock.monotonic() > self._deadline:
             raise InputError(
-                f"reading the file took more than {self.budget.max_seconds:g} seconds "
-                "(the time budget); split it into smaller files",
+                Message(
+                    "reading the file took more than {seconds} seconds (the time budget); "
+                    "split it into smaller files",
+                    seconds=Figure(self.budget.max_seconds, "g", 3),
+                ),
                 field=FILE,
             )
 
     def check_text(self, value: Any, row: int, column: int) -> None:
         if isinstance(value, str) and len(value) > self.budget.max_cell_chars:
             raise InputError(
-                f"row {row}, column {get_column_letter(column)} holds {len(value):,} characters; "
-                f"a cell may hold at most {self.budget.max_cell_chars:,} (the cell-size budget)",
+                Message(
+                    "row {row}, column {column} holds {n} characters; a cell may hold at most "
+                    "{limit} (the cell-size budget)",
+                    row=row,
+                    column=get_column_letter(column),
+                    n=Figure(len(value)),
+                    limit=Figure(self.budget.max_cell_chars),
+                ),
                 field=FILE,
             )
 
     def far_value(self, row: int, column: int) -> InputError:
         last = get_column_letter(self.budget.max_columns)
         return InputError(
-            f"row {row} has a value in column {get_column_letter(column)} ({column:,}); only the "
-            f"first {self.budget.max_columns} columns (A to {last}) are read (the column "
-            f"budget): delete the columns after {last} or move the data left",
+            Message(
+                "row {row} has a value in column {column} ({number}); only the first {limit} "
+                "columns (A to {last}) are read (the column budget): delete the columns after "
+                "{last} or move the data left",
+                row=row,
+                column=get_column_letter(column),
+                number=Figure(column),
+                limit=self.budget.max_columns,
+                last=last,
+            ),
             field=FILE,
         )
 
 
-def mb(n: int) -> str:
-    return f"{n / _MB:g} MB"
+def mb(n: int) -> Figure:
+    """A size in MB, for a message that writes the unit itself (``20``, ``0,5``)."""
+    return Figure(n / _MB, "g", 3)
 
 
-def too_big(size: int, limit: int) -> str:
-    return (
-        f"the file is {size / 1_048_576:.1f} MB; the limit is {limit / 1_048_576:.1f} MB "
-        f"({limit:,} bytes). Split it into smaller files"
+def too_big(size: int, limit: int) -> Message:
+    return Message(
+        "the file is {size} MB; the limit is {limit} MB ({limit_bytes} bytes). "
+        "Split it into smaller files",
+        size=Figure(size / 1_048_576, ".1f", 1),
+        limit=Figure(limit / 1_048_576, ".1f", 1),
+        limit_bytes=Figure(limit),
     )
 
 
 def too_many_rows(limit: int) -> InputError:
     return InputError(
-        f"the file has more than {limit:,} data rows; split it into files of at most {limit:,} rows",
+        Message(
+            "the file has more than {limit} data rows; split it into files of at most {limit} rows",
+            limit=Figure(limit),
+        ),
         field=FILE,
     )

@@ -11,6 +11,7 @@ import io
 import re
 
 from ..errors import InputError
+from ..i18n import N_, Message
 from .budget import FILE
 
 
@@ -36,9 +37,14 @@ def decode(data: bytes) -> tuple[str, str]:
     try:
         return data.decode("cp1254"), "cp1254"
     except UnicodeDecodeError as exc:
+        byte = f"0x{data[exc.start]:02X}"
         raise InputError(
-            f"line {_line_at(data, exc.start)} holds the byte 0x{data[exc.start]:02X}, which is "
-            "neither UTF-8 nor Windows-1254 (Turkish) text; save the file from Excel as 'CSV UTF-8'",
+            Message(
+                "line {line} holds the byte {byte}, which is neither UTF-8 nor Windows-1254 "
+                "(Turkish) text; save the file from Excel as 'CSV UTF-8'",
+                line=_line_at(data, exc.start),
+                byte=byte,
+            ),
             field=FILE,
         ) from None
 
@@ -64,8 +70,12 @@ def _strict_decode(data: bytes, codec: str, name: str) -> str:
     except UnicodeDecodeError as exc:
         line = data[: exc.start].decode(codec, errors="replace").count("\n") + 1
         raise InputError(
-            f"the file starts like {name} text but is damaged at line {line} (or that line was "
-            f"saved in another encoding); save the whole file again as 'CSV UTF-8'",
+            Message(
+                "the file starts like {name} text but is damaged at line {line} (or that line "
+                "was saved in another encoding); save the whole file again as 'CSV UTF-8'",
+                name=name,
+                line=line,
+            ),
             field=FILE,
         ) from None
 
@@ -84,13 +94,20 @@ def _refuse_mixed_lines(data: bytes) -> None:
         if first is None:
             first = (number, utf8)
         elif utf8 != first[1]:
-            kinds = ("UTF-8", "not UTF-8") if first[1] else ("not UTF-8", "UTF-8")
-            raise InputError(
-                f"line {number} is {kinds[1]} but line {first[0]} is {kinds[0]}: the file mixes "
-                "text encodings, so some letters would be read wrong; save the whole file again "
-                "as 'CSV UTF-8'",
-                field=FILE,
+            message = (
+                N_(
+                    "line {line} is not UTF-8 but line {first} is UTF-8: the file mixes text "
+                    "encodings, so some letters would be read wrong; save the whole file again "
+                    "as 'CSV UTF-8'"
+                )
+                if first[1]
+                else N_(
+                    "line {line} is UTF-8 but line {first} is not UTF-8: the file mixes text "
+                    "encodings, so some letters would be read wrong; save the whole file again "
+                    "as 'CSV UTF-8'"
+                )
             )
+            raise InputError(Message(message, line=number, first=first[0]), field=FILE)
 
 
 def _line_at(data: bytes, offset: int) -> int:

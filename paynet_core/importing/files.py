@@ -19,18 +19,22 @@ from openpyxl.utils.cell import column_index_from_string
 from openpyxl.worksheet._reader import FORMULA_TAG, INLINE_STRING, VALUE_TAG, WorkSheetParser
 
 from ..errors import InputError
+from ..i18n import N_, Message
+from ..i18n.formats import Figure
 from .budget import DEFAULT_BUDGET, FILE, Meter, too_big, too_many_rows
 from .cells import clean
 from .display import display
 from .encodings import decode, excel_sep_line, sniff_delimiter
 from .zipguard import check_zip
 
+EMPTY_FILE = Message("the file is empty; fill in the template and upload it again")
+
 
 def read_file(path: str | Path, *, max_bytes: int = DEFAULT_BUDGET.max_bytes) -> tuple[bytes, str]:
     """Read an upload from disk for the CLI: ``(data, file name)``, refusing oversized files early."""
     path = Path(path)
     if not path.is_file():
-        raise InputError(f"{str(path)!r} is not a file", field=FILE)
+        raise InputError(Message("{path!r} is not a file", path=str(path)), field=FILE)
     size = path.stat().st_size
     if size > max_bytes:
         raise InputError(too_big(size, max_bytes), field=FILE)
@@ -57,7 +61,7 @@ def read_table(data: bytes, filename: str, meter: Meter) -> Table:
     if len(data) > max_bytes:
         raise InputError(too_big(len(data), max_bytes), field=FILE)
     if not data.strip():
-        raise InputError("the file is empty; fill in the template and upload it again", field=FILE)
+        raise InputError(EMPTY_FILE, field=FILE)
     file_format = _sniff_format(data)
     extension = Path(filename).suffix.lower()
     if file_format == "xlsx":
@@ -72,7 +76,8 @@ def read_table(data: bytes, filename: str, meter: Meter) -> Table:
             )
     if not table.rows:
         raise InputError(
-            f"the file has a header (row {table.header_row}) but no data rows", field=FILE
+            Message("the file has a header (row {row}) but no data rows", row=table.header_row),
+            field=FILE,
         )
     return table
 
@@ -83,17 +88,19 @@ def _sniff_format(data: bytes) -> Literal["csv", "xlsx"]:
         return "xlsx"
     if data.startswith(b"\xd0\xcf\x11\xe0"):
         raise InputError(
-            "this is an old Excel 97-2003 (.xls) or a password-protected workbook; "
-            "save it as .xlsx without a password, or as CSV UTF-8",
+            Message(
+                "this is an old Excel 97-2003 (.xls) or a password-protected workbook; "
+                "save it as .xlsx without a password, or as CSV UTF-8"
+            ),
             field=FILE,
         )
     for magic, what in (
-        (b"%PDF", "a PDF"),
-        (b"\x1f\x8b", "a gzip archive"),
-        (b"\x89PNG", "an image"),
+        (b"%PDF", N_("this is a PDF, not a spreadsheet; upload CSV or XLSX")),
+        (b"\x1f\x8b", N_("this is a gzip archive, not a spreadsheet; upload CSV or XLSX")),
+        (b"\x89PNG", N_("this is an image, not a spreadsheet; upload CSV or XLSX")),
     ):
         if data.startswith(magic):
-            raise InputError(f"this is {what}, not a spreadsheet; upload CSV or XLSX", field=FILE)
+            raise InputError(Message(what), field=FILE)
     return "csv"
 
 
@@ -102,8 +109,10 @@ def _read_csv(data: bytes, meter: Meter) -> Table:
     text = text.lstrip("\ufeff")  # a second BOM left by tools that prepend one blindly
     if "\x00" in text:
         raise InputError(
-            "the file holds binary data (NUL characters), not CSV text; "
-            "save it from Excel as 'CSV UTF-8' or as .xlsx",
+            Message(
+                "the file holds binary data (NUL characters), not CSV text; "
+                "save it from Excel as 'CSV UTF-8' or as .xlsx"
+            ),
             field=FILE,
         )
     text, delimiter = excel_sep_line(text)
@@ -130,18 +139,25 @@ def _read_csv(data: bytes, meter: Meter) -> Table:
             rows.append((row_no, cells))
     except csv.Error as exc:
         # Only malformed text gets here: an over-long cell (csv.field_size_limit) or similar.
-        reason = (
-            f"a cell holds more than {meter.budget.max_cell_chars:,} characters (the cell-size budget)"
+        reason: Message | str = (
+            Message(
+                "a cell holds more than {limit} characters (the cell-size budget)",
+                limit=Figure(meter.budget.max_cell_chars),
+            )
             if "field limit" in str(exc)
             else str(exc)
         )
         # the csv module's text is in the reason, or replaced by the budget it means
         raise InputError(
-            f"row {row_no + 1} cannot be read as CSV ({reason}); check the quotes in that row",
+            Message(
+                "row {row} cannot be read as CSV ({reason}); check the quotes in that row",
+                row=row_no + 1,
+                reason=reason,
+            ),
             field=FILE,
         ) from None
     if header is None:
-        raise InputError("the file is empty; fill in the template and upload it again", field=FILE)
+        raise InputError(EMPTY_FILE, field=FILE)
     return Table(header_row, header, rows, "csv", encoding=encoding, delimiter=delimiter)
 
 
@@ -176,8 +192,11 @@ def _read_xlsx(data: bytes, meter: Meter) -> Table:
         # person who saved the file, so only its type is named
         except Exception as exc:  # noqa: BLE001
             raise InputError(
-                f"the workbook cannot be opened ({type(exc).__name__}); "
-                "open it in Excel, save it again as .xlsx and retry",
+                Message(
+                    "the workbook cannot be opened ({kind}); "
+                    "open it in Excel, save it again as .xlsx and retry",
+                    kind=type(exc).__name__,
+                ),
                 field=FILE,
             ) from None
         try:
@@ -186,8 +205,11 @@ def _read_xlsx(data: bytes, meter: Meter) -> Table:
             raise
         except Exception as exc:  # noqa: BLE001
             raise InputError(
-                f"the first sheet cannot be read ({type(exc).__name__}); "
-                "open it in Excel, save it again as .xlsx and retry",
+                Message(
+                    "the first sheet cannot be read ({kind}); "
+                    "open it in Excel, save it again as .xlsx and retry",
+                    kind=type(exc).__name__,
+                ),
                 field=FILE,
             ) from None
         finally:
@@ -257,7 +279,7 @@ def _holds_value(element: Any) -> bool:
 def _xlsx_table(workbook: Any, meter: Meter) -> Table:
     sheet = workbook.worksheets[0]  # the first sheet, whichever was active when saved
     if not hasattr(sheet, "_get_source"):
-        raise InputError("the first sheet is a chart, not a table of rows", field=FILE)
+        raise InputError(Message("the first sheet is a chart, not a table of rows"), field=FILE)
     header_row = 0
     header: list[str] | None = None
     rows: list[tuple[int, list[Any]]] = []
@@ -276,7 +298,7 @@ def _xlsx_table(workbook: Any, meter: Meter) -> Table:
                 raise too_many_rows(meter.budget.max_rows)
             rows.append((row_no, cells))
     if header is None:
-        raise InputError("the first sheet of the workbook is empty", field=FILE)
+        raise InputError(Message("the first sheet of the workbook is empty"), field=FILE)
     return Table(header_row, header, rows, "xlsx", formulas=parser.formulas)
 
 

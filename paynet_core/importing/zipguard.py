@@ -12,6 +12,8 @@ import zipfile
 import zlib
 
 from ..errors import InputError
+from ..i18n import Message
+from ..i18n.formats import Figure
 from .budget import FILE, Meter
 
 _ZIP_ERRORS = (
@@ -41,8 +43,12 @@ def check_zip(data: bytes, meter: Meter) -> None:
             _check_xlsx_parts({info.filename for info in infos})
             if len(infos) > meter.budget.max_parts:
                 raise InputError(
-                    f"the workbook has {len(infos):,} parts; a real one has a few dozen and at "
-                    f"most {meter.budget.max_parts:,} are read (the parts budget)",
+                    Message(
+                        "the workbook has {n} parts; a real one has a few dozen and at most "
+                        "{limit} are read (the parts budget)",
+                        n=Figure(len(infos)),
+                        limit=Figure(meter.budget.max_parts),
+                    ),
                     field=FILE,
                 )
             for info in infos:
@@ -51,7 +57,7 @@ def check_zip(data: bytes, meter: Meter) -> None:
         raise
     except _ZIP_ERRORS:
         raise InputError(
-            "the file starts like an XLSX workbook but is damaged; save it again as .xlsx",
+            Message("the file starts like an XLSX workbook but is damaged; save it again as .xlsx"),
             field=FILE,
         ) from None
 
@@ -59,11 +65,11 @@ def check_zip(data: bytes, meter: Meter) -> None:
 def _check_xlsx_parts(names: set[str]) -> None:
     if "mimetype" in names and "xl/workbook.xml" not in names:
         raise InputError(
-            "OpenDocument (.ods) files are not supported; save it as .xlsx or CSV UTF-8",
+            Message("OpenDocument (.ods) files are not supported; save it as .xlsx or CSV UTF-8"),
             field=FILE,
         )
     if "xl/workbook.xml" not in names:
-        raise InputError("this is a ZIP archive, not an XLSX workbook", field=FILE)
+        raise InputError(Message("this is a ZIP archive, not an XLSX workbook"), field=FILE)
 
 
 def _inflate_counted(archive: zipfile.ZipFile, info: zipfile.ZipInfo, meter: Meter) -> None:
@@ -80,14 +86,20 @@ def _inflate_counted(archive: zipfile.ZipFile, info: zipfile.ZipInfo, meter: Met
                 meter.add_cells(tags.cells)  # refuses, naming the cell budget
             if tags.widest > _EXCEL_COLUMNS:
                 raise InputError(
-                    f"a row of the workbook has more than {_EXCEL_COLUMNS:,} cells, more than "
-                    "Excel allows; open it in Excel, save it again as .xlsx and retry",
+                    Message(
+                        "a row of the workbook has more than {limit} cells, more than Excel "
+                        "allows; open it in Excel, save it again as .xlsx and retry",
+                        limit=Figure(_EXCEL_COLUMNS),
+                    ),
                     field=FILE,
                 )
             if tags.strings > budget.max_shared_strings:
                 raise InputError(
-                    f"the workbook holds more than {budget.max_shared_strings:,} different texts "
-                    "(the shared-strings budget); split it into smaller files",
+                    Message(
+                        "the workbook holds more than {limit} different texts (the "
+                        "shared-strings budget); split it into smaller files",
+                        limit=Figure(budget.max_shared_strings),
+                    ),
                     field=FILE,
                 )
 

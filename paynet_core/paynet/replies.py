@@ -65,7 +65,10 @@ def _code(value: Any, call: Call, request_id: str, http_status: int) -> int:
     if code is not None:
         return code
     raise ContractError(
-        f"reply has no usable 'code': {shown(value)} is not an int or a digit string",
+        Message(
+            "reply has no usable 'code': {value} is not an int or a digit string",
+            value=shown(value),
+        ),
         provider=PROVIDER,
         operation=call.operation,
         http_status=http_status,
@@ -91,7 +94,7 @@ def interpret(call: Call, response: httpx.Response, request_id: str) -> dict[str
         )
     except ContractError as exc:
         if status >= 500:
-            raise ServerError(exc.message, **ctx) from exc
+            raise ServerError(exc.text or exc.message, **ctx) from exc
         if status != 200:
             raise _http_error(status, None, exc.message, None, ctx) from exc
         raise
@@ -106,7 +109,9 @@ def interpret(call: Call, response: httpx.Response, request_id: str) -> dict[str
         )
         raise _http_error(status, detail.get("type"), detail.get("message"), result_code, ctx)
     if not isinstance(body, dict):
-        raise ContractError(f"reply is a JSON {type(body).__name__}, not an object", **ctx)
+        raise ContractError(
+            Message("reply is a JSON {kind}, not an object", kind=type(body).__name__), **ctx
+        )
     code = _code(body.get("code"), call, request_id, status)
     if code not in SUCCESS_CODES:
         raise code_error(code, reply_text(body.get("message")) or _first_item_message(body), ctx)
@@ -181,7 +186,7 @@ def _model(model: type[BaseModel], data: Any, call: Call, request_id: str) -> An
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "reply"
         raise ContractError(
-            f"reply field {where!r}: {first['msg']}",
+            Message("reply field {where!r}: {problem}", where=where, problem=first["msg"]),
             provider=PROVIDER,
             operation=call.operation,
             request_id=request_id,
@@ -222,8 +227,11 @@ class _Walk:
         keys = {_identity(item) for item in items}
         if items and keys <= self._seen:
             raise ContractError(
-                f"the page at starting_after={self.offset} only repeats items already read "
-                "(the server seems to ignore 'starting_after'), so the walk stopped",
+                Message(
+                    "the page at starting_after={offset} only repeats items already read "
+                    "(the server seems to ignore 'starting_after'), so the walk stopped",
+                    offset=self.offset,
+                ),
                 provider=PROVIDER,
                 operation=call.operation,
             )
@@ -233,7 +241,11 @@ class _Walk:
         self.done = not items or not page.has_more or bool(page.total and self.offset >= page.total)
         if not self.done and self._pages >= MAX_PAGES:
             raise ContractError(
-                f"still has_more after {MAX_PAGES} pages ({self.offset} items), so the walk stopped",
+                Message(
+                    "still has_more after {pages} pages ({items} items), so the walk stopped",
+                    pages=MAX_PAGES,
+                    items=self.offset,
+                ),
                 provider=PROVIDER,
                 operation=call.operation,
             )

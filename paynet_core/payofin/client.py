@@ -48,6 +48,7 @@ from .models import (
     TRANSIENT_CODES,
     BillPayment,
     Institution,
+    wire_problem,
 )
 
 PROVIDER = "Payofin"
@@ -69,7 +70,10 @@ def _result_code(body: dict, call: Call, request_id: str) -> int:
     code = reply_code(value)
     if code is None:
         raise ContractError(
-            f"reply has no usable 'resultCode': {shown(value)} is not an int or a digit string",
+            Message(
+                "reply has no usable 'resultCode': {value} is not an int or a digit string",
+                value=shown(value),
+            ),
             provider=PROVIDER,
             operation=call.operation,
             http_status=200,
@@ -100,7 +104,9 @@ def interpret(call: Call, response: httpx.Response, request_id: str) -> dict[str
         raise APIError(http_explanation(APIError), **ctx)
     body = read_json(response, provider=PROVIDER, operation=call.operation, request_id=request_id)
     if not isinstance(body, dict):
-        raise ContractError(f"reply is a JSON {type(body).__name__}, not an object", **ctx)
+        raise ContractError(
+            Message("reply is a JSON {kind}, not an object", kind=type(body).__name__), **ctx
+        )
     code = _result_code(body, call, request_id)
     if code == 1:
         return body
@@ -212,7 +218,7 @@ class PayofinClient:
         detail = body.get("invoiceDetail")
         if not isinstance(detail, dict):
             raise ContractError(
-                "reply has no 'invoiceDetail' object",
+                Message("reply has no 'invoiceDetail' object"),
                 provider=PROVIDER,
                 operation=call.operation,
                 http_status=200,
@@ -234,7 +240,7 @@ class PayofinClient:
             items = []
         if not isinstance(items, list):
             raise ContractError(
-                "'invoiceList' is not a list",
+                Message("'invoiceList' is not a list"),
                 provider=PROVIDER,
                 operation=call.operation,
                 http_status=200,
@@ -270,7 +276,7 @@ class PayofinClient:
             items = []
         if not isinstance(items, list):
             raise ContractError(
-                "'sootList' is not a list",
+                Message("'sootList' is not a list"),
                 provider=PROVIDER,
                 operation=call.operation,
                 http_status=200,
@@ -279,7 +285,7 @@ class PayofinClient:
         for n, item in enumerate(items):
             if not isinstance(item, dict):
                 raise ContractError(
-                    f"sootList item {n} is not an object",
+                    Message("sootList item {n} is not an object", n=n),
                     provider=PROVIDER,
                     operation=call.operation,
                     http_status=200,
@@ -288,7 +294,7 @@ class PayofinClient:
                 out.append(Institution.from_wire(item))
             except ValueError as exc:
                 raise ContractError(
-                    f"sootList item {n}: {exc}",
+                    Message("sootList item {n}: {problem}", n=n, problem=wire_problem(exc)),
                     provider=PROVIDER,
                     operation=call.operation,
                     http_status=200,
@@ -305,7 +311,7 @@ def _secret(value: str | Secret | None) -> Secret | None:
 def _payment(item: Any, call: Call) -> BillPayment:
     if not isinstance(item, dict):
         raise ContractError(
-            "payment item is not an object",
+            Message("payment item is not an object"),
             provider=PROVIDER,
             operation=call.operation,
             http_status=200,
@@ -313,6 +319,10 @@ def _payment(item: Any, call: Call) -> BillPayment:
     try:
         return BillPayment.from_wire(item)
     except (ValueError, TypeError, KeyError) as exc:
+        problem = wire_problem(exc)
         raise ContractError(
-            str(exc), provider=PROVIDER, operation=call.operation, http_status=200
+            problem if isinstance(problem, Message) else str(exc),
+            provider=PROVIDER,
+            operation=call.operation,
+            http_status=200,
         ) from exc

@@ -7,8 +7,9 @@ from datetime import date, datetime
 from typing import Any
 
 from ..dates import parse_any_datetime
+from ..errors import PaynetOpsError
 from ..http import shown
-from ..i18n import N_
+from ..i18n import N_, Message
 from ..money import tl_to_kurus
 from ..outcomes import Outcome, payofin_outcome
 
@@ -78,7 +79,11 @@ class BillPayment:
         """Build from a reply item; raises ``ValueError``/``KeyError``/``TypeError`` naming the field."""
         status = _text(item, "status")
         if status not in ("Paid", "Cancelled"):
-            raise ValueError(f"field 'status': {status!r} is neither 'Paid' nor 'Cancelled'")
+            raise ValueError(
+                Message(
+                    "field 'status': {status!r} is neither 'Paid' nor 'Cancelled'", status=status
+                )
+            )
         return cls(
             invoice_payment_id=_int(item, "invoicePaymentId"),
             invoice_type=_text(item, "invoiceType"),
@@ -112,10 +117,22 @@ class Institution:
         )
 
 
+def wire_problem(exc: BaseException) -> Any:
+    """What ``exc`` says, rendered when read: its message when it carries one (a ValueError
+    raised here, a MoneyError, a DateError), else its text as it is now."""
+    if isinstance(exc, PaynetOpsError):
+        return exc
+    if isinstance(exc, ValueError) and len(exc.args) == 1 and isinstance(exc.args[0], Message):
+        return exc.args[0]
+    return str(exc)
+
+
 def _int(item: dict, key: str) -> int:
     value = item.get(key)
     if isinstance(value, bool) or not isinstance(value, int):  # JSON true is not an id
-        raise ValueError(f"field {key!r}: {shown(value)} is not an integer")
+        raise ValueError(
+            Message("field {key!r}: {value} is not an integer", key=key, value=shown(value))
+        )
     return value
 
 
@@ -123,10 +140,10 @@ def _text(item: dict, key: str, *, required: bool = True) -> str:
     value = item.get(key)
     if value is None:
         if required:
-            raise ValueError(f"field {key!r} is missing")
+            raise ValueError(Message("field {key!r} is missing", key=key))
         return ""
     if not isinstance(value, (str, int)) or isinstance(value, bool):
-        raise ValueError(f"field {key!r}: {shown(value)} is not text")
+        raise ValueError(Message("field {key!r}: {value} is not text", key=key, value=shown(value)))
     return str(value)
 
 
@@ -134,16 +151,20 @@ def _money(item: dict, key: str, *, required: bool = True) -> int:
     value = item.get(key)
     if value is None:
         if required:
-            raise ValueError(f"field {key!r} is missing")
+            raise ValueError(Message("field {key!r} is missing", key=key))
         return 0
     try:
         return tl_to_kurus(value)
     except ValueError as exc:
-        raise ValueError(f"field {key!r}: {exc}") from exc
+        raise ValueError(
+            Message("field {key!r}: {problem}", key=key, problem=wire_problem(exc))
+        ) from exc
 
 
 def _when(item: dict, key: str) -> datetime:
     try:
         return parse_any_datetime(item[key], field=key)
     except ValueError as exc:  # DateError is a ValueError
-        raise ValueError(f"field {key!r}: {exc}") from exc
+        raise ValueError(
+            Message("field {key!r}: {problem}", key=key, problem=wire_problem(exc))
+        ) from exc

@@ -67,12 +67,19 @@ def read_table(data: bytes, filename: str, meter: Meter) -> Table:
     if file_format == "xlsx":
         table = _read_xlsx(data, meter)
         if extension not in (".xlsx", ".xlsm"):
-            table.warnings.append(f"{filename!r} holds an XLSX workbook; it was read as one")
+            table.warnings.append(
+                str(Message("{name!r} holds an XLSX workbook; it was read as one", name=filename))
+            )
     else:
         table = _read_csv(data, meter)
         if extension in (".xlsx", ".xlsm", ".xls"):
             table.warnings.append(
-                f"{filename!r} is named like a workbook but holds text; it was read as CSV"
+                str(
+                    Message(
+                        "{name!r} is named like a workbook but holds text; it was read as CSV",
+                        name=filename,
+                    )
+                )
             )
     if not table.rows:
         raise InputError(

@@ -132,8 +132,13 @@ def _over_budget(err: ProviderError, delay: float, policy: RetryPolicy) -> Provi
     if not isinstance(err, RateLimitError):
         return err
     out = RateLimitError(
-        f"{err.message}; the provider asks to wait {delay:g} s, more than this call waits "
-        f"(at most {policy.max_retry_wait:g} s in all): try again later",
+        Message(
+            "{message}; the provider asks to wait {delay} s, more than this call waits "
+            "(at most {most} s in all): try again later",
+            message=err.text if err.text is not None else err.message,
+            delay=Figure(delay, "g", 1),
+            most=Figure(policy.max_retry_wait, "g", 1),
+        ),
         retry_after=err.retry_after if err.retry_after is not None else delay,
         provider=err.provider,
         operation=err.operation,

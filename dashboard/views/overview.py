@@ -23,22 +23,23 @@ day_to = c2.date_input(_("To"), value=today(), format="DD.MM.YYYY", key="ov_to")
 with ui.errors_as_banner():
     filters = reports.ChartFilters(day_from=day_from, day_to=day_to)
     k = services.cached_chart("kpis", filters)
-    cols = st.columns(6)
-    # Values as strings that fit: counts grouped 4.702, amounts under them, never a cut figure.
+    # Two rows of three: six columns cut a 1M cache's fee total ("90.536,…"). Values are
+    # strings that fit: counts grouped 4.702, amounts under them, never a cut figure.
     off = {"delta_color": "off", "delta_arrow": "off"}
-    cols[0].metric(_("Paid"), format_count(k["paid_count"]), ui.money(k["paid_kurus"]), **off)
-    cols[1].metric(
+    top, bottom = st.columns(3), st.columns(3)
+    top[0].metric(_("Paid"), format_count(k["paid_count"]), ui.money(k["paid_kurus"]), **off)
+    top[1].metric(
         _("Cancelled"), format_count(k["cancelled_count"]), ui.money(k["cancelled_kurus"]), **off
     )
     rate = k["cancellation_rate"]
-    cols[2].metric(_("Cancellation rate"), "—" if rate is None else format_percent(rate))
-    cols[3].metric(
+    top[2].metric(_("Cancellation rate"), "—" if rate is None else format_percent(rate))
+    bottom[0].metric(
         _("Open invoices"), format_count(k["open_count"]), ui.money(k["open_kurus"]), **off
     )
-    cols[4].metric(
+    bottom[1].metric(
         _("Failed charges"), format_count(k["failed_count"]), ui.money(k["failed_kurus"]), **off
     )
-    cols[5].metric(_("Fees"), ui.money(k["fee_kurus"]))
+    bottom[2].metric(_("Fees"), ui.money(k["fee_kurus"]))
 
     trend = services.cached_figure(
         "paid_vs_cancelled_figure",

@@ -100,6 +100,7 @@ def pg_cache(pg_url):
     Store.open(url).close()
     postgres.dispose_all()
     yield url
+    postgres.dispose(url)
     pg_server.drop_database(url)
 
 
@@ -112,12 +113,11 @@ def cache_target(request, tmp_path, monkeypatch):
         return
     import pg_server
 
-    from paynet_core.store import postgres
-
     url = request.getfixturevalue("pg_cache")
     pg_server.empty_database(url)
     monkeypatch.setenv("PAYNET_OPS_DB", url)
     # Jobs run where they start, as on SQLite; tests/jobs/test_workers.py covers the queue.
     monkeypatch.setenv("PAYNET_OPS_QUEUE", "off")
+    # The pool stays for the session (one URL): a job thread a test leaves finishing would
+    # otherwise refill a disposed pool whose idle connections are then dropped unclosed.
     yield url
-    postgres.dispose_all()

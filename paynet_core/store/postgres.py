@@ -354,6 +354,14 @@ def _create_engine(url: str) -> Any:
     return eng
 
 
+def dispose(url: str) -> None:
+    """Close the pooled connections to one database (before dropping it, say)."""
+    with _engines_lock:
+        engines = [_engines.pop(key) for key in list(_engines) if key[0] == url]
+    for eng in engines:
+        eng.dispose()
+
+
 def dispose_all() -> None:
     """Close every pooled connection of this process (tests and ``Store.close``)."""
     with _engines_lock:

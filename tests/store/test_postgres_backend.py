@@ -64,7 +64,7 @@ def both(pg_url, tmp_path_factory):
         pg = _synced(mp, url, root / "sandbox.db")
     yield sqlite, pg
     sqlite.close()
-    postgres.dispose_all()
+    postgres.dispose(url)
     pg_server.drop_database(url)
 
 
@@ -315,5 +315,5 @@ def test_db_migrate_brings_either_backend_to_the_current_schema(cache_target, tm
         assert ("postgresql" if postgres.is_url(target) else "sqlite") in info.output
     finally:
         if postgres.is_url(target):
-            postgres.dispose_all()
+            postgres.dispose(target)
             pg_server.drop_database(target)

@@ -163,6 +163,16 @@ class Drill:
             self.workers.append(proc)
         return proc
 
+    def alive_worker(self, i: int) -> subprocess.Popen:
+        """Worker ``i``, which must still run: a kill of a worker that already died would
+        measure nothing."""
+        proc = self.workers[i]
+        if proc.poll() is not None:
+            raise RuntimeError(
+                f"worker {i} exited early ({proc.returncode}); see {self.work}/worker{i}.log"
+            )
+        return proc
+
     def subscriptions(self) -> list[str]:
         """The sandbox's subscriptions: invoices are spread over them as in real life (a
         lookup by invoice_no walks its subscription's invoices, so one huge one would make every
@@ -226,7 +236,7 @@ def run_drill(
     kills: int = 2,
     latency_ms: float = 0,
     fault_rate: float = 0.2,
-    faults: str = "500,drop,drop_after",
+    faults: str = "500,500,drop,drop_after",
     pg_url: str | None = None,
     work: Path | None = None,
     deadline: float = 1200,
@@ -262,7 +272,7 @@ def run_drill(
                 deadline,
                 job,
             )
-            victim = drill.workers[0]
+            victim = drill.alive_worker(0)
             victim.send_signal(signal.SIGKILL)
             victim.wait(10)
             takeovers.append(_takeover(pg_url, victim.pid, 60))
@@ -297,7 +307,7 @@ def run_drill(
                 deadline,
                 job,
             )
-            victim = drill.workers[0]
+            victim = drill.alive_worker(0)
             victim.send_signal(signal.SIGKILL)
             victim.wait(10)
             takeovers.append(_takeover(pg_url, victim.pid, 60))

@@ -284,7 +284,7 @@ class AsyncSender(_SenderBase):
     the transport: the bulk engine sends thousands of small POSTs, and ``httpx.AsyncClient``'s
     own path (URL merging, header merging, cookies, auth and redirect machinery, event hooks)
     costs more CPU than the request. The request is the one the client would send (its URL,
-    default headers, JSON body and timeouts; tests/test_lean_transport.py compares the bytes):
+    default headers, JSON body and timeouts; tests/http/test_lean_transport.py compares the bytes):
     the Paynet client sets no hooks, cookies or auth and follows no redirects. Without a
     ``transport`` (httpx builds its own) requests go through ``http``.
     """

@@ -60,3 +60,13 @@ class ChunksMixin(_StoreBase):
             (job_id, lo, hi),
         )
         return int(row["n"]) if row else 0
+
+    def unfinished_chunks(self, job_id: str, size: int) -> set[int]:
+        """The first seq of every chunk of ``size`` items that still has an item pending or
+        sending: the chunks a queue must still hold."""
+        rows = self._rows(
+            """SELECT DISTINCT ((seq - 1) / ?) * ? + 1 AS lo FROM job_items
+               WHERE job_id = ? AND state IN ('pending', 'sending')""",
+            (int(size), int(size), job_id),
+        )
+        return {int(r["lo"]) for r in rows}

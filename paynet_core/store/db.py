@@ -166,8 +166,15 @@ class StoreBase:
 
     @staticmethod
     def _pg_version(conn: postgres.PgConn) -> int:
-        # PostgreSQL has no user_version: the migrations table is the schema version.
-        exists = conn.execute("SELECT to_regclass('schema_migrations') IS NOT NULL").fetchone()
+        # PostgreSQL has no user_version: the migrations table is the schema version. Asked of
+        # pg_class with the statement's snapshot, not to_regclass(): a name lookup without a
+        # lock answers from this backend's catalog cache, which still says "no such table"
+        # after another process's migration committed while we waited for the writers' lock.
+        exists = conn.execute(
+            """SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class
+                              WHERE relname = 'schema_migrations'
+                                AND relnamespace = current_schema()::regnamespace)"""
+        ).fetchone()
         if not exists or not exists[0]:
             return 0
         row = conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_migrations").fetchone()

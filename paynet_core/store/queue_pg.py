@@ -1,6 +1,6 @@
 """The PostgreSQL side of distributed workers, beside the queue PgQueuer keeps there.
 
-Three small tables, each a few statements, all on the database the workers share:
+Four small tables, each a few statements, all on the database the workers share:
 
 * ``paynet_rate_bucket``: one row per provider account, the "theoretical arrival time" of a
   token bucket (GCRA) on the *database's* clock, so workers on machines whose clocks disagree
@@ -10,6 +10,9 @@ Three small tables, each a few statements, all on the database the workers share
   so ``paynet-ops jobs list`` can say who holds which chunk.
 * ``paynet_schedule``: when a periodic task (the cache sync) is next due; claiming it is one
   atomic statement, so one worker runs each period. An advisory lock keeps runs from overlapping.
+* ``paynet_queued_jobs``: the jobs handed to the queue and their chunk size, so a worker's sweep
+  can put back a chunk that should be queued and is not (see :func:`paynet_core.workers.queue.
+  requeue_stranded`).
 
 Functions take a psycopg ``AsyncConnection`` in autocommit mode.
 """
@@ -40,6 +43,10 @@ _SCHEMA = (
            name text PRIMARY KEY,
            next_run_at timestamptz NOT NULL,
            last_run_by text)""",
+    """CREATE TABLE IF NOT EXISTS paynet_queued_jobs (
+           job_id text PRIMARY KEY,
+           chunk_size integer NOT NULL,
+           handed_at timestamptz NOT NULL DEFAULT now())""",
 )
 
 
@@ -154,6 +161,29 @@ async def queued_chunks(conn: AsyncConnection, queue_table: str, entrypoint: str
         job_id = json.loads(bytes(payload or b"{}")).get("job_id", "?")
         counts[job_id] = counts.get(job_id, 0) + 1
     return counts
+
+
+# -- jobs handed to the queue -----------------------------------------------------------------
+
+
+async def remember_job(conn: AsyncConnection, job_id: str, chunk_size: int) -> None:
+    await conn.execute(
+        """INSERT INTO paynet_queued_jobs (job_id, chunk_size) VALUES (%s, %s)
+           ON CONFLICT (job_id) DO UPDATE SET chunk_size = EXCLUDED.chunk_size""",
+        (job_id, chunk_size),
+    )
+
+
+async def queued_jobs(conn: AsyncConnection) -> list[tuple[str, int]]:
+    """``(job_id, chunk_size)`` of every job handed to the queue and not yet forgotten."""
+    cur = await conn.execute(
+        "SELECT job_id, chunk_size FROM paynet_queued_jobs ORDER BY handed_at, job_id"
+    )
+    return [(str(job_id), int(size)) for job_id, size in await cur.fetchall()]
+
+
+async def forget_job(conn: AsyncConnection, job_id: str) -> None:
+    await conn.execute("DELETE FROM paynet_queued_jobs WHERE job_id = %s", (job_id,))
 
 
 # -- periodic tasks ----------------------------------------------------------------------------

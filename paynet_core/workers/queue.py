@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -18,8 +19,10 @@ import psycopg
 from pgqueuer import Queries
 
 from ..errors import JobError
-from ..store import Store, queue_pg
-from ..vocab import AuditAction, spellings
+from ..store import JOB_FINAL_STATES, Store, queue_pg
+from ..vocab import AuditAction, JobState, spellings
+
+log = logging.getLogger("paynet_core.workers")
 
 #: The queue's entrypoint for a chunk of a bulk job, one per mode (``paynet.chunk.live``): a
 #: worker takes only chunks of jobs planned for the provider account it talks to.
@@ -80,24 +83,68 @@ async def enqueue_job(url: str, store: Store, job_id: str, *, size: int = CHUNK_
     A job whose first batch still awaits review gets only its first chunk (the runner pauses it
     after ``first_batch`` items, as on one machine); after the review every chunk goes on.
     """
+    async with connect(url) as conn:
+        queries = await install(conn)
+        return await put_chunks(queries, conn, store, job_id, size=size)
+
+
+async def put_chunks(
+    queries: Queries,
+    conn: psycopg.AsyncConnection,
+    store: Store,
+    job_id: str,
+    *,
+    size: int = CHUNK_SIZE,
+    unfinished_only: bool = False,
+) -> int:
+    """:func:`enqueue_job` on an open connection; with ``unfinished_only``, only the chunks
+    that still have an item pending or sending (what a sweep puts back)."""
     job = store.job(job_id)
     if job is None:
         raise JobError(f"no job {job_id}")
     ranges = chunk_ranges(int(job["total"]), size)
     if _unreviewed_first_batch(store, job):
         ranges = ranges[:1]
+    if unfinished_only:
+        open_chunks = store.unfinished_chunks(job_id, size)
+        ranges = [(lo, hi) for lo, hi in ranges if lo in open_chunks]
     if not ranges:
         return 0
-    async with connect(url) as conn:
-        queries = await install(conn)
-        ids = await queries.enqueue(
-            [entrypoint_for(str(job["mode"]))] * len(ranges),
-            [json.dumps({"job_id": job_id, "lo": lo, "hi": hi}).encode() for lo, hi in ranges],
-            [0] * len(ranges),
-            dedupe_key=[f"{job_id}:{lo}" for lo, _ in ranges],
-            on_conflict="skip",
-        )
+    await queue_pg.remember_job(conn, job_id, size)
+    ids = await queries.enqueue(
+        [entrypoint_for(str(job["mode"]))] * len(ranges),
+        [json.dumps({"job_id": job_id, "lo": lo, "hi": hi}).encode() for lo, hi in ranges],
+        [0] * len(ranges),
+        dedupe_key=[f"{job_id}:{lo}" for lo, _ in ranges],
+        on_conflict="skip",
+    )
     return sum(1 for i in ids if i is not None)
+
+
+async def requeue_stranded(queries: Queries, conn: psycopg.AsyncConnection, store: Store) -> int:
+    """Put back on the queue every chunk that should be there and is not; how many.
+
+    Enqueueing is refused while a copy of a chunk is queued or picked (the dedupe key), and
+    PgQueuer lets go of a finished chunk a moment after its handler returns. So a resume
+    pressed right after a pause can find the paused chunks still held, add nothing, and leave
+    the job waiting forever. Workers run this sweep every few seconds: for each job handed to
+    the queue that may still run (pending, running or cancelling), the chunks with items left
+    go on again; those still queued or held are skipped by their dedupe key. A finished or
+    deleted job is forgotten.
+    """
+    added = 0
+    for job_id, size in await queue_pg.queued_jobs(conn):
+        job = store.job(job_id)
+        if job is None or job["state"] in JOB_FINAL_STATES:
+            await queue_pg.forget_job(conn, job_id)
+            continue
+        if job["state"] == JobState.PAUSED:
+            continue
+        n = await put_chunks(queries, conn, store, job_id, size=size, unfinished_only=True)
+        if n:
+            log.info("job %s: %d chunk(s) put back on the queue", job_id, n)
+        added += n
+    return added
 
 
 def enqueue_job_now(url: str, store: Store, job_id: str, *, size: int = CHUNK_SIZE) -> int:

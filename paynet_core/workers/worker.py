@@ -20,14 +20,14 @@ import socket
 from collections.abc import Callable
 from datetime import timedelta
 
-from pgqueuer import QueueManager, RetryRequested
+from pgqueuer import Queries, QueueManager, RetryRequested
 from pgqueuer.models import Job
 
 from ..errors import JobError, PaynetOpsError, reason
 from ..jobs.clients import ClientFactory, paynet_clients
 from ..store import queue_pg
 from .chunk import run_chunk
-from .queue import connect, entrypoint_for, install
+from .queue import connect, entrypoint_for, install, requeue_stranded
 from .shared_rate import SharedRateLimiter, bucket_name
 
 log = logging.getLogger("paynet_core.workers")
@@ -41,8 +41,9 @@ HEARTBEAT_TIMEOUT = 4.0
 DEQUEUE_TIMEOUT = 1.0
 #: How often the registry row is refreshed, and the sync schedule looked at (seconds).
 SEEN_EVERY = 2.0
-#: Advisory-lock task number of the scheduled sync.
+#: Advisory-lock task numbers of the scheduled sync and of the sweep (one worker at a time).
 SYNC_TASK = 2
+SWEEP_TASK = 3
 #: Tries per request of a worker's clients, and the seconds of waiting between them: a worker is a
 #: batch process, more patient with a flaky provider than a page click (a status change sent
 #: twice leaves the same state; creations keep their own exactly-once budget).
@@ -138,8 +139,10 @@ async def run_worker(
                 loop.add_signal_handler(sig, done.set)
 
         async def housekeeping() -> None:
+            sweeper = Queries.from_psycopg_connection(admin_conn)
             while not done.is_set():
                 await queue_pg.worker_seen(admin_conn, me)
+                await _sweep(sweeper, admin_conn, store)
                 if settings.sync_every:
                     await _maybe_sync(admin_conn, settings.sync_every, runtime, sync)
                 with contextlib.suppress(TimeoutError):
@@ -163,6 +166,20 @@ async def run_worker(
             with contextlib.suppress(Exception):
                 await queue_pg.forget_worker(admin_conn, me)
         log.info("worker %s stopped", worker_name())
+
+
+async def _sweep(queries: Queries, conn, store) -> None:
+    """Chunks that should be queued and are not go back on (one worker at a time)."""
+    if not await queue_pg.try_lock(conn, SWEEP_TASK):
+        return
+    try:
+        await requeue_stranded(queries, conn, store)
+    except PaynetOpsError as err:
+        log.error("sweep failed: %s", reason(err))
+    except Exception:  # the next round tries again; housekeeping must go on
+        log.exception("sweep failed")
+    finally:
+        await queue_pg.unlock(conn, SWEEP_TASK)
 
 
 async def _maybe_sync(conn, every: float, runtime, sync: Callable[[], object] | None) -> None:

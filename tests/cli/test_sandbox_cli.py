@@ -8,6 +8,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+from collections import Counter
 from datetime import date, datetime, timedelta
 
 import httpx
@@ -18,6 +19,7 @@ from paynet_core.cli import app
 from paynet_core.dates import ISTANBUL
 from paynet_core.sandbox import (
     PAYNET_BASE_URL,
+    FaultPlan,
     Sandbox,
     SandboxTransport,
     fault_plan_from_env,
@@ -152,7 +154,18 @@ def test_fault_names_map_to_kinds():
         "rate_limit",
         "malformed_json",
     )
-    assert parse_faults(" 500 , http_500,DROP ") == ("http_500", "disconnect_before")
+    assert parse_faults(" 500 , DROP,disconnect ") == (
+        "http_500",
+        "disconnect_before",
+        "disconnect",
+    )
+
+
+def test_a_fault_named_twice_is_drawn_twice_as_often():
+    plan = FaultPlan(rate=1.0, kinds=parse_faults("500,500,drop"), seed=7)
+    drawn = Counter(str(plan.take("create_invoice", provider="paynet")) for _ in range(3000))
+    assert set(drawn) == {"http_500", "disconnect_before"}
+    assert 1.7 < drawn["http_500"] / drawn["disconnect_before"] < 2.3
 
 
 @pytest.mark.parametrize("text", ["500,boom", "", " , "])

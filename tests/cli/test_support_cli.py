@@ -266,7 +266,7 @@ def test_sql_refuses_writes_with_exit_2_and_leaves_the_db_unchanged(
 
 def test_the_authorizer_refuses_attach_and_vacuum_into_before_a_file_is_created(runtime, tmp_path):
     if runtime.store.dialect == "postgresql":
-        pytest.skip("SQLite's authorizer (PostgreSQL: tests/test_postgres_backend.py)")
+        pytest.skip("SQLite's authorizer (PostgreSQL: tests/store/test_postgres_backend.py)")
     new = tmp_path / "created.db"
     with Store.read_only(runtime.settings.db_path) as store:
         conn = store.db.conn
@@ -284,7 +284,7 @@ def test_the_authorizer_refuses_attach_and_vacuum_into_before_a_file_is_created(
 
 def test_sql_reads_through_the_guard(runtime):
     if runtime.store.dialect == "postgresql":
-        pytest.skip("SQLite's authorizer and PRAGMA (PostgreSQL: tests/test_postgres_backend.py)")
+        pytest.skip("SQLite's authorizer and PRAGMA (PostgreSQL: tests/store/test_postgres_backend.py)")
     store = Store.read_only(runtime.settings.db_path)
     df = run_read_only_sql(store, "WITH t AS (SELECT COUNT(*) AS n FROM outcomes) SELECT n FROM t")
     assert int(df.iloc[0, 0]) > 0

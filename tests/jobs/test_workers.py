@@ -194,12 +194,6 @@ def _wait(predicate, timeout: float, what: str):
     raise AssertionError(f"timed out waiting for {what}")
 
 
-@pytest.mark.skip(
-    reason="KNOWN BUG (issue #15 stays open): in a full run, a resume right after a pause can "
-    "find the paused chunks still held in the queue, so the remaining items are never "
-    "enqueued again and the job never finishes; passes alone. Needs a sweep that re-enqueues "
-    "running jobs with pending items and no live chunk."
-)
 @pytest.mark.timeout(180)
 def test_pause_from_another_store_handle_stops_every_worker_and_resume_finishes(
     pg_db, tmp_path, monkeypatch
@@ -252,6 +246,69 @@ def test_pause_from_another_store_handle_stops_every_worker_and_resume_finishes(
     finally:
         workers.stop()
         sandbox.close()
+
+
+def _status_job(pg_db, monkeypatch, n: int, sandbox) -> tuple[Store, str]:
+    monkeypatch.setenv("PAYNET_OPS_QUEUE", pg_db)
+    runtime = open_runtime()
+    sub = sandbox.add_subscription(amount=1000)
+    nos = [
+        sandbox.add_invoice(subscription_id=sub.subscription_id, amount=1000).invoice_no
+        for _ in range(n)
+    ]
+    store = runtime.store
+    store.upsert_invoices(
+        [
+            Invoice(invoice_no=no, subscription_id=sub.subscription_id, amount=1000, status=0)
+            for no in [
+                *nos,
+                sandbox.add_invoice(subscription_id=sub.subscription_id, amount=999).invoice_no,
+            ]
+        ]
+    )
+    plan = plan_status_changes([(no, 5) for no in nos], store=store)
+    return store, jobs.start_job(plan, runtime=runtime, created_by="ayse@example.com", rate=0)
+
+
+@pytest.mark.timeout(60)
+def test_the_sweep_puts_back_chunks_a_resume_could_not_enqueue(pg_db, tmp_path, monkeypatch):
+
+    from paynet_core.workers.queue import install, put_chunks, requeue_stranded
+
+    sandbox = Sandbox(tmp_path / "paynet.db")
+    store, job_id = _status_job(pg_db, monkeypatch, 120, sandbox)  # chunks 1, 51, 101
+
+    async def scenario() -> list:
+        async with connect(pg_db) as conn:
+            queries = await install(conn)
+            seen = [await put_chunks(queries, conn, store, job_id)]
+            # chunk 1 finished; chunks 51 and 101 were held when a pause came, and their
+            # queue rows went away only after the resume had tried (and been refused)
+            with store.transaction() as db:
+                db.conn.execute(
+                    "UPDATE job_items SET state = 'done' WHERE job_id = ? AND seq <= 50",
+                    (job_id,),
+                )
+            await conn.execute("DELETE FROM pgqueuer")
+            store.set_job_state(job_id, "paused")
+            seen.append(await requeue_stranded(queries, conn, store))  # paused: left alone
+            store.set_job_state(job_id, "pending")  # resumed
+            seen.append(await requeue_stranded(queries, conn, store))
+            seen.append(await requeue_stranded(queries, conn, store))  # already queued
+            cur = await conn.execute("SELECT dedupe_key FROM pgqueuer ORDER BY id")
+            seen.append([row[0] for row in await cur.fetchall()])
+            store.set_job_state(job_id, "done")
+            seen.append(await requeue_stranded(queries, conn, store))
+            seen.append(await queue_pg.queued_jobs(conn))
+        return seen
+
+    try:
+        first, paused, swept, again, keys, after_done, remembered = asyncio.run(scenario())
+    finally:
+        sandbox.close()
+    assert (first, paused, swept, again) == (3, 0, 2, 0)
+    assert keys == [f"{job_id}:51", f"{job_id}:101"]
+    assert (after_done, remembered) == (0, [])
 
 
 @pytest.mark.timeout(120)

@@ -208,7 +208,7 @@ def test_postgresql_urls_are_checked_at_start_and_never_shown_with_their_passwor
 
 def test_paynet_ops_sql_on_postgresql_reads_only_within_its_time_limit(cache_target):
     if not postgres.is_url(cache_target):
-        pytest.skip("the SQLite side is covered by tests/test_support_cli.py")
+        pytest.skip("the SQLite side is covered by tests/cli/test_support_cli.py")
     Store.open(cache_target).close()
     ok = runner.invoke(app, ["sql", "SELECT version, name FROM schema_migrations ORDER BY 1"])
     assert ok.exit_code == 0, ok.output
@@ -229,7 +229,7 @@ def test_eight_threads_a_sync_and_a_job_write_at_once_without_error_or_loss(cach
     """Dashboard-style sessions (audit rows, language choices, status changes, chart reads), a
     sync and a bulk job, all at once on one PostgreSQL database."""
     if not postgres.is_url(cache_target):
-        pytest.skip("SQLite's concurrency is covered by tests/test_store_concurrency.py")
+        pytest.skip("SQLite's concurrency is covered by tests/store/test_store_concurrency.py")
     from paynet_core.jobs import run_job, start_job
     from paynet_core.jobs.planner import plan_status_changes
     from paynet_core.ops.sync import sync_all
@@ -313,6 +313,41 @@ def test_db_migrate_brings_either_backend_to_the_current_schema(cache_target, tm
         info = runner.invoke(app, ["db", "info"], env=env)
         assert f"schema version: {LATEST_VERSION}" in info.output
         assert ("postgresql" if postgres.is_url(target) else "sqlite") in info.output
+    finally:
+        if postgres.is_url(target):
+            postgres.dispose(target)
+            pg_server.drop_database(target)
+
+
+def test_four_stores_opening_an_empty_database_at_once_migrate_it_once(cache_target, tmp_path):
+    # Workers started together on a new database all migrate it: the losers must see the
+    # winner's schema after taking the lock, not fail on "relation already exists".
+    if postgres.is_url(cache_target):
+        import pg_server
+
+        target = pg_server.create_database(cache_target.rsplit("/", 1)[0] + "/postgres")
+    else:
+        target = str(tmp_path / "new.db")
+    start, errors = threading.Barrier(4), []
+
+    def open_it() -> None:
+        start.wait()
+        try:
+            Store.open(target).close()
+        except Exception as err:  # noqa: BLE001 - every failure is the finding
+            errors.append(err)
+
+    threads = [threading.Thread(target=open_it) for _ in range(4)]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert errors == []
+        with Store.open(target) as store:
+            assert store.schema_version() == LATEST_VERSION
+            applied = store.query("SELECT version FROM schema_migrations ORDER BY version")
+        assert applied["version"].tolist() == list(range(1, LATEST_VERSION + 1))
     finally:
         if postgres.is_url(target):
             postgres.dispose(target)

@@ -284,7 +284,9 @@ def test_the_authorizer_refuses_attach_and_vacuum_into_before_a_file_is_created(
 
 def test_sql_reads_through_the_guard(runtime):
     if runtime.store.dialect == "postgresql":
-        pytest.skip("SQLite's authorizer and PRAGMA (PostgreSQL: tests/store/test_postgres_backend.py)")
+        pytest.skip(
+            "SQLite's authorizer and PRAGMA (PostgreSQL: tests/store/test_postgres_backend.py)"
+        )
     store = Store.read_only(runtime.settings.db_path)
     df = run_read_only_sql(store, "WITH t AS (SELECT COUNT(*) AS n FROM outcomes) SELECT n FROM t")
     assert int(df.iloc[0, 0]) > 0

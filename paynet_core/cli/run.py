@@ -79,7 +79,8 @@ def sandbox_serve(
         None,
         metavar="KINDS",
         help="Comma-separated: 500,502,503,429,drop,drop_after,hang,hang_after,malformed,empty "
-        "(drop_after applies the request, then drops the reply; hang holds it up to 30 s) "
+        "(drop_after applies the request, then drops the reply; hang holds it up to 30 s; a "
+        "kind named twice comes twice as often) "
         "(env PAYNET_SANDBOX_FAULTS; default 500,502,429,hang,hang_after,drop_after).",
     ),
 ) -> None:
@@ -88,7 +89,7 @@ def sandbox_serve(
     import time
 
     from ..sandbox import fault_plan_from_env, open_sandbox, serve
-    from ..sandbox.faults import fault_name, parse_rate
+    from ..sandbox.faults import fault_shares, parse_rate
 
     if not 0 <= port <= 65535:
         raise _fail(f"--port {port}: must be between 1 and 65535", EXIT_BAD_INPUT)
@@ -118,7 +119,10 @@ def sandbox_serve(
             f"cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}", EXIT_REFUSED
         ) from None
     with server:
-        shown = ", ".join(fault_name(str(k)) for k in plan.random_kinds)
+        shown = ", ".join(
+            f"{name} {share * 100:.3g}%"
+            for name, share in fault_shares(plan.rate, plan.random_kinds).items()
+        )
         faults_text = f"{plan.rate:.0%} fail ({shown})" if plan.rate else "no faults"
         latency_text = f"{plan.latency * 1000:g} ms" + (
             f" + 0..{plan.jitter * 1000:g} ms" if plan.jitter else ""

@@ -127,6 +127,13 @@ def parse_faults(text: str) -> tuple[str, ...]:
     return tuple(kinds)
 
 
+def fault_shares(rate: float, kinds: Iterable[FaultKind]) -> dict[str, float]:
+    """The share of all requests each kind takes (a kind listed twice takes twice as much):
+    ``(0.2, ("http_500", "http_500", "disconnect"))`` → ``{"500": 0.1333.., "drop_after": 0.0666..}``."""
+    listed = [fault_name(str(k)) for k in kinds]
+    return {name: rate * listed.count(name) / len(listed) for name in dict.fromkeys(listed)}
+
+
 def parse_rate(text: str | float, *, name: str = "fault rate") -> float:
     """A share between 0 and 1 (``"0.05"``); ``ValueError`` saying what is wrong."""
     try:

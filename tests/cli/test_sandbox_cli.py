@@ -26,6 +26,7 @@ from paynet_core.sandbox import (
     open_sandbox,
     parse_faults,
 )
+from paynet_core.sandbox.faults import fault_shares
 from paynet_core.sandbox.log import parse_since
 
 AUTH = {"Authorization": "Basic sck_test"}
@@ -166,6 +167,8 @@ def test_a_fault_named_twice_is_drawn_twice_as_often():
     drawn = Counter(str(plan.take("create_invoice", provider="paynet")) for _ in range(3000))
     assert set(drawn) == {"http_500", "disconnect_before"}
     assert 1.7 < drawn["http_500"] / drawn["disconnect_before"] < 2.3
+    shares = fault_shares(0.2, parse_faults("500,500,drop,drop_after"))
+    assert shares == pytest.approx({"500": 0.1, "drop": 0.05, "drop_after": 0.05})
 
 
 @pytest.mark.parametrize("text", ["500,boom", "", " , "])
@@ -369,7 +372,7 @@ def test_served_sandbox_drops_replies_after_applying_and_logs_it(tmp_path):
             line = proc.stdout.readline()  # EOF (""), should it die before listening
             match = re.search(r"http://127\.0\.0\.1:\d+", line)
             assert match, (line, errors.read_text())
-            assert "100% fail (drop_after)" in line
+            assert "100% fail (drop_after 100%)" in line
             body = {"reference_no": ref, "amount": "1000", "invoice_no": "SRV-1",
                     "val_date": "10.05.2026 09:00:00"}  # fmt: skip
             with (

@@ -75,8 +75,10 @@ def _invoice_row(invoice: Invoice | Mapping) -> dict:
         raise StoreError(
             f"invoice {invoice.invoice_id or '?'} has no invoice_no; the cache keys invoices on it"
         )
-    status = InvoiceStatus(invoice.status)
-    val_date = dates.to_istanbul(invoice.val_date) if invoice.val_date else None
+    status = _STATUS_COLUMNS.get(invoice.status)
+    if status is None:
+        status = _status_columns(InvoiceStatus(invoice.status))  # an unknown code raises here
+    stamp = _timestamp(invoice.val_date) if invoice.val_date else None
     return {
         "invoice_no": invoice.invoice_no,
         "invoice_id": invoice.invoice_id,
@@ -87,12 +89,20 @@ def _invoice_row(invoice: Invoice | Mapping) -> dict:
         "agent_amount_kurus": invoice.agent_amount,
         "company_amount_kurus": invoice.company_amount,
         "currency": invoice.currency,
-        "val_date": _timestamp(val_date) if val_date else None,
-        "val_day": val_date.date().isoformat() if val_date else None,
-        "status": int(status),
-        "status_label": status.label,
-        "outcome": status.outcome.value,
+        "val_date": stamp,
+        "val_day": stamp[:10] if stamp else None,
+        "status": status[0],
+        "status_label": status[1],
+        "outcome": status[2],
     }
+
+
+def _status_columns(status: InvoiceStatus) -> tuple[int, str, str]:
+    return int(status), status.label, status.outcome.value
+
+
+#: A status code's three cached columns, looked up once per row (ingest converts millions).
+_STATUS_COLUMNS = {int(s): _status_columns(s) for s in InvoiceStatus}
 
 
 _PAYMENT_FIELDS = (

@@ -3,7 +3,9 @@
 
 The queue delivers a chunk at least once (a dead worker's chunk is picked again when its
 heartbeat goes stale); the journal in the store makes each item's effect exactly once: a chunk
-resumes from its items' states, reconciling the ones a dead worker left in 'sending'.
+resumes from its items' states, reconciling the ones a dead worker left in 'sending'. A sweep in
+the workers puts back any chunk that should be queued and is not (e.g. a resume refused by the
+dedupe key while the paused chunks were still held).
 
 - :mod:`.queue` splitting a job into chunks and enqueueing them (dedupe keys)
 - :mod:`.chunk` running one chunk with the job runner's machinery

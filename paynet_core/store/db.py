@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import time
 import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -198,7 +199,7 @@ class StoreBase:
                 conn = sqlite3.connect(str(self.path), **common)
             conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
             if not self.is_read_only:
-                conn.execute("PRAGMA journal_mode = WAL")
+                _use_wal(conn)
                 conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute("PRAGMA foreign_keys = ON")
             version = conn.execute("PRAGMA user_version").fetchone()[0]
@@ -353,3 +354,24 @@ class StoreBase:
         cursor = self.db.conn.execute(sql, params)
         names = [d[0] for d in cursor.description] if cursor.description else []
         return pd.DataFrame.from_records(cursor.fetchall(), columns=names)
+
+
+def _use_wal(conn: sqlite3.Connection) -> None:
+    """``PRAGMA journal_mode = WAL``, waiting out another connection switching the same file.
+
+    Turning a new file to WAL takes an exclusive lock, and SQLite answers "database is locked"
+    at once, without its busy wait, to a second connection doing the same (workers or a
+    dashboard and the CLI started together on a new cache): that one retries until the busy
+    timeout, by which time the file is in WAL already.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    pause = 0.005
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() + pause > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.1)

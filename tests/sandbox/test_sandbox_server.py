@@ -73,26 +73,28 @@ def test_stop_releases_the_port(sandbox):
 
 
 def test_concurrent_requests_wait_side_by_side(server, sandbox):
-    sandbox.faults.set_latency(0.05)
+    # A long latency and few requests: one after another takes 30 s, side by side well under
+    # 10 s even on a loaded CI machine (the requests' own CPU time is what grows with load).
+    sandbox.faults.set_latency(0.3)
 
     async def run():
         limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
         async with httpx.AsyncClient(
-            base_url=server.base_url, timeout=30, limits=limits, headers=AUTH
+            base_url=server.base_url, timeout=60, limits=limits, headers=AUTH
         ) as c:
             started = time.perf_counter()
             replies = await asyncio.gather(
                 *[
                     c.post("/v1/subscription/create_invoice", json=create_body(f"C-{n}"))
-                    for n in range(200)
+                    for n in range(100)
                 ]
             )
             return time.perf_counter() - started, replies
 
     elapsed, replies = asyncio.run(run())
-    assert [r.json()["code"] for r in replies] == [0] * 200
-    assert len(sandbox.invoices()) == 200
-    assert elapsed < 4.0  # one after another: 200 × 0.05 s = 10 s
+    assert [r.json()["code"] for r in replies] == [0] * 100
+    assert len(sandbox.invoices()) == 100
+    assert elapsed < 10.0  # one after another: 100 × 0.3 s = 30 s
 
 
 def test_timeout_holds_the_reply_until_the_client_gives_up(server, sandbox):

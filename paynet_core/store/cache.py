@@ -11,6 +11,7 @@ import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
+from itertools import islice
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
@@ -359,13 +360,8 @@ class CacheMixin(_StoreBase):
 
 def _batches(rows: Iterable[dict], key: str) -> Iterator[dict[Any, dict]]:
     """Rows grouped ``BATCH_ROWS`` at a time, keyed on the primary key (last one wins)."""
-    batch: dict[Any, dict] = {}
-    for row in rows:
-        batch[row[key]] = row
-        if len(batch) >= BATCH_ROWS:
-            yield batch
-            batch = {}
-    if batch:
+    rows = iter(rows)
+    while batch := {row[key]: row for row in islice(rows, BATCH_ROWS)}:  # C-speed grouping
         yield batch
 
 

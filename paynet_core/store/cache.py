@@ -359,9 +359,10 @@ class CacheMixin(_StoreBase):
 
 
 def _batches(rows: Iterable[dict], key: str) -> Iterator[dict[Any, dict]]:
-    """Rows grouped ``BATCH_ROWS`` at a time, keyed on the primary key (last one wins)."""
+    """Rows taken ``BATCH_ROWS`` at a time, keyed on the primary key (last one wins, so a
+    batch with repeated keys holds fewer rows)."""
     rows = iter(rows)
-    while batch := {row[key]: row for row in islice(rows, BATCH_ROWS)}:  # C-speed grouping
+    while batch := {row[key]: row for row in islice(rows, BATCH_ROWS)}:  # no per-row len()
         yield batch
 
 

@@ -268,14 +268,12 @@ def load_charts(context, url: str, charts: dict[str, int] = CHARTS_ON_PAGE) -> t
 # what Streamlit's own frontend costs on this machine: a page holding only a title (the floor of
 # any Streamlit page) and that page plus one small Vega-Lite chart (the floor of a page with a
 # chart: Vega's JavaScript is loaded and compiled on first use in each tab).
+_TITLE_ONLY = 'import streamlit as st\nst.set_page_config(layout="wide")\nst.title("paynet-ops")\n'
 BASELINE_APPS = {
-    "bare_page": (
-        'import streamlit as st\nst.set_page_config(layout="wide")\nst.title("paynet-ops")\n',
-        {"vega": 0, "plotly": 0},
-    ),
+    "bare_page": (_TITLE_ONLY, {"vega": 0, "plotly": 0}),
     "one_chart_page": (
-        'import streamlit as st\nst.set_page_config(layout="wide")\nst.title("paynet-ops")\n'
-        "st.vega_lite_chart({'data': {'values': [{'d': 'a', 'n': 3}, {'d': 'b', 'n': 5}]},"
+        _TITLE_ONLY
+        + "st.vega_lite_chart({'data': {'values': [{'d': 'a', 'n': 3}, {'d': 'b', 'n': 5}]},"
         " 'mark': 'bar', 'encoding': {'x': {'field': 'd', 'type': 'nominal'},"
         " 'y': {'field': 'n', 'type': 'quantitative'}}})\n",
         {"vega": 1, "plotly": 0},
@@ -289,36 +287,35 @@ def chromium_times(env: dict[str, str], runs: int, folder: Path) -> dict:
 
     if not CHROMIUM.exists():
         return {"skipped": f"{CHROMIUM} is missing (apt-get install -y chromium)"}
-    servers = {"charts_page": start_server(env, folder / "streamlit.log")}
-    urls = {"charts_page": f"{servers['charts_page'][1]}/charts"}
-    charts = {"charts_page": CHARTS_ON_PAGE}
+    proc, base = start_server(env, folder / "streamlit.log")
+    servers = [proc]
+    pages = {"charts_page": (f"{base}/charts", CHARTS_ON_PAGE)}  # name: (url, charts drawn)
     load_before = os.getloadavg()[0]  # a shared machine's load moves these timings most
     try:
         for name, (source, count) in BASELINE_APPS.items():
             script = folder / f"{name}.py"
             script.write_text(source)
-            servers[name] = start_server(env, folder / f"{name}.log", app=script)
-            urls[name], charts[name] = servers[name][1], count
+            proc, base = start_server(env, folder / f"{name}.log", app=script)
+            servers.append(proc)
+            pages[name] = (base, count)
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
             try:
                 contexts = {
                     name: browser.new_context(viewport={"width": 1400, "height": 1000})
-                    for name in urls
+                    for name in pages
                 }
-                first = {
-                    name: load_charts(contexts[name], urls[name], charts[name])[1] for name in urls
-                }
-                loads: dict[str, list[tuple[float, float]]] = {name: [] for name in urls}
+                first = {name: load_charts(contexts[name], *pages[name])[1] for name in pages}
+                loads: dict[str, list[tuple[float, float]]] = {name: [] for name in pages}
                 for _ in range(runs):
-                    for name in urls:
-                        loads[name].append(load_charts(contexts[name], urls[name], charts[name]))
+                    for name in pages:
+                        loads[name].append(load_charts(contexts[name], *pages[name]))
                 for context in contexts.values():
                     context.close()
             finally:
                 browser.close()
     finally:
-        for proc, _ in servers.values():
+        for proc in servers:
             stop_server(proc)
     figures = {
         name: {

@@ -632,10 +632,12 @@ def main_postgresql(args: argparse.Namespace) -> int:
             "chart_min_ms": charts.get("min_ms"),
             "chart_process_peak_rss_mb": charts["peak_rss_mb"],
             "targets": {
+                # #17 asks 1.2x on both backends; 1.5x was this bench's first bar for COPY.
                 "ingest_ratio_vs_raw_copy": {
                     "value": round(ratio, 3),
-                    "target": 1.5,
-                    "met": ratio <= 1.5,
+                    "target": 1.2,
+                    "met": ratio <= 1.2,
+                    "earlier_target": 1.5,
                 },
                 "chart_slowest_ms": {"value": slowest, "target": 50, "met": slowest < 50},
                 "chart_rss_mb": {

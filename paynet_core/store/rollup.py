@@ -13,9 +13,10 @@ import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .postgres import PgConn
+from .rows import PAYMENT_COLUMNS
 from .schema import (
     ROLLUP_DAYS_KEY,
     ROLLUP_DAYS_TABLE,
@@ -149,6 +150,10 @@ class RollupMixin(_StoreBase):
         )
 
 
+#: A base-table row as the upserts hold it: a dict (invoices) or a tuple (payments).
+_Row = TypeVar("_Row")
+
+
 def invoice_share(row: Mapping[str, Any]) -> tuple[tuple, int, int] | None:
     """An invoice row's rollup key, amount and fee (None: no charge day, not in the rollup)."""
     day = row["val_day"]
@@ -158,26 +163,33 @@ def invoice_share(row: Mapping[str, Any]) -> tuple[tuple, int, int] | None:
     return key, row["amount_kurus"], 0
 
 
-def payment_share(row: Mapping[str, Any]) -> tuple[tuple, int, int] | None:
-    day = row["paid_day"]
+_PAID_DAY, _INSTITUTION, _INVOICE_TYPE, _STATUS, _OUTCOME, _AMOUNT, _FEE = map(
+    PAYMENT_COLUMNS.index,
+    ("paid_day", "institution", "invoice_type", "status", "outcome", "amount_kurus", "fee_kurus"),
+)
+
+
+def payment_share(row: Sequence[Any]) -> tuple[tuple, int, int] | None:
+    """A payment row's (a tuple of ``PAYMENT_COLUMNS``) rollup key, amount and fee."""
+    day = row[_PAID_DAY]
     if day is None:
         return None
     key = (
-        "payofin", day, row["outcome"], row["status"], row["institution"] or "",
-        row["invoice_type"] or "", "",
+        "payofin", day, row[_OUTCOME], row[_STATUS], row[_INSTITUTION] or "",
+        row[_INVOICE_TYPE] or "", "",
     )  # fmt: skip
-    return key, row["amount_kurus"], row["fee_kurus"]
+    return key, row[_AMOUNT], row[_FEE]
 
 
 def rollup_deltas(
-    share: Callable[[Mapping[str, Any]], tuple[tuple, int, int] | None],
-    new: Iterable[Mapping[str, Any]],
-    changed: Iterable[tuple[Mapping[str, Any], Mapping[str, Any]]],
+    share: Callable[[_Row], tuple[tuple, int, int] | None],
+    new: Iterable[_Row],
+    changed: Iterable[tuple[_Row, _Row]],
 ) -> dict[tuple, list[int]]:
     """What a batch does to the rollup: new rows in; changed rows' old values out, new ones in."""
     deltas: dict[tuple, list[int]] = {}
 
-    def add(row: Mapping[str, Any], sign: int) -> None:
+    def add(row: _Row, sign: int) -> None:
         found = share(row)
         if found is None:
             return
@@ -236,7 +248,7 @@ def _apply_by_copy(
     conn: PgConn, deltas: Mapping[tuple, list[int]], levels: Sequence[RollupLevel]
 ) -> None:
     """PostgreSQL: the full-key deltas COPYed once into a staging table, then each level
-    merged by one statement that sums them to its key there (a batch of 20,000 rows can touch
+    merged by one statement that sums them to its key there (a batch of 50,000 rows can touch
     10,000+ rollup keys: row by row it cost as much as the batch itself)."""
     rows = [(*key, *delta) for key, delta in deltas.items() if any(delta)]
     if not rows or not levels:

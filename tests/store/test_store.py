@@ -1,6 +1,6 @@
 import sqlite3
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, timedelta
 
 import psycopg
 import pytest
@@ -622,3 +622,52 @@ def test_payofin_bill_payment_objects_fit_the_store(store):
     assert store.upsert_payments([payment]) == UpsertResult(new=1)
     row = store.get_payment(1786)
     assert (row["paid_day"], row["outcome"], row["fee_kurus"]) == ("2022-05-10", "paid", 50)
+
+
+def test_a_payment_is_cached_the_same_by_the_fast_path_and_the_checked_one(store):
+    """A parsed reply takes an inline-checked fast path; anything else (a UTC time, text
+    dates and ids, an empty name) the full checks. Both must store the same values."""
+    from paynet_core.payofin.models import BillPayment
+
+    fast = BillPayment(
+        invoice_payment_id=1,
+        invoice_type="Su Faturası",
+        institution="İSKİ",
+        subscriber_no="01345677000",
+        customer_name="DE*** ÖZ****",
+        invoice_no="0000000",
+        due_date=date(2022, 5, 10),
+        amount_kurus=100,
+        fee_kurus=50,
+        paid_at=datetime(2022, 5, 10, 23, 30, tzinfo=ISTANBUL),
+        status="Paid",
+    )
+    checked = {
+        "invoice_payment_id": "2",
+        "invoice_type": "Su Faturası",
+        "institution": "İSKİ",
+        "subscriber_no": "01345677000",
+        "customer_name": "DE*** ÖZ****",
+        "invoice_no": "0000000",
+        "due_date": "2022-05-10",
+        "amount_kurus": 100,
+        "fee_kurus": 50,
+        "paid_at": datetime(2022, 5, 10, 20, 30, tzinfo=UTC),  # the same instant
+        "status": "Paid",
+    }
+    assert store.upsert_payments([fast, checked]) == UpsertResult(new=2)
+    one, two = store.get_payment(1), store.get_payment(2)
+    assert one.pop("invoice_payment_id") == 1 and two.pop("invoice_payment_id") == 2
+    assert one == two
+    assert (one["paid_at"], one["paid_day"]) == ("2022-05-10T23:30:00+03:00", "2022-05-10")
+    # The same payment seen again by either path is unchanged, so nothing is written.
+    assert store.upsert_payments([checked, fast]) == UpsertResult(unchanged=2)
+
+    for field, bad, message in [
+        ("amount_kurus", -1, "amount_kurus"),
+        ("fee_kurus", True, "fee_kurus"),
+        ("invoice_payment_id", 3.0, "invoice_payment_id"),
+        ("status", "", "no status"),
+    ]:
+        with pytest.raises(StoreError, match=message):
+            store.upsert_payments([replace(fast, **{field: bad})])

@@ -112,13 +112,14 @@ def start(bin_dir: Path | None = None) -> PgServer:
     return server
 
 
-def create_database(server_url: str, template: str = "template0") -> str:
-    """A fresh database on the server (a copy of ``template``: empty by default); its URL."""
+def create_database(server_url: str, template: str = "template0", options: str = "") -> str:
+    """A fresh database on the server (a copy of ``template``: empty by default); its URL.
+    ``options`` go at the end of ``CREATE DATABASE`` (e.g. a collation)."""
     import psycopg
 
     name = f"test_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}" {options}')
     return server_url.rsplit("/", 1)[0] + f"/{name}"
 
 

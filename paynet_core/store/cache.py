@@ -90,7 +90,7 @@ class CacheMixin(_StoreBase):
     ) -> dict[Any, tuple]:
         """The cached values of ``columns`` for the rows with these keys (tuples: cheap to compare)."""
         found: dict[Any, tuple] = {}
-        if _all_above(self.db.conn, table, key, keys):
+        if _none_cached(self.db.conn, table, key, keys):
             return found
         select = ", ".join(f'"{c}"' for c in (key, *columns))
         if isinstance(self.db.conn, PgConn):  # one array parameter: one statement per batch
@@ -464,12 +464,19 @@ def _counted(conn: PgConn, rows: Iterable[tuple]) -> Iterator[tuple]:
     conn._count(n)
 
 
-def _all_above(conn: sqlite3.Connection, table: str, key: str, keys: list[Any]) -> bool:
-    """Whether integer keys are all above the table's largest: then none can exist yet.
+def _none_cached(conn: sqlite3.Connection | PgConn, table: str, key: str, keys: list[Any]) -> bool:
+    """Whether no cached row has a key between the smallest and the largest of ``keys``: then
+    none of them is cached, and one index probe replaces a lookup per key.
 
-    Payofin's payment ids grow over time, so a first full sync skips the lookups entirely.
+    A first sync or a backfill of growing numbers (Payofin's payment ids, a merchant's invoice
+    numbers) lands here. Python orders text by code point, as both backends compare the cache's
+    keys: SQLite's BINARY collation, and ``COLLATE "C"`` on every PostgreSQL text column
+    (:func:`.postgres.ddl`) over UTF-8.
     """
-    if not keys or any(type(k) is not int for k in keys):
+    if not keys:
+        return True
+    kind = type(keys[0])
+    if kind not in (int, str) or any(type(k) is not kind for k in keys):
         return False
-    top = conn.execute(f"SELECT MAX({key}) FROM {table}").fetchone()[0]
-    return top is None or min(keys) > top
+    probe = f"SELECT 1 FROM {table} WHERE {key} BETWEEN ? AND ? LIMIT 1"
+    return conn.execute(probe, (min(keys), max(keys))).fetchone() is None

@@ -355,3 +355,28 @@ def test_eight_stores_opening_an_empty_database_at_once_migrate_it_once(cache_ta
             if postgres.is_url(target):
                 postgres.dispose(target)
                 pg_server.drop_database(target)
+
+
+def test_a_first_sync_probe_finds_cached_keys_whatever_the_databases_collation(pg_url):
+    """The store skips a batch's lookups when no cached key lies between its smallest and
+    largest, bounds taken in Python (code point order). In a linguistic collation "a3" sorts
+    before "B1"; the cache's text columns compare bytes all the same, so "a3" is found."""
+    import pg_server
+
+    from paynet_core.paynet.models import Invoice
+
+    url = pg_server.create_database(pg_url, options="LOCALE_PROVIDER icu ICU_LOCALE 'en-US'")
+    try:
+        with Store.open(url) as store:
+            assert store.query("SELECT 'a3' < 'B1' AS before")["before"].tolist() == [True]
+
+            def invoice(no: str, status: int = 0) -> Invoice:
+                return Invoice(invoice_no=no, subscription_id="S1", amount=100, status=status)
+
+            store.upsert_invoices([invoice("a3")])
+            result = store.upsert_invoices([invoice("B1"), invoice("a3", status=3)])
+            assert (result.new, result.changed) == (1, 1)
+            assert store.query("SELECT COUNT(*) AS n FROM invoices")["n"].tolist() == [2]
+    finally:
+        postgres.dispose_all()
+        pg_server.drop_database(url)

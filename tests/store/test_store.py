@@ -624,6 +624,34 @@ def test_payofin_bill_payment_objects_fit_the_store(store):
     assert (row["paid_day"], row["outcome"], row["fee_kurus"]) == ("2022-05-10", "paid", 50)
 
 
+def test_a_batch_skips_its_lookups_only_when_no_cached_key_lies_among_its_keys(store):
+    """One probe for "nothing cached between the batch's smallest and largest key" replaces
+    the lookups of a first sync; a batch around or over cached keys must still find them."""
+    store.upsert_invoices([invoice("N2"), invoice("N5", status=3)])
+    paid = datetime(2026, 5, 10, 14, 0, tzinfo=ISTANBUL)
+    store.upsert_payments([Payment(20, 100, paid), Payment(50, 100, paid)])
+
+    # Around a cached key, not on it: both new, the cached one untouched.
+    assert store.upsert_invoices([invoice("N1"), invoice("N3")]) == UpsertResult(new=2)
+    assert store.upsert_payments([Payment(10, 1, paid), Payment(30, 1, paid)]) == UpsertResult(
+        new=2
+    )
+    # Beyond every cached key: new, and found again the next time.
+    assert store.upsert_invoices([invoice("N8"), invoice("N9")]) == UpsertResult(new=2)
+    assert store.upsert_invoices([invoice("N8"), invoice("N9")]) == UpsertResult(unchanged=2)
+    # Spanning cached keys with changes among them: the changes are seen, history kept.
+    result = store.upsert_invoices([invoice("N0"), invoice("N5", status=4), invoice("N7")])
+    assert result == UpsertResult(new=2, changed=1)
+    assert store.invoice_history("N5")["new_status_label"].tolist() == ["Done unsucceed"]
+    cancelled = Payment(50, 100, paid, status="Cancelled")
+    assert store.upsert_payments([Payment(40, 1, paid), cancelled]) == UpsertResult(
+        new=1, changed=1
+    )
+    assert store.get_payment(50)["status"] == "Cancelled"
+    assert store.query("SELECT COUNT(*) AS n FROM invoices")["n"].tolist() == [8]
+    assert store.rollup_differences() == []
+
+
 def test_a_payment_is_cached_the_same_by_the_fast_path_and_the_checked_one(store):
     """A parsed reply takes an inline-checked fast path; anything else (a UTC time, text
     dates and ids, an empty name) the full checks. Both must store the same values."""

@@ -1,5 +1,5 @@
 import sqlite3
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 
 import psycopg
@@ -603,11 +603,12 @@ def test_invoices_carry_their_subscriptions_agent_whatever_arrives_first(store):
     assert agents.fetchall() == [("A2",)]
 
 
-def test_payofin_bill_payment_objects_fit_the_store(store):
+def bill_payment(payment_id: int, **changes):
+    """A Payofin ``BillPayment`` as a parsed reply holds it."""
     from paynet_core.payofin.models import BillPayment
 
-    payment = BillPayment(
-        invoice_payment_id=1786,
+    fields = dict(
+        invoice_payment_id=payment_id,
         invoice_type="Su Faturası",
         institution="İSKİ",
         subscriber_no="01345677000",
@@ -619,6 +620,11 @@ def test_payofin_bill_payment_objects_fit_the_store(store):
         paid_at=datetime(2022, 5, 10, tzinfo=ISTANBUL),
         status="Paid",
     )
+    return BillPayment(**(fields | changes))
+
+
+def test_payofin_bill_payment_objects_fit_the_store(store):
+    payment = bill_payment(1786)
     assert store.upsert_payments([payment]) == UpsertResult(new=1)
     row = store.get_payment(1786)
     assert (row["paid_day"], row["outcome"], row["fee_kurus"]) == ("2022-05-10", "paid", 50)
@@ -655,33 +661,11 @@ def test_a_batch_skips_its_lookups_only_when_no_cached_key_lies_among_its_keys(s
 def test_a_payment_is_cached_the_same_by_the_fast_path_and_the_checked_one(store):
     """A parsed reply takes an inline-checked fast path; anything else (a UTC time, text
     dates and ids, an empty name) the full checks. Both must store the same values."""
-    from paynet_core.payofin.models import BillPayment
-
-    fast = BillPayment(
-        invoice_payment_id=1,
-        invoice_type="Su Faturası",
-        institution="İSKİ",
-        subscriber_no="01345677000",
-        customer_name="DE*** ÖZ****",
-        invoice_no="0000000",
-        due_date=date(2022, 5, 10),
-        amount_kurus=100,
-        fee_kurus=50,
-        paid_at=datetime(2022, 5, 10, 23, 30, tzinfo=ISTANBUL),
-        status="Paid",
-    )
-    checked = {
+    fast = bill_payment(1, paid_at=datetime(2022, 5, 10, 23, 30, tzinfo=ISTANBUL))
+    checked = asdict(fast) | {
         "invoice_payment_id": "2",
-        "invoice_type": "Su Faturası",
-        "institution": "İSKİ",
-        "subscriber_no": "01345677000",
-        "customer_name": "DE*** ÖZ****",
-        "invoice_no": "0000000",
         "due_date": "2022-05-10",
-        "amount_kurus": 100,
-        "fee_kurus": 50,
         "paid_at": datetime(2022, 5, 10, 20, 30, tzinfo=UTC),  # the same instant
-        "status": "Paid",
     }
     assert store.upsert_payments([fast, checked]) == UpsertResult(new=2)
     one, two = store.get_payment(1), store.get_payment(2)

@@ -117,3 +117,22 @@ def wait_job_finished(store, job_id: str, timeout: float = 60.0) -> dict[str, in
         )
 
     return wait_for(finished, timeout=timeout, what=f"job {job_id} to finish")
+
+
+def sync_one_new_invoice(store) -> None:
+    """What a sync that finds one new invoice writes: the cache's data version moves."""
+    from paynet_core.paynet import Invoice
+
+    cached = store.find_invoices(limit=1).iloc[0]
+    invoice = Invoice(
+        invoice_no="T-NEW-1",
+        invoice_id="id-T-NEW-1",
+        subscription_id=cached["subscription_id"],
+        reference_no="R1",
+        amount=1000,
+        status=0,
+        val_date="23.11.2026 10:32:24",
+    )
+    version = store.data_version()
+    assert store.upsert_invoices([invoice]).written
+    assert store.data_version() != version

@@ -69,3 +69,26 @@ def app(demo) -> AppTest:
     at = new_app()
     assert_clean(at)
     return at
+
+
+STORE_QUERIES = ("filter_options", "outcome_counts", "breakdown_counts", "cancellation_counts")
+STORE_QUERIES += ("fee_sums", "kpi_sums")
+
+
+@pytest.fixture
+def queries(store, monkeypatch) -> list[str]:
+    """The names of the store's chart and KPI queries, in the order the pages send them."""
+    sent: list[str] = []
+
+    def counting(name: str):
+        query = getattr(store, name)
+
+        def counted(*args, **kwargs):
+            sent.append(name)
+            return query(*args, **kwargs)
+
+        return counted
+
+    for name in STORE_QUERIES:
+        monkeypatch.setattr(store, name, counting(name))
+    return sent

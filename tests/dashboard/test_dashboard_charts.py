@@ -6,7 +6,14 @@ import json
 from datetime import date
 
 import pytest
-from apptest_helpers import assert_clean, download_bytes, open_page, texts
+from apptest_helpers import (
+    assert_clean,
+    download_bytes,
+    new_app,
+    open_page,
+    sync_one_new_invoice,
+    texts,
+)
 
 from paynet_core import reports
 from paynet_core.money import format_amount
@@ -162,3 +169,25 @@ def test_charts_in_turkish_name_months_outcomes_and_amounts_the_turkish_way(app,
         for r in series.itertuples()
     }
     assert any("." in text and text.endswith(" ₺") for text in shown.values())  # 1.234,56 ₺
+
+
+def test_the_page_sends_each_query_it_shows_once_and_again_only_when_the_data_changes(
+    app, store, queries
+):
+    at = open_page(app, PAGE)
+    assert_clean(at)
+    # One query per thing shown (the filter lists, the main chart with its CSV, two breakdowns,
+    # the rate, the fees): the main chart and its CSV share one outcome query.
+    shown = ["filter_options", "outcome_counts", "breakdown_counts", "breakdown_counts"]
+    shown += ["cancellation_counts", "fee_sums"]
+    assert sorted(queries) == sorted(shown)
+
+    queries.clear()
+    at.run()  # a rerun of this session, and the same page in another session
+    open_page(new_app(), PAGE)
+    assert queries == []
+
+    sync_one_new_invoice(store)
+    at.run()
+    assert_clean(at)
+    assert sorted(queries) == sorted(shown)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from apptest_helpers import assert_clean, open_page, texts
+from apptest_helpers import assert_clean, new_app, open_page, sync_one_new_invoice, texts
 
 from paynet_core import reports
 from paynet_core.money import format_amount
@@ -43,3 +43,25 @@ def test_recent_jobs_listed(app, store):
     at = open_page(app, PAGE)
     assert_clean(at)
     assert job_id in at.dataframe[-1].value["job_id"].tolist()
+
+
+def test_the_page_sends_each_query_it_shows_once_and_again_only_when_the_data_changes(
+    queries, app, store
+):
+    # `queries` before `app`: the app's first run, on this (the default) page, is counted too.
+    assert_clean(app)
+    shown = ["kpi_sums", "outcome_counts"]  # the KPIs, the trend chart
+    assert sorted(queries) == sorted(shown)
+
+    queries.clear()
+    app.run()
+    open_page(new_app(), PAGE)
+    assert queries == []
+
+    store.upsert_payments([])  # writes nothing: the data version stays, nothing recomputes
+    app.run()
+    assert queries == []
+    sync_one_new_invoice(store)
+    app.run()
+    assert_clean(app)
+    assert sorted(queries) == sorted(shown)

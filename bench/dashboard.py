@@ -269,8 +269,10 @@ def load_charts(context, url: str, charts: dict[str, int] = CHARTS_ON_PAGE) -> t
 
 # Baselines drawn in the same browser in the same run, so the charts figure can be read against
 # what Streamlit's own frontend costs on this machine: a page holding only a title (the floor of
-# any Streamlit page) and that page plus one small Vega-Lite chart (the floor of a page with a
-# chart: Vega's JavaScript is loaded and compiled on first use in each tab).
+# any Streamlit page), the same page reached by a link to its path (as /charts is: the frontend
+# tries the link's path for its server first) and the title page plus one small Vega-Lite chart
+# (the floor of a page with a chart: Vega's JavaScript is loaded and compiled on first use in
+# each tab).
 _TITLE_ONLY = 'import streamlit as st\nst.set_page_config(layout="wide")\nst.title("paynet-ops")\n'
 _BY_LINK = (
     "import streamlit as st\n"

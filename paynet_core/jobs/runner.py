@@ -20,8 +20,7 @@ and the person who started it) and writes an audit line per item: who changed in
 from which status to which, and Paynet's code and message. Job-level lines: :class:`paynet_core.vocab.AuditAction`
 ``job.*`` (``job_*`` in rows of older versions).
 
-The raw journal SQL (batch writes) lives at the end of this module until the store has
-named methods for it.
+The journal's SQL (claims and batch writes) is the store's (:mod:`paynet_core.store.journal`).
 """
 
 from __future__ import annotations

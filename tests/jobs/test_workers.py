@@ -169,7 +169,7 @@ def test_the_drill_uploads_failed_rows_again_with_their_invoice_no_and_then_give
         drill.close()
     uploads = [tmp_path / f"failed-create-{i}.csv" for i in range(1, bench.UPLOADS_AGAIN + 1)]
     rows = [read_invoice_rows(p.read_bytes(), p.name).rows for p in uploads]
-    assert [[r.subscription_id for r in got] for got in rows] == [["NO-SUCH-SUB"]] * 3
+    assert [[r.subscription_id for r in got] for got in rows] == [["NO-SUCH-SUB"]] * len(uploads)
     kept = {got[0].invoice_no for got in rows}
     assert len(kept) == 1  # every round sends the number the planner fixed first
     assert not (tmp_path / f"failed-create-{bench.UPLOADS_AGAIN + 1}.csv").exists()
